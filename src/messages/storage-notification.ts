@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { InvalidInputError } from '../core/errors.ts';
+
+/**
+ * Cloud Storage → Pub/Sub notifications (payload format JSON_API_V1): string attributes plus
+ * the object resource as JSON in the message data. The embedded bucket publishes exactly this.
+ */
+export type StorageEventType = 'OBJECT_FINALIZE' | 'OBJECT_METADATA_UPDATE' | 'OBJECT_DELETE' | 'OBJECT_ARCHIVE';
+
+export interface StoredObject {
+  readonly bucket: string;
+  readonly key: string;
+  readonly size: number;
+  /** Microseconds since the epoch at finalize, as a decimal string (GCS generation). */
+  readonly generation: string;
+  readonly contentType: string;
+  readonly md5Base64?: string;
+  /** RFC 3339 time of finalize. */
+  readonly updated: string;
+}
+
+export interface StorageNotification {
+  readonly eventType: StorageEventType;
+  readonly object: StoredObject;
+  readonly eventTime: string;
+  readonly notificationConfig: string;
+  /** `bucket/key#generation`: duplicates of one event share it. */
+  readonly dedupeKey: string;
+}
+
+export function objectResource(o: StoredObject): Record<string, string> {
+  const r: Record<string, string> = {
+    kind: 'storage#object',
+    id: `${o.bucket}/${o.key}/${o.generation}`,
+    selfLink: `https://www.googleapis.com/storage/v1/b/${encodeURIComponent(o.bucket)}/o/${encodeURIComponent(o.key)}`,
+    name: o.key,
+    bucket: o.bucket,
+    generation: o.generation,
+    metageneration: '1',
+    contentType: o.contentType,
+    timeCreated: o.updated,
+    updated: o.updated,
+    storageClass: 'STANDARD',
+    size: String(o.size),
+    etag: createHash('sha1').update(`${o.bucket}/${o.key}#${o.generation}`).digest('base64').slice(0, 16),
+  };
+  if (o.md5Base64) r.md5Hash = o.md5Base64;
+  return r;
+}
+
+export function buildStorageNotification(
+  eventType: StorageEventType,
+  o: StoredObject,
+  notificationConfig: string,
+): { data: Uint8Array; attributes: Record<string, string> } {
+  return {
+    data: new TextEncoder().encode(JSON.stringify(objectResource(o))),
+    attributes: {
+      notificationConfig,
+      eventType,
+      payloadFormat: 'JSON_API_V1',
+      bucketId: o.bucket,
+      objectId: o.key,
+      objectGeneration: o.generation,
+      eventTime: o.updated,
+    },
+  };
+}
+
+const attrSchema = z.object({
+  eventType: z.enum(['OBJECT_FINALIZE', 'OBJECT_METADATA_UPDATE', 'OBJECT_DELETE', 'OBJECT_ARCHIVE']),
+  payloadFormat: z.enum(['JSON_API_V1', 'NONE']),
+  bucketId: z.string().min(1),
+  objectId: z.string().min(1),
+  objectGeneration: z.string().regex(/^\d+$/, 'must be a decimal string'),
+  eventTime: z.string().min(1),
+  notificationConfig: z.string().default(''),
+});
+
+const resourceSchema = z.object({
+  name: z.string(),
+  bucket: z.string(),
+  generation: z.string().regex(/^\d+$/),
+  size: z.string().regex(/^\d+$/, 'must be a decimal string'),
+  contentType: z.string().default('application/octet-stream'),
+  md5Hash: z.string().optional(),
+  updated: z.string().optional(),
+});
+
+/** Parses a storage notification; InvalidInputError names the bad attribute or field. */
+export function parseStorageNotification(msg: { data: Uint8Array; attributes: Record<string, string> }): StorageNotification {
+  const a = attrSchema.safeParse(msg.attributes);
+  if (!a.success) {
+    const i = a.error.issues[0];
+    throw new InvalidInputError(`storage notification attribute ${i.path.join('.')}: ${i.message}`);
+  }
+  const attrs = a.data;
+  let size = 0;
+  let contentType = 'application/octet-stream';
+  let md5Base64: string | undefined;
+  if (attrs.payloadFormat === 'JSON_API_V1' && msg.data.length > 0) {
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(msg.data));
+    } catch (e) {
+      throw new InvalidInputError(`storage notification data is not JSON: ${(e as Error).message}`);
+    }
+    const r = resourceSchema.safeParse(json);
+    if (!r.success) {
+      const i = r.error.issues[0];
+      throw new InvalidInputError(`storage notification object resource ${i.path.join('.')}: ${i.message}`);
+    }
+    if (r.data.name !== attrs.objectId || r.data.bucket !== attrs.bucketId) {
+      throw new InvalidInputError('storage notification object resource disagrees with its attributes');
+    }
+    size = Number(r.data.size);
+    contentType = r.data.contentType;
+    md5Base64 = r.data.md5Hash;
+  }
+  const object: StoredObject = {
+    bucket: attrs.bucketId,
+    key: attrs.objectId,
+    size,
+    generation: attrs.objectGeneration,
+    contentType,
+    md5Base64,
+    updated: attrs.eventTime,
+  };
+  return {
+    eventType: attrs.eventType,
+    object,
+    eventTime: attrs.eventTime,
+    notificationConfig: attrs.notificationConfig,
+    dedupeKey: `${attrs.bucketId}/${attrs.objectId}#${attrs.objectGeneration}`,
+  };
+}
