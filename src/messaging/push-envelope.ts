@@ -90,7 +90,7 @@ export function parsePushEnvelope(body: unknown): ParsedPushEnvelope {
   const parsed = envelopeSchema.safeParse(body);
   if (!parsed.success) throw new InvalidInputError(`push envelope: ${describeZodError(parsed.error)}`);
   const { message, subscription, deliveryAttempt } = parsed.data;
-  let data = new Uint8Array(0);
+  let data: Uint8Array = new Uint8Array(0);
   if (message.data !== undefined) {
     const decoded = decodeBase64(message.data);
     if (!decoded) throw new InvalidInputError('push envelope: message.data is not base64');

@@ -1,0 +1,82 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { ConfigError } from '../core/errors.ts';
+import { getInstrument, type InstrumentName } from '../instruments/index.ts';
+
+/**
+ * The activator's configuration, from the playbook's environment variables plus the URLs of
+ * the services it talks to. Parsed once at start-up; a bad value stops the start with a
+ * ConfigError naming the variable.
+ */
+export interface ActivatorConfig {
+  readonly instrument: InstrumentName;
+  readonly verificationToken: string;
+  readonly imageBucket: string;
+  readonly calibRepo: string | null;
+  readonly imageTimeoutS: number;
+  readonly port: number;
+  readonly host: string;
+  readonly brokerUrl: string;
+  readonly outputRepo: string;
+  readonly imageTopic: string;
+  readonly outcomeTopic: string;
+  readonly instanceId: string;
+}
+
+/** The playbook sets RUBIN_INSTRUMENT to the instrument class; short names work too. */
+const INSTRUMENT_CLASSES: Record<string, InstrumentName> = {
+  'lsst.obs.lsst.LsstCam': 'LSSTCam',
+  'lsst.obs.lsst.LsstComCam': 'LSSTComCam',
+  'lsst.obs.lsst.Latiss': 'LATISS',
+  'lsst.obs.decam.DarkEnergyCamera': 'DECam',
+};
+
+export function instrumentFromSetting(value: string): InstrumentName {
+  const short = INSTRUMENT_CLASSES[value] ?? value;
+  try {
+    return getInstrument(short).name;
+  } catch {
+    throw new ConfigError(
+      `RUBIN_INSTRUMENT '${value}' is not a known instrument (use one of ${Object.values(INSTRUMENT_CLASSES).join(', ')} or its class name: ${Object.keys(INSTRUMENT_CLASSES).join(', ')})`,
+    );
+  }
+}
+
+const envSchema = z.object({
+  RUBIN_INSTRUMENT: z.string({ required_error: 'is required' }).min(1, 'is required'),
+  PUBSUB_VERIFICATION_TOKEN: z.string({ required_error: 'is required' }).min(1, 'is required'),
+  IMAGE_BUCKET: z.string({ required_error: 'is required' }).min(1, 'is required'),
+  CALIB_REPO: z.string().optional(),
+  IMAGE_TIMEOUT: z.coerce.number({ invalid_type_error: 'must be a number of seconds' }).positive('must be > 0').default(50),
+  PORT: z.coerce.number().int('must be an integer').min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  BROKER_URL: z.string({ required_error: 'is required (URL of the messaging service)' }).min(1),
+  OUTPUT_REPO: z.string({ required_error: 'is required (where outputs are written)' }).min(1),
+  IMAGE_TOPIC: z.string().optional(),
+  OUTCOME_TOPIC: z.string().default('prompt-outcomes'),
+  INSTANCE_ID: z.string().optional(),
+});
+
+export function activatorConfigFromEnv(env: Record<string, string | undefined> = process.env): ActivatorConfig {
+  const r = envSchema.safeParse(env);
+  if (!r.success) {
+    const msgs = r.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
+    throw new ConfigError(`activator configuration: ${msgs.join('; ')}`);
+  }
+  const e = r.data;
+  const instrument = instrumentFromSetting(e.RUBIN_INSTRUMENT);
+  return Object.freeze({
+    instrument,
+    verificationToken: e.PUBSUB_VERIFICATION_TOKEN,
+    imageBucket: e.IMAGE_BUCKET,
+    calibRepo: e.CALIB_REPO && e.CALIB_REPO.length > 0 ? e.CALIB_REPO : null,
+    imageTimeoutS: e.IMAGE_TIMEOUT,
+    port: e.PORT,
+    host: e.HOST,
+    brokerUrl: e.BROKER_URL,
+    outputRepo: e.OUTPUT_REPO,
+    imageTopic: e.IMAGE_TOPIC ?? `${instrument}-image`,
+    outcomeTopic: e.OUTCOME_TOPIC,
+    instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+  });
+}

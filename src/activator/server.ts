@@ -1,0 +1,63 @@
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { Services } from '../runtime/services.ts';
+import { createActivatorApp, type ActivatorApp } from './app.ts';
+import { activatorConfigFromEnv, type ActivatorConfig } from './config.ts';
+import { OutputRepository } from './output-repository.ts';
+import type { VisitProcessor } from './visit-flow.ts';
+
+export interface RunningActivator {
+  readonly url: string;
+  readonly port: number;
+  readonly app: ActivatorApp;
+  close(): Promise<void>;
+}
+
+export interface StartActivatorOptions {
+  config: ActivatorConfig;
+  processor: VisitProcessor;
+  log?: Logger;
+  services?: Services;
+  now?: () => number;
+}
+
+/** Starts the activator's HTTP service on config.host:config.port (0 = any free port). */
+export async function startActivator(opts: StartActivatorOptions): Promise<RunningActivator> {
+  const { config } = opts;
+  const log = opts.log ?? createLogger({ component: 'activator', instrument: config.instrument });
+  const services = opts.services ?? new Services();
+  const broker = services.broker(config.brokerUrl);
+  await broker.ensureTopic(config.imageTopic);
+  await broker.ensureTopic(config.outcomeTopic);
+  const app = createActivatorApp({
+    config,
+    broker,
+    bucket: services.bucket(config.imageBucket),
+    processor: opts.processor,
+    outputs: new OutputRepository(config.outputRepo),
+    log,
+    now: opts.now ?? Date.now,
+  });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+  });
+  // Requests may take as long as the Cloud Run request timeout the playbook sets (600 s).
+  if ('requestTimeout' in server) (server as import('node:http').Server).requestTimeout = 600_000;
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  const url = `http://${host}:${port}`;
+  log.info({ event: 'listening', port, url, instance: config.instanceId }, `activator listening on ${url}`);
+  return {
+    url,
+    port,
+    app,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await opts.processor.close();
+      if (!opts.services) await services.close();
+    },
+  };
+}
+
+export { activatorConfigFromEnv };

@@ -1,0 +1,275 @@
+import { randomBytes } from 'node:crypto';
+import { AlgorithmError, errorMessage, InvalidInputError, PromptError, TransientError } from '../core/errors.ts';
+import { parseObjectKey, type ObjectKey } from '../instruments/keys.ts';
+import type { NextVisit } from '../messages/next-visit.ts';
+import { encodeOutcome, outcomeAttributes, type Outcome } from '../messages/outcome.ts';
+import { parseStorageNotification } from '../messages/storage-notification.ts';
+import type { Broker } from '../messaging/broker.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ObjectStore, StoredObject } from '../storage/object-store.ts';
+import type { ActivatorConfig } from './config.ts';
+import type { OutputRepository } from './output-repository.ts';
+
+/** One raw snap, fetched from the bucket and checked against its key. */
+export interface IngestedSnap {
+  readonly key: ObjectKey;
+  readonly objectKey: string;
+  readonly bytes: Uint8Array;
+  /** Milliseconds since the epoch at which the bucket finalized it. */
+  readonly finalizedAtMs: number;
+}
+
+export interface ProcessResult {
+  /** Output files by name (e.g. `processed.fits`, `sources.fits`). */
+  readonly files: Readonly<Record<string, Uint8Array>>;
+  readonly sources: number | null;
+  readonly timings: Readonly<Record<string, number>>;
+  readonly summary: Readonly<Record<string, number | string | boolean | null>>;
+}
+
+/** Runs the science pipeline for the visit's kind on the ingested snaps. */
+export interface VisitProcessor {
+  process(visit: NextVisit, snaps: readonly IngestedSnap[]): Promise<ProcessResult>;
+  close(): Promise<void>;
+}
+
+export interface VisitDeps {
+  readonly config: ActivatorConfig;
+  readonly broker: Broker;
+  readonly bucket: ObjectStore;
+  readonly processor: VisitProcessor;
+  readonly outputs: OutputRepository;
+  readonly log: Logger;
+  /** Wall clock, ms since the epoch. */
+  readonly now: () => number;
+}
+
+export type VisitResult =
+  | { readonly disposition: 'done'; readonly outcome: Outcome }
+  | { readonly disposition: 'no-work'; readonly reason: string; readonly outcome?: Outcome }
+  | { readonly disposition: 'retry'; readonly reason: string };
+
+/** Node system errors that a later attempt may not hit again. */
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH',
+  'ENETUNREACH', 'ENOSPC', 'EMFILE', 'ENFILE', 'EBUSY', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET',
+]);
+
+export function isTransient(err: unknown): boolean {
+  if (err instanceof TransientError) return true;
+  if (err instanceof PromptError) return false;
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && TRANSIENT_CODES.has(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function snapPrefix(v: NextVisit): string {
+  return `${v.instrument}/${v.detector}/${v.group}/`;
+}
+
+/**
+ * The flow for one nextVisit: subscribe to the image topic first, then list the bucket for
+ * snaps that are already there (so no race loses an image), wait for the rest, ingest each as
+ * it arrives, run the pipeline for the visit's kind, write the outputs, publish the outcome.
+ */
+export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<VisitResult> {
+  const { config, broker, bucket, outputs, log } = deps;
+  const receivedAt = new Date(deps.now()).toISOString();
+  const ctx = { group: visit.group, detector: visit.detector, kind: visit.kind };
+
+  const previous = await outputs.existingOutcome(visit.instrument, visit.group, visit.detector);
+  if (previous) {
+    // A redelivery: announce the recorded outcome again (consumers key it) and do nothing else.
+    await publishOutcome(broker, config.outcomeTopic, previous);
+    log.info({ ...ctx, status: previous.status }, 'detector-visit already has an outcome; not processing it again');
+    return { disposition: 'no-work', reason: `already ${previous.status}`, outcome: previous };
+  }
+
+  const subscription = `${config.imageTopic}-${config.instanceId}-${visit.group}-${visit.detector}-${randomBytes(3).toString('hex')}`
+    .replace(/[^A-Za-z0-9._~+%-]/g, '-')
+    .slice(0, 255);
+  const prefix = snapPrefix(visit);
+  const snaps = new Map<number, Promise<IngestedSnap>>();
+  const ingestErrors: string[] = [];
+
+  const offer = (obj: Pick<StoredObject, 'key' | 'generation'>): void => {
+    if (!obj.key.startsWith(prefix)) return;
+    let key: ObjectKey;
+    try {
+      key = parseObjectKey(obj.key);
+    } catch (e) {
+      ingestErrors.push(errorMessage(e));
+      log.warn({ ...ctx, objectKey: obj.key, reason: errorMessage(e) }, 'ignoring an object that is not a valid raw key');
+      return;
+    }
+    if (key.snap >= visit.snaps || snaps.has(key.snap)) return;
+    if (key.filter !== visit.filter) {
+      log.warn({ ...ctx, objectKey: obj.key }, `raw filter ${key.filter} differs from the nextVisit's ${visit.filter}`);
+    }
+    const finalizedAtMs = Number(BigInt(obj.generation) / 1000n);
+    log.info({ ...ctx, snap: key.snap, objectKey: obj.key }, 'snap arrived; ingesting');
+    const p = bucket.get(obj.key).then((bytes) => ({ key, objectKey: obj.key, bytes, finalizedAtMs }));
+    p.catch(() => undefined);
+    snaps.set(key.snap, p);
+  };
+
+  try {
+    await broker.ensureSubscription(subscription, config.imageTopic, {
+      filter: `hasPrefix(attributes.objectId, "${prefix}")`,
+      ackDeadlineSeconds: 60,
+      retentionSeconds: 600,
+    });
+  } catch (e) {
+    return { disposition: 'retry', reason: `could not subscribe to ${config.imageTopic}: ${errorMessage(e)}` };
+  }
+
+  let timedOut = false;
+  try {
+    try {
+      for (const obj of await bucket.list(prefix)) offer(obj);
+    } catch (e) {
+      return { disposition: 'retry', reason: `could not list the raw bucket: ${errorMessage(e)}` };
+    }
+    let deadline = deps.now() + config.imageTimeoutS * 1000;
+    while (snaps.size < visit.snaps) {
+      const remaining = deadline - deps.now();
+      if (remaining <= 0) {
+        timedOut = true;
+        break;
+      }
+      let msgs;
+      try {
+        msgs = await broker.pull(subscription, { maxMessages: 16, waitMs: Math.min(remaining, 5000) });
+      } catch (e) {
+        return { disposition: 'retry', reason: `could not pull image notifications: ${errorMessage(e)}` };
+      }
+      const before = snaps.size;
+      for (const m of msgs) {
+        try {
+          const n = parseStorageNotification(m);
+          if (n.eventType === 'OBJECT_FINALIZE') offer(n.object);
+        } catch (e) {
+          log.warn({ ...ctx, reason: errorMessage(e) }, 'ignoring a malformed image notification');
+        }
+      }
+      if (msgs.length) await broker.ack(subscription, msgs.map((m) => m.ackId)).catch(() => undefined);
+      // Each arrival restarts the wait for the rest.
+      if (snaps.size > before) deadline = deps.now() + config.imageTimeoutS * 1000;
+    }
+  } finally {
+    await broker.deleteSubscription(subscription).catch((e: unknown) => {
+      log.warn({ ...ctx, subscription, reason: errorMessage(e) }, 'could not delete the image subscription');
+    });
+  }
+
+  const base = {
+    instrument: visit.instrument,
+    group: visit.group,
+    detector: visit.detector,
+    kind: visit.kind,
+    expectedSnaps: visit.snaps,
+    instance: config.instanceId,
+    receivedAt,
+    outputs: {},
+    timings: {},
+    summary: {},
+  };
+
+  let ingested: IngestedSnap[];
+  try {
+    ingested = (await Promise.all(snaps.values())).sort((a, b) => a.key.snap - b.key.snap);
+  } catch (e) {
+    if (isTransient(e)) return { disposition: 'retry', reason: `could not read a snap: ${errorMessage(e)}` };
+    return finish(deps, { ...base, status: 'failed', snaps: 0, reason: `could not ingest a snap: ${errorMessage(e)}` });
+  }
+  const lastFinalized = ingested.reduce((m, s) => Math.max(m, s.finalizedAtMs), 0);
+  const lastSnapFinalizedAt = ingested.length ? new Date(lastFinalized).toISOString() : undefined;
+
+  if (ingested.length === 0) {
+    const why = ingestErrors.length ? ` (rejected: ${ingestErrors.join('; ')})` : '';
+    return finish(deps, {
+      ...base,
+      status: 'timedOut',
+      snaps: 0,
+      reason: `no snap arrived within IMAGE_TIMEOUT=${config.imageTimeoutS}s${why}`,
+    });
+  }
+  if (timedOut) {
+    log.warn({ ...ctx, arrived: ingested.length, expected: visit.snaps }, 'processing with the snaps that arrived before the timeout');
+  }
+
+  let result: ProcessResult;
+  try {
+    result = await deps.processor.process(visit, ingested);
+  } catch (e) {
+    if (isTransient(e)) return { disposition: 'retry', reason: `processing failed: ${errorMessage(e)}` };
+    const reason =
+      e instanceof InvalidInputError || e instanceof AlgorithmError ? errorMessage(e) : `unexpected error: ${errorMessage(e)}`;
+    log.error({ ...ctx, reason, err: e instanceof PromptError ? undefined : e }, 'processing failed; a retry cannot fix it');
+    return finish(deps, { ...base, status: 'failed', snaps: ingested.length, lastSnapFinalizedAt, reason });
+  }
+
+  const paths: Record<string, string> = {};
+  try {
+    for (const [name, bytes] of Object.entries(result.files)) {
+      paths[name] = await outputs.writeFile(visit.instrument, visit.group, visit.detector, name, bytes);
+    }
+  } catch (e) {
+    return { disposition: 'retry', reason: errorMessage(e) };
+  }
+  const writtenAt = deps.now();
+  return finish(deps, {
+    ...base,
+    status: 'processed',
+    snaps: ingested.length,
+    reason: timedOut ? `only ${ingested.length} of ${visit.snaps} snaps arrived within IMAGE_TIMEOUT` : undefined,
+    lastSnapFinalizedAt,
+    outputsWrittenAt: new Date(writtenAt).toISOString(),
+    latencySeconds: (writtenAt - lastFinalized) / 1000,
+    sources: result.sources ?? undefined,
+    outputs: paths,
+    timings: { ...result.timings },
+    summary: { ...result.summary },
+  });
+}
+
+async function publishOutcome(broker: Broker, topic: string, o: Outcome): Promise<void> {
+  await broker.publish(topic, [{ data: encodeOutcome(o), attributes: outcomeAttributes(o) }]);
+}
+
+/** Records the outcome durably, then announces it. */
+async function finish(deps: VisitDeps, o: Outcome): Promise<VisitResult> {
+  try {
+    const file = await deps.outputs.writeOutcome(o);
+    o.outputs = { ...o.outputs, outcome: file };
+  } catch (e) {
+    return { disposition: 'retry', reason: errorMessage(e) };
+  }
+  try {
+    await publishOutcome(deps.broker, deps.config.outcomeTopic, o);
+  } catch (e) {
+    // The outcome is on disk; a redelivery republishes it.
+    return { disposition: 'retry', reason: `outcome recorded but not announced: ${errorMessage(e)}` };
+  }
+  const level = o.status === 'processed' ? 'info' : o.status === 'timedOut' ? 'warn' : 'error';
+  deps.log[level](
+    {
+      group: o.group,
+      detector: o.detector,
+      kind: o.kind,
+      status: o.status,
+      snaps: o.snaps,
+      latencySeconds: o.latencySeconds,
+      sources: o.sources,
+      reason: o.reason,
+      timings: o.timings,
+    },
+    `detector-visit ${o.status}`,
+  );
+  return { disposition: 'done', outcome: o };
+}
+

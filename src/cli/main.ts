@@ -1,0 +1,158 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { cpus } from 'node:os';
+import { ConfigError, PromptError } from '../core/errors.ts';
+import { INSTRUMENT_NAMES } from '../instruments/index.ts';
+import { VISIT_KINDS } from '../messages/next-visit.ts';
+
+function int(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`);
+    return n;
+  };
+}
+
+function seconds(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number of seconds ≥ 0`);
+    return n;
+  };
+}
+
+function detectorList(v: string): number[] {
+  const out: number[] = [];
+  for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new InvalidArgumentError(`'${part}' is not a detector id or range like 0-8`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (b < a) throw new InvalidArgumentError(`range '${part}' runs backwards`);
+    for (let d = a; d <= b; d++) out.push(d);
+  }
+  if (out.length === 0) throw new InvalidArgumentError('no detectors given');
+  return out;
+}
+
+function todayDayObs(): number {
+  const d = new Date();
+  return d.getUTCFullYear() * 10000 + (d.getUTCMonth() + 1) * 100 + d.getUTCDate();
+}
+
+const program = new Command();
+program
+  .name('prompt')
+  .description('Prompt processing: telescope exposures in, science results and alerts out within seconds.')
+  .showHelpAfterError();
+
+program
+  .command('night')
+  .description('run a whole simulated night on the embedded defaults: broker, bucket, activators, tester')
+  .addOption(new Option('--instrument <name>', 'instrument').choices(INSTRUMENT_NAMES).default('LSSTComCam'))
+  .option('--groups <n>', 'number of visits (groups)', int('--groups', 1), 2)
+  .option('--seed <n>', 'simulation seed', int('--seed'), 1)
+  .option('--workdir <dir>', 'work directory, kept for inspection (emptied at the start)', 'night-output')
+  .option('--json <file>', 'write the JSON summary here (default: WORKDIR/summary.json)')
+  .option('--activators <n>', 'activator instances', int('--activators', 1), Math.max(1, cpus().length))
+  .option('--exposure-time <s>', 'exposure time per snap', seconds('--exposure-time'), 18)
+  .option('--slew-time <s>', 'slew between groups', seconds('--slew-time'), 2)
+  .option('--image-timeout <s>', 'IMAGE_TIMEOUT for the activators', seconds('--image-timeout'), 50)
+  .addOption(new Option('--kind <kind>', 'kind of every visit').choices(VISIT_KINDS).default('SCIENCE'))
+  .option('--detectors <list>', 'detector ids, e.g. 0-8 or 1,4,7 (default: all)', detectorList)
+  .option('--tester-threads <n>', 'threads simulating raws', int('--tester-threads', 1))
+  .option('--plain', 'plain progress lines even on a terminal')
+  .action(async (o) => {
+    const { runNight } = await import('../night/night.ts');
+    const s = await runNight({
+      instrument: o.instrument,
+      groups: o.groups,
+      seed: o.seed,
+      workdir: o.workdir,
+      jsonFile: o.json,
+      activators: o.activators,
+      exposureTimeS: o.exposureTime,
+      slewTimeS: o.slewTime,
+      imageTimeoutS: o.imageTimeout,
+      kind: o.kind,
+      detectors: o.detectors,
+      testerThreads: o.testerThreads,
+      plain: o.plain,
+    });
+    const dv = s.detectorVisits;
+    process.exitCode = dv.processed === dv.expected ? 0 : 1;
+  });
+
+program
+  .command('activator')
+  .description('run the activator HTTP service (configured by RUBIN_INSTRUMENT, PUBSUB_VERIFICATION_TOKEN, IMAGE_BUCKET, CALIB_REPO, IMAGE_TIMEOUT, PORT, BROKER_URL, OUTPUT_REPO)')
+  .action(async () => {
+    const { runActivatorFromEnv } = await import('../activator/main.ts');
+    await runActivatorFromEnv();
+  });
+
+program
+  .command('broker')
+  .description('run the embedded message broker (Pub/Sub REST API with push delivery)')
+  .option('--host <host>', 'listen address', '127.0.0.1')
+  .option('--port <port>', 'port (0 = any free port)', int('--port'), 8085)
+  .option('--project <id>', 'project id', 'local')
+  .action(async (o) => {
+    const { runBroker } = await import('./broker-command.ts');
+    await runBroker(o);
+  });
+
+program
+  .command('upload')
+  .description('simulate the camera: nextVisit per detector, then every snap uploaded to the raw bucket')
+  .argument('<instrument>', `one of ${INSTRUMENT_NAMES.join(', ')}`)
+  .argument('<groups>', 'number of groups (visits)', int('groups', 1))
+  .requiredOption('--broker <url>', 'messaging URL (embedded broker: http://host:port)')
+  .requiredOption('--bucket <dir>', 'raw bucket (a directory, or file:///dir)')
+  .option('--seed <n>', 'simulation seed', int('--seed'), 1)
+  .option('--exposure-time <s>', 'exposure time per snap', seconds('--exposure-time'), 18)
+  .option('--slew-time <s>', 'slew between groups', seconds('--slew-time'), 2)
+  .option('--day-obs <yyyymmdd>', 'observing day of the group ids (default: today, UTC)', int('--day-obs', 19000101))
+  .option('--first-seq <n>', 'sequence number of the first group', int('--first-seq'), 1)
+  .addOption(new Option('--kind <kind>', 'kind of every visit').choices(VISIT_KINDS).default('SCIENCE'))
+  .option('--detectors <list>', 'detector ids, e.g. 0-8 or 1,4,7 (default: all)', detectorList)
+  .option('--threads <n>', 'threads simulating raws', int('--threads', 1))
+  .option('--json-progress', 'print one JSON line per event')
+  .action(async (instrument: string, groups: number, o) => {
+    const { runUpload } = await import('./upload-command.ts');
+    await runUpload({ instrument, groups, ...o, dayObs: o.dayObs ?? todayDayObs() });
+  });
+
+const fits = program.command('fits').description('FITS tools');
+fits
+  .command('info')
+  .description('list the HDUs of a FITS file with their pixel statistics')
+  .argument('<file>', 'FITS file (.fits, .fz, gzip-wrapped)')
+  .option('--json', 'print JSON')
+  .action(async (file: string, o) => {
+    const { runFitsInfo } = await import('./fits-command.ts');
+    await runFitsInfo(file, Boolean(o.json));
+  });
+
+const bucket = program.command('bucket').description('directory bucket tools');
+bucket
+  .command('notify')
+  .description('announce objects finalized under PREFIX on TOPIC (as gsutil notification create -e OBJECT_FINALIZE -f json -p PREFIX)')
+  .argument('<bucket>', 'bucket directory')
+  .requiredOption('--topic <topic>', 'topic, e.g. LATISS-image')
+  .requiredOption('--broker <url>', 'messaging URL')
+  .option('--prefix <prefix>', 'object name prefix, e.g. LATISS/', '')
+  .action(async (dir: string, o) => {
+    const { LocalBucket } = await import('../storage/local/local-bucket.ts');
+    const cfg = await new LocalBucket({ root: dir }).addNotification({ topic: o.topic, broker: o.broker, prefix: o.prefix });
+    process.stdout.write(JSON.stringify(cfg) + '\n');
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof ConfigError || e instanceof PromptError) {
+    process.stderr.write(`prompt: ${e.message}\n`);
+    process.exit(2);
+  }
+  throw e;
+}

@@ -1,0 +1,499 @@
+/**
+ * Tiled image compression (FITS 4.0 section 10): an image stored as a BINTABLE with ZIMAGE = T,
+ * one row per tile. Codecs are looked up by ZCMPTYPE.
+ */
+import { unzipSync } from 'node:zlib';
+import { Card } from './card.ts';
+import { FitsError } from './errors.ts';
+import type { FitsErrorContext } from './errors.ts';
+import { Header } from './header.ts';
+import { binTableLayout, readDescriptor, readScalarCell } from './bintable.ts';
+import type { ColumnLayout } from './bintable.ts';
+import { riceDecode, riceEncode, riceMaxEncodedSize } from './rice.ts';
+import type { RiceBytePix } from './rice.ts';
+import { swapInPlace } from './endian.ts';
+import { unquantize } from './quantize.ts';
+import type { QuantizeMethod } from './quantize.ts';
+
+/** Decoded stored pixels of a compressed image. ZBITPIX 64 gives Float64Array. */
+export type CompressedStoredArray = Uint8Array | Int16Array | Int32Array | Float32Array | Float64Array;
+
+/** Parameters a codec needs for one tile. */
+export interface TileParams {
+  readonly zbitpix: number;
+  readonly blockSize: number;
+  readonly bytePix: RiceBytePix;
+  readonly tileLen: number;
+  readonly errorContext: FitsErrorContext;
+}
+
+/** A decoded tile: integers, or raw big-endian element bytes (GZIP, NOCOMPRESS). */
+export type DecodedTile = { readonly kind: 'int'; readonly values: Int32Array } | { readonly kind: 'bytes'; readonly bytes: Uint8Array };
+
+export interface TileCodec {
+  readonly name: string;
+  decode(src: Uint8Array, start: number, end: number, p: TileParams, scratch: Int32Array): DecodedTile;
+}
+
+function gunzipTile(src: Uint8Array, start: number, end: number, p: TileParams): Uint8Array {
+  try {
+    return new Uint8Array(unzipSync(src.subarray(start, end)));
+  } catch (err) {
+    throw new FitsError(`cannot gunzip tile: ${(err as Error).message}`, p.errorContext, { cause: err });
+  }
+}
+
+function unshuffle(bytes: Uint8Array, elementSize: number): Uint8Array {
+  if (elementSize <= 1) return bytes;
+  const n = bytes.length / elementSize;
+  const out = new Uint8Array(bytes.length);
+  for (let k = 0; k < elementSize; k++) {
+    const base = k * n;
+    for (let i = 0; i < n; i++) out[i * elementSize + k] = bytes[base + i];
+  }
+  return out;
+}
+
+const RICE: TileCodec = {
+  name: 'RICE_1',
+  decode(src, start, end, p, scratch) {
+    riceDecode(src, start, end, scratch, 0, p.tileLen, p.blockSize, p.bytePix, p.errorContext.offset);
+    return { kind: 'int', values: scratch };
+  },
+};
+
+const GZIP1: TileCodec = {
+  name: 'GZIP_1',
+  decode(src, start, end, p) {
+    return { kind: 'bytes', bytes: gunzipTile(src, start, end, p) };
+  },
+};
+
+const GZIP2: TileCodec = {
+  name: 'GZIP_2',
+  decode(src, start, end, p) {
+    const bytes = gunzipTile(src, start, end, p);
+    return { kind: 'bytes', bytes: unshuffle(bytes, bytes.length / p.tileLen) };
+  },
+};
+
+const NOCOMPRESS: TileCodec = {
+  name: 'NOCOMPRESS',
+  decode(src, start, end) {
+    return { kind: 'bytes', bytes: src.slice(start, end) };
+  },
+};
+
+/** Tile codecs keyed by ZCMPTYPE. */
+export const TILE_CODECS: ReadonlyMap<string, TileCodec> = new Map<string, TileCodec>([
+  ['RICE_1', RICE],
+  ['RICE_ONE', RICE],
+  ['GZIP_1', GZIP1],
+  ['GZIP_2', GZIP2],
+  ['NOCOMPRESS', NOCOMPRESS],
+]);
+
+/** Keywords that describe the table or the compression and never belong to the image header. */
+const TABLE_KEYS = new Set(['XTENSION', 'BITPIX', 'NAXIS', 'PCOUNT', 'GCOUNT', 'TFIELDS', 'THEAP', 'ZIMAGE', 'ZCMPTYPE', 'ZQUANTIZ', 'ZDITHER0', 'ZMASKCMP', 'ZBLANK', 'CHECKSUM', 'DATASUM', 'ZSIMPLE', 'ZTENSION', 'ZBITPIX', 'ZNAXIS', 'ZEXTEND', 'ZBLOCKED', 'ZPCOUNT', 'ZGCOUNT', 'ZHECKSUM', 'ZDATASUM']);
+const INDEXED_TABLE_KEY = /^(NAXIS|ZNAXIS|ZTILE|ZNAME|ZVAL|TTYPE|TFORM|TUNIT|TDIM|TNULL|TSCAL|TZERO|TDISP|TBCOL)\d+$/;
+
+/** Everything known about a compressed image from its table header. */
+export interface CompressionInfo {
+  readonly zcmptype: string;
+  readonly zbitpix: number;
+  readonly shape: readonly number[];
+  readonly tile: readonly number[];
+  readonly blockSize: number;
+  readonly bytePix: RiceBytePix;
+  /** Null for integer images and unquantized floats. */
+  readonly quantize: QuantizeMethod | null;
+  readonly ditherSeed: number;
+  /** 'RICE_1', 'RICE_1 SUBTRACTIVE_DITHER_1', ... */
+  readonly description: string;
+}
+
+function zParam(header: Header, name: string): number | undefined {
+  for (let i = 1; i < 100; i++) {
+    const n = header.get(`ZNAME${i}`);
+    if (n === undefined) break;
+    if (typeof n === 'string' && n.trim().toUpperCase() === name) {
+      const v = header.get(`ZVAL${i}`);
+      return typeof v === 'number' ? v : undefined;
+    }
+  }
+  return undefined;
+}
+
+export function compressionInfo(header: Header, columns: readonly ColumnLayout[]): CompressionInfo {
+  const ctx = header.context;
+  const zcmptype = header.getString('ZCMPTYPE').trim().toUpperCase();
+  const zbitpix = header.getInt('ZBITPIX');
+  const znaxis = header.getInt('ZNAXIS');
+  const shape: number[] = [];
+  const tile: number[] = [];
+  for (let i = 1; i <= znaxis; i++) {
+    shape.push(header.getInt(`ZNAXIS${i}`));
+    tile.push(header.has(`ZTILE${i}`) ? header.getInt(`ZTILE${i}`) : i === 1 ? header.getInt('ZNAXIS1') : 1);
+  }
+  let blockSize = zParam(header, 'BLOCKSIZE');
+  if (blockSize === undefined) {
+    const v1 = header.get('ZVAL1');
+    blockSize = !header.has('ZNAME1') && typeof v1 === 'number' ? v1 : 32;
+  }
+  const bp = zParam(header, 'BYTEPIX') ?? 4;
+  if (bp !== 1 && bp !== 2 && bp !== 4) {
+    if (zcmptype.startsWith('RICE')) throw new FitsError(`unsupported RICE_1 BYTEPIX ${bp}`, { ...ctx, keyword: 'ZVAL2' });
+  }
+  const bytePix = (bp === 1 || bp === 2 ? bp : 4) as RiceBytePix;
+  let quantize: QuantizeMethod | null = null;
+  if (zbitpix < 0) {
+    const hasScaleCols = columns.some((c) => c.name.toUpperCase() === 'ZSCALE' || c.name.toUpperCase() === 'ZZERO');
+    if (hasScaleCols) {
+      const zq = header.get('ZQUANTIZ');
+      const q = typeof zq === 'string' ? zq.trim().toUpperCase() : '';
+      if (q === 'NONE') quantize = null;
+      else if (q === 'SUBTRACTIVE_DITHER_1' || q === 'SUBTRACTIVE_DITHER_2') quantize = q;
+      else quantize = 'NO_DITHER';
+    }
+  }
+  const zd = header.get('ZDITHER0');
+  const ditherSeed = typeof zd === 'number' ? zd : 1;
+  const zq = header.get('ZQUANTIZ');
+  const qText = zbitpix < 0 && typeof zq === 'string' && zq.trim() !== '' ? ` ${zq.trim().toUpperCase()}` : '';
+  return { zcmptype, zbitpix, shape, tile, blockSize, bytePix, quantize, ditherSeed, description: zcmptype + qText };
+}
+
+/**
+ * The image header a decompressor would write: Z keywords mapped back (ZSIMPLE -> SIMPLE,
+ * ZTENSION -> XTENSION, ZBITPIX -> BITPIX, ZNAXISn -> NAXISn, ZPCOUNT/ZGCOUNT, ZEXTEND,
+ * ZHECKSUM/ZDATASUM -> CHECKSUM/DATASUM), table and compression keywords dropped, EXTNAME
+ * 'COMPRESSED_IMAGE' dropped and a duplicated EXTNAME kept once. Other cards keep their bytes.
+ */
+export function reconstructImageHeader(raw: Header): Header {
+  const get = (k: string): Card | undefined => raw.card(k);
+  const cards: Card[] = [];
+  const comment = (k: string, fallback: string): string => get(k)?.comment || fallback;
+  const isPrimary = raw.has('ZSIMPLE');
+  if (isPrimary) {
+    cards.push(Card.create('SIMPLE', true, comment('ZSIMPLE', 'file does conform to FITS standard')));
+  } else {
+    const zt = raw.get('ZTENSION');
+    cards.push(Card.create('XTENSION', typeof zt === 'string' ? zt : 'IMAGE', comment('ZTENSION', 'Image extension')));
+  }
+  const zbitpix = raw.getInt('ZBITPIX');
+  cards.push(Card.create('BITPIX', zbitpix, comment('ZBITPIX', 'data type of original image')));
+  const znaxis = raw.getInt('ZNAXIS');
+  cards.push(Card.create('NAXIS', znaxis, comment('ZNAXIS', 'dimension of original image')));
+  for (let i = 1; i <= znaxis; i++) {
+    cards.push(Card.create(`NAXIS${i}`, raw.getInt(`ZNAXIS${i}`), comment(`ZNAXIS${i}`, 'length of original image axis')));
+  }
+  if (isPrimary) {
+    const ze = raw.get('ZEXTEND');
+    if (typeof ze === 'boolean') cards.push(Card.create('EXTEND', ze, comment('ZEXTEND', 'FITS dataset may contain extensions')));
+  } else {
+    cards.push(Card.create('PCOUNT', raw.has('ZPCOUNT') ? raw.getInt('ZPCOUNT') : 0, comment('ZPCOUNT', 'number of parameters')));
+    cards.push(Card.create('GCOUNT', raw.has('ZGCOUNT') ? raw.getInt('ZGCOUNT') : 1, comment('ZGCOUNT', 'number of groups')));
+  }
+  let extnameSeen = false;
+  for (const card of raw.cards()) {
+    const k = card.normalizedKey;
+    if (card.isCommentary) {
+      cards.push(card);
+      continue;
+    }
+    if (k === 'ZHECKSUM' || k === 'ZDATASUM') {
+      const v = card.value;
+      cards.push(Card.create(k === 'ZHECKSUM' ? 'CHECKSUM' : 'DATASUM', v, card.comment));
+      continue;
+    }
+    if (TABLE_KEYS.has(k) || INDEXED_TABLE_KEY.test(k)) continue;
+    if (k === 'EXTNAME') {
+      const v = card.value;
+      if (extnameSeen || (typeof v === 'string' && v.trim() === 'COMPRESSED_IMAGE')) continue;
+      extnameSeen = true;
+    }
+    cards.push(card);
+  }
+  if (zbitpix > 0 && !raw.has('BLANK') && raw.has('ZBLANK') && typeof raw.get('ZBLANK') === 'number') {
+    cards.push(Card.create('BLANK', raw.get('ZBLANK') as number, 'value used for undefined pixels'));
+  }
+  return new Header(cards, raw.context);
+}
+
+function findColumn(columns: readonly ColumnLayout[], name: string): ColumnLayout | undefined {
+  return columns.find((c) => c.name.trim().toUpperCase() === name);
+}
+
+function allocOutput(zbitpix: number, n: number, ctx: FitsErrorContext): CompressedStoredArray {
+  switch (zbitpix) {
+    case 8:
+      return new Uint8Array(n);
+    case 16:
+      return new Int16Array(n);
+    case 32:
+      return new Int32Array(n);
+    case 64:
+    case -64:
+      return new Float64Array(n);
+    case -32:
+      return new Float32Array(n);
+    default:
+      throw new FitsError(`invalid ZBITPIX ${zbitpix}`, { ...ctx, keyword: 'ZBITPIX' });
+  }
+}
+
+/** Big-endian element bytes of a tile as numbers. */
+function bytesToValues(bytes: Uint8Array, elementSize: number, asFloat: boolean, ctx: FitsErrorContext): Int32Array | Float32Array | Float64Array {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  swapInPlace(copy, elementSize);
+  const ab = copy.buffer;
+  if (asFloat) {
+    if (elementSize === 4) return new Float32Array(ab);
+    if (elementSize === 8) return new Float64Array(ab);
+  } else {
+    if (elementSize === 1) return Int32Array.from(copy);
+    if (elementSize === 2) return Int32Array.from(new Int16Array(ab));
+    if (elementSize === 4) return new Int32Array(ab);
+    if (elementSize === 8) {
+      const big = new BigInt64Array(ab);
+      const out = new Float64Array(big.length);
+      for (let i = 0; i < big.length; i++) out[i] = Number(big[i]);
+      return out;
+    }
+  }
+  throw new FitsError(`uncompressed tile has an unexpected size (${elementSize} bytes per pixel)`, ctx);
+}
+
+/** Iterates tiles in storage order: axis 1 fastest. */
+class TileGrid {
+  readonly shape: readonly number[];
+  readonly tile: readonly number[];
+  readonly counts: number[];
+  readonly total: number;
+  readonly strides: number[];
+  readonly origin: number[];
+  readonly extent: number[];
+  constructor(shape: readonly number[], tile: readonly number[]) {
+    this.shape = shape;
+    this.tile = tile;
+    this.counts = shape.map((n, i) => Math.ceil(n / Math.max(1, tile[i])));
+    this.total = this.counts.reduce((a, b) => a * b, 1);
+    this.strides = [];
+    let s = 1;
+    for (const n of shape) {
+      this.strides.push(s);
+      s *= n;
+    }
+    this.origin = shape.map(() => 0);
+    this.extent = shape.map(() => 0);
+  }
+  /** Set origin/extent for tile t (0-based); returns the number of pixels in the tile. */
+  select(t: number): number {
+    let rest = t;
+    let len = 1;
+    for (let i = 0; i < this.shape.length; i++) {
+      const c = rest % this.counts[i];
+      rest = Math.floor(rest / this.counts[i]);
+      this.origin[i] = c * this.tile[i];
+      this.extent[i] = Math.min(this.tile[i], this.shape[i] - this.origin[i]);
+      len *= this.extent[i];
+    }
+    return len;
+  }
+  /** Call fn(tileOffset, imageOffset, length) for each run along axis 1 of the selected tile. */
+  forEachRun(fn: (tileOff: number, imageOff: number, len: number) => void): void {
+    const nd = this.shape.length;
+    const run = this.extent[0];
+    if (nd === 1) {
+      fn(0, this.origin[0], run);
+      return;
+    }
+    // Contiguous fast path: the tile spans whole rows of a 2-D image.
+    if (nd === 2 && run === this.shape[0]) {
+      fn(0, this.origin[1] * this.strides[1], run * this.extent[1]);
+      return;
+    }
+    const idx = new Array<number>(nd).fill(0);
+    let tileOff = 0;
+    for (;;) {
+      let imageOff = this.origin[0];
+      for (let i = 1; i < nd; i++) imageOff += (this.origin[i] + idx[i]) * this.strides[i];
+      fn(tileOff, imageOff, run);
+      tileOff += run;
+      let i = 1;
+      for (; i < nd; i++) {
+        if (++idx[i] < this.extent[i]) break;
+        idx[i] = 0;
+      }
+      if (i === nd) return;
+    }
+  }
+}
+
+/**
+ * Decode every tile of a compressed image. `data` is the BINTABLE's data area (table then heap),
+ * `dataOffset` its offset in the file (for error messages).
+ */
+export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset: number): CompressedStoredArray {
+  const ctx = raw.context;
+  const { columns, rowBytes, nrows } = binTableLayout(raw);
+  const info = compressionInfo(raw, columns);
+  const codec = TILE_CODECS.get(info.zcmptype);
+  if (!codec) {
+    const known = [...TILE_CODECS.keys()].join(', ');
+    throw new FitsError(`unsupported compression '${info.zcmptype}' (supported: ${known})`, { ...ctx, keyword: 'ZCMPTYPE' });
+  }
+  const grid = new TileGrid(info.shape, info.tile);
+  if (grid.total !== nrows) {
+    throw new FitsError(`table has ${nrows} rows but the image has ${grid.total} tiles`, { ...ctx, keyword: 'NAXIS2' });
+  }
+  const tableLen = rowBytes * nrows;
+  if (data.length < tableLen) throw new FitsError('compressed table truncated', { ...ctx, offset: dataOffset });
+  const table = data.subarray(0, tableLen);
+  const theap = raw.has('THEAP') ? raw.getInt('THEAP') : tableLen;
+  const heap = data.subarray(Math.min(theap, data.length));
+  const heapFileOffset = dataOffset + theap;
+
+  const cData = findColumn(columns, 'COMPRESSED_DATA');
+  const gzData = findColumn(columns, 'GZIP_COMPRESSED_DATA');
+  const rawData = findColumn(columns, 'UNCOMPRESSED_DATA');
+  if (!cData && !gzData && !rawData) throw new FitsError('compressed image has no COMPRESSED_DATA column', ctx);
+  for (const c of [cData, gzData, rawData]) {
+    if (c && c.code !== 'P' && c.code !== 'Q') {
+      throw new FitsError(`column ${c.name} must be variable-length (P or Q), found ${c.format}`, { ...ctx, keyword: `TFORM${c.number}` });
+    }
+  }
+  const zscaleCol = findColumn(columns, 'ZSCALE');
+  const zzeroCol = findColumn(columns, 'ZZERO');
+  const zblankCol = findColumn(columns, 'ZBLANK');
+  const kw = (k: string): number | null => {
+    const v = raw.get(k);
+    return typeof v === 'number' ? v : null;
+  };
+  const zscaleKw = kw('ZSCALE') ?? 1;
+  const zzeroKw = kw('ZZERO') ?? 0;
+  const blankKw = kw('ZBLANK') ?? kw('BLANK');
+
+  const npix = info.shape.reduce((a, b) => a * b, 1);
+  const out = allocOutput(info.zbitpix, npix, ctx);
+  const maxTile = info.tile.reduce((a, b, i) => a * Math.min(b, info.shape[i]), 1);
+  const scratch = new Int32Array(maxTile);
+  const floatScratch = info.zbitpix < 0 ? (info.zbitpix === -32 ? new Float32Array(maxTile) : new Float64Array(maxTile)) : null;
+  const isFloat = info.zbitpix < 0;
+
+  for (let t = 0; t < nrows; t++) {
+    const tileLen = grid.select(t);
+    let tile: Int32Array | Float32Array | Float64Array;
+    let quantized = false;
+    let d = cData ? readDescriptor(cData, table, t, rowBytes) : { count: 0, offset: 0 };
+    const tileCtx = { ...ctx, offset: heapFileOffset + d.offset };
+    if (d.count > 0 && cData) {
+      if (d.offset + d.count > heap.length) throw new FitsError(`tile ${t + 1} runs past the heap`, tileCtx);
+      const p: TileParams = { zbitpix: info.zbitpix, blockSize: info.blockSize, bytePix: info.bytePix, tileLen, errorContext: tileCtx };
+      const dec = codec.decode(heap, d.offset, d.offset + d.count, p, scratch);
+      if (dec.kind === 'int') {
+        tile = dec.values;
+        quantized = isFloat && info.quantize !== null;
+      } else {
+        const es = dec.bytes.length / tileLen;
+        const asFloat = isFloat && info.quantize === null;
+        tile = bytesToValues(dec.bytes, es, asFloat, tileCtx);
+        quantized = isFloat && info.quantize !== null;
+      }
+    } else if (gzData && (d = readDescriptor(gzData, table, t, rowBytes)).count > 0) {
+      // A float tile that could not be quantized, stored losslessly with gzip.
+      const gctx = { ...ctx, offset: heapFileOffset + d.offset };
+      const bytes = gunzipTile(heap, d.offset, d.offset + d.count, { zbitpix: info.zbitpix, blockSize: 0, bytePix: 4, tileLen, errorContext: gctx });
+      tile = bytesToValues(bytes, bytes.length / tileLen, isFloat, gctx);
+    } else if (rawData && (d = readDescriptor(rawData, table, t, rowBytes)).count > 0) {
+      const es = rawData.varCode === 'D' || rawData.varCode === 'K' ? 8 : rawData.varCode === 'I' ? 2 : rawData.varCode === 'B' ? 1 : 4;
+      const bytes = heap.subarray(d.offset, d.offset + d.count * es);
+      tile = bytesToValues(bytes, es, rawData.varCode === 'E' || rawData.varCode === 'D', { ...ctx, offset: heapFileOffset + d.offset });
+    } else {
+      throw new FitsError(`tile ${t + 1} has no data`, tileCtx);
+    }
+    if (tile.length < tileLen) throw new FitsError(`tile ${t + 1} decoded to ${tile.length} of ${tileLen} pixels`, tileCtx);
+
+    let src: Int32Array | Float32Array | Float64Array = tile;
+    if (quantized && floatScratch) {
+      const scale = zscaleCol ? readScalarCell(zscaleCol, table, t, rowBytes) : zscaleKw;
+      const zero = zzeroCol ? readScalarCell(zzeroCol, table, t, rowBytes) : zzeroKw;
+      const blank = zblankCol ? readScalarCell(zblankCol, table, t, rowBytes) : blankKw;
+      unquantize(tile as Int32Array, tileLen, floatScratch, 0, {
+        method: info.quantize ?? 'NO_DITHER',
+        scale,
+        zero,
+        blank,
+        ditherRow: t + 1 + info.ditherSeed - 1,
+      });
+      src = floatScratch;
+    } else if (isFloat && tile instanceof Int32Array) {
+      // Integer tile in a float image without quantization parameters: plain values.
+      const f = floatScratch as Float32Array | Float64Array;
+      for (let i = 0; i < tileLen; i++) f[i] = tile[i];
+      src = f;
+    }
+    grid.forEachRun((tileOff, imageOff, len) => {
+      out.set(src.subarray(tileOff, tileOff + len), imageOff);
+    });
+  }
+  return out;
+}
+
+/** Result of compressing an integer image with RICE_1. */
+export interface RiceEncoded {
+  /** The table: one 8-byte 1PB descriptor (count, offset) per tile, big-endian. */
+  readonly table: Uint8Array;
+  readonly heap: Uint8Array;
+  readonly ntiles: number;
+  /** Largest compressed tile, for TFORM1 = '1PB(maxlen)'. */
+  readonly maxLength: number;
+}
+
+/** Compress a 2-D integer image (stored values) into RICE_1 tiles, tiles in row-major order. */
+export function riceEncodeImage(
+  data: Uint8Array | Int16Array | Int32Array,
+  width: number,
+  height: number,
+  tileWidth: number,
+  tileHeight: number,
+  bytePix: RiceBytePix,
+  blockSize = 32,
+): RiceEncoded {
+  const grid = new TileGrid([width, height], [tileWidth, tileHeight]);
+  const maxTile = Math.min(tileWidth, width) * Math.min(tileHeight, height);
+  const perTile = riceMaxEncodedSize(maxTile, blockSize, bytePix);
+  const heap = new Uint8Array(perTile * grid.total);
+  const table = new Uint8Array(8 * grid.total);
+  const dv = new DataView(table.buffer);
+  const scratch = data instanceof Int32Array ? null : new Int32Array(maxTile);
+  const tileBuf = new Int32Array(maxTile);
+  let pos = 0;
+  let maxLength = 0;
+  for (let t = 0; t < grid.total; t++) {
+    const tileLen = grid.select(t);
+    let src: Int32Array;
+    let srcOff = 0;
+    const contiguous = grid.extent[0] === width;
+    if (contiguous && data instanceof Int32Array) {
+      src = data;
+      srcOff = grid.origin[1] * width;
+    } else if (contiguous && scratch) {
+      const start = grid.origin[1] * width;
+      scratch.set(data.subarray(start, start + tileLen));
+      src = scratch;
+    } else {
+      grid.forEachRun((tileOff, imageOff, len) => {
+        tileBuf.set(data.subarray(imageOff, imageOff + len), tileOff);
+      });
+      src = tileBuf;
+    }
+    const n = riceEncode(src, srcOff, tileLen, blockSize, bytePix, heap, pos);
+    dv.setUint32(8 * t, n);
+    dv.setUint32(8 * t + 4, pos);
+    pos += n;
+    if (n > maxLength) maxLength = n;
+  }
+  return { table, heap: heap.subarray(0, pos), ntiles: grid.total, maxLength };
+}

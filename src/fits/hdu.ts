@@ -1,0 +1,313 @@
+/**
+ * Header-data units. The kind of HDU is chosen from its header: the primary, IMAGE extensions,
+ * BINTABLEs with ZIMAGE = T (tile-compressed images), other BINTABLEs and ASCII TABLEs.
+ * Pixel data are decoded on first access and cached.
+ */
+import { FitsError } from './errors.ts';
+import type { FitsErrorContext } from './errors.ts';
+import type { Header } from './header.ts';
+import { readBigEndian } from './endian.ts';
+import { asImageArray, physicalPixels, scalingOf } from './pixels.ts';
+import type { ImageArray, RawImageArray } from './pixels.ts';
+import { makeAsciiTable, makeBinTable } from './bintable.ts';
+import type { FitsTable } from './bintable.ts';
+import { compressionInfo, decodeCompressedImage, reconstructImageHeader } from './compressed.ts';
+import type { CompressionInfo } from './compressed.ts';
+import { binTableLayout } from './bintable.ts';
+
+export type HduType = 'primary' | 'image' | 'compressed-image' | 'table' | 'unknown';
+
+export interface Hdu {
+  readonly index: number;
+  readonly type: HduType;
+  /** EXTNAME, or 'PRIMARY' for HDU 0 without EXTNAME, or ''. */
+  readonly name: string;
+  /** EXTVER (1 when absent). */
+  readonly extver: number;
+  /** For compressed images the reconstructed image header; otherwise the stored header. */
+  readonly header: Header;
+  /** The header as stored in the file. */
+  readonly rawHeader: Header;
+  /** Image BITPIX (ZBITPIX for compressed images); 8 for tables. */
+  readonly bitpix: number;
+  /** [NAXIS1, NAXIS2, ...]; [] when there is no data. */
+  readonly shape: readonly number[];
+  /** 'RICE_1', 'RICE_1 SUBTRACTIVE_DITHER_1', 'GZIP_1', ... or null. */
+  readonly compression: string | null;
+  /** Offset of the header in the file (after gunzip for gzip-wrapped files). */
+  readonly byteOffset: number;
+  /** Offset of the data area in the file. */
+  readonly dataOffset: number;
+  /** Bytes of data (without padding). */
+  readonly dataSize: number;
+  /** True for HDUs with image pixels (primary or IMAGE with NAXIS >= 1, compressed images). */
+  readonly isImage: boolean;
+  /**
+   * Stored values without BSCALE/BZERO: Uint8Array, Int16Array, Int32Array for integer images,
+   * Float32Array/Float64Array for float images (unquantized values for compressed floats).
+   * BITPIX 64 gives Float64Array (use storedBigInts() for exact values). Cached: do not mutate.
+   */
+  storedPixels(): ImageArray;
+  /** Exact stored values of a BITPIX 64 image. */
+  storedBigInts(): BigInt64Array;
+  /**
+   * Physical values: Uint16Array for BITPIX 16 + BZERO 32768 + BSCALE 1; the stored array when
+   * unscaled; Float32Array for scaled 8/16-bit and float32; Float64Array for scaled 32/64-bit and
+   * float64. BLANK becomes NaN in float results. Cached: do not mutate.
+   */
+  pixels(): ImageArray;
+  /** Physical values as Float32Array (the cached array itself when pixels() is Float32Array). */
+  pixelsAsFloat32(): Float32Array;
+  /** Table contents; throws FitsError for non-table HDUs. */
+  table(): FitsTable;
+}
+
+export interface HduSource {
+  readonly bytes: Uint8Array;
+  readonly file?: string;
+}
+
+function headerShape(header: Header): number[] {
+  const naxis = header.getIntOr('NAXIS', 0);
+  const shape: number[] = [];
+  for (let i = 1; i <= naxis; i++) shape.push(header.getInt(`NAXIS${i}`));
+  return shape;
+}
+
+/** Size in bytes of the data area described by a header (without padding). */
+export function dataSizeOf(header: Header): number {
+  const naxis = header.getInt('NAXIS');
+  if (naxis === 0) return 0;
+  const bitpix = header.getInt('BITPIX');
+  const shape = headerShape(header);
+  const groups = header.get('GROUPS') === true && shape[0] === 0;
+  let n = 1;
+  for (let i = groups ? 1 : 0; i < shape.length; i++) n *= shape[i];
+  const pcount = header.getIntOr('PCOUNT', 0);
+  const gcount = header.getIntOr('GCOUNT', 1);
+  return (Math.abs(bitpix) / 8) * gcount * (pcount + n);
+}
+
+abstract class BaseHdu implements Hdu {
+  readonly index: number;
+  readonly rawHeader: Header;
+  readonly byteOffset: number;
+  readonly dataOffset: number;
+  readonly dataSize: number;
+  protected readonly source: HduSource;
+  abstract readonly type: HduType;
+
+  constructor(index: number, rawHeader: Header, source: HduSource, byteOffset: number, dataOffset: number, dataSize: number) {
+    this.index = index;
+    this.rawHeader = rawHeader;
+    this.source = source;
+    this.byteOffset = byteOffset;
+    this.dataOffset = dataOffset;
+    this.dataSize = dataSize;
+  }
+
+  get header(): Header {
+    return this.rawHeader;
+  }
+
+  get name(): string {
+    const v = this.header.get('EXTNAME') ?? this.rawHeader.get('EXTNAME');
+    if (typeof v === 'string' && v.trim() !== '') return v.trim();
+    return this.index === 0 ? 'PRIMARY' : '';
+  }
+
+  get extver(): number {
+    const v = this.header.get('EXTVER') ?? this.rawHeader.get('EXTVER');
+    return typeof v === 'number' ? v : 1;
+  }
+
+  get bitpix(): number {
+    return this.rawHeader.getInt('BITPIX');
+  }
+
+  get shape(): readonly number[] {
+    const s = headerShape(this.rawHeader);
+    return s.length === 0 || s.some((n) => n === 0) ? [] : s;
+  }
+
+  get compression(): string | null {
+    return null;
+  }
+
+  get isImage(): boolean {
+    return false;
+  }
+
+  protected context(extra: Partial<FitsErrorContext> = {}): FitsErrorContext {
+    return { file: this.source.file, hdu: this.index, ...extra };
+  }
+
+  protected dataBytes(): Uint8Array {
+    const end = this.dataOffset + this.dataSize;
+    if (end > this.source.bytes.length) {
+      throw new FitsError(
+        `data area needs ${this.dataSize} bytes but the file ends ${end - this.source.bytes.length} bytes short (truncated file?)`,
+        this.context({ offset: this.dataOffset }),
+      );
+    }
+    return this.source.bytes.subarray(this.dataOffset, end);
+  }
+
+  storedPixels(): ImageArray {
+    throw new FitsError(`HDU is a ${this.type}, not an image`, this.context());
+  }
+
+  storedBigInts(): BigInt64Array {
+    throw new FitsError(`HDU is not a BITPIX 64 image`, this.context());
+  }
+
+  pixels(): ImageArray {
+    throw new FitsError(`HDU is a ${this.type}, not an image`, this.context());
+  }
+
+  pixelsAsFloat32(): Float32Array {
+    const p = this.pixels();
+    return p instanceof Float32Array ? p : Float32Array.from(p);
+  }
+
+  table(): FitsTable {
+    throw new FitsError(`HDU is a ${this.type}, not a table`, this.context());
+  }
+}
+
+/** Primary HDU or IMAGE extension. */
+export class ImageHdu extends BaseHdu {
+  readonly type: HduType;
+  #raw: RawImageArray | null = null;
+  #stored: ImageArray | null = null;
+  #physical: ImageArray | null = null;
+
+  constructor(index: number, rawHeader: Header, source: HduSource, byteOffset: number, dataOffset: number, dataSize: number) {
+    super(index, rawHeader, source, byteOffset, dataOffset, dataSize);
+    this.type = index === 0 ? 'primary' : 'image';
+  }
+
+  override get isImage(): boolean {
+    return this.shape.length > 0;
+  }
+
+  #rawData(): RawImageArray {
+    if (this.#raw) return this.#raw;
+    if (!this.isImage) throw new FitsError('HDU has no image data', this.context());
+    const n = this.shape.reduce((a, b) => a * b, 1);
+    this.dataBytes();
+    this.#raw = readBigEndian(this.source.bytes, this.dataOffset, n, this.bitpix);
+    return this.#raw;
+  }
+
+  override storedPixels(): ImageArray {
+    if (!this.#stored) this.#stored = asImageArray(this.#rawData());
+    return this.#stored;
+  }
+
+  override storedBigInts(): BigInt64Array {
+    const raw = this.#rawData();
+    if (!(raw instanceof BigInt64Array)) return super.storedBigInts();
+    return raw;
+  }
+
+  override pixels(): ImageArray {
+    if (!this.#physical) {
+      this.#physical = physicalPixels(this.#rawData(), this.bitpix, scalingOf(this.header, this.bitpix));
+    }
+    return this.#physical;
+  }
+}
+
+/** BINTABLE with ZIMAGE = T. */
+export class CompressedImageHdu extends BaseHdu {
+  readonly type: HduType = 'compressed-image';
+  #header: Header | null = null;
+  #info: CompressionInfo | null = null;
+  #stored: ImageArray | null = null;
+  #physical: ImageArray | null = null;
+
+  override get header(): Header {
+    if (!this.#header) this.#header = reconstructImageHeader(this.rawHeader);
+    return this.#header;
+  }
+
+  get info(): CompressionInfo {
+    if (!this.#info) this.#info = compressionInfo(this.rawHeader, binTableLayout(this.rawHeader).columns);
+    return this.#info;
+  }
+
+  override get bitpix(): number {
+    return this.rawHeader.getInt('ZBITPIX');
+  }
+
+  override get shape(): readonly number[] {
+    const n = this.rawHeader.getIntOr('ZNAXIS', 0);
+    const s: number[] = [];
+    for (let i = 1; i <= n; i++) s.push(this.rawHeader.getInt(`ZNAXIS${i}`));
+    return s.length === 0 || s.some((x) => x === 0) ? [] : s;
+  }
+
+  override get compression(): string {
+    return this.info.description;
+  }
+
+  override get isImage(): boolean {
+    return this.shape.length > 0;
+  }
+
+  override storedPixels(): ImageArray {
+    if (!this.#stored) this.#stored = decodeCompressedImage(this.rawHeader, this.dataBytes(), this.dataOffset);
+    return this.#stored;
+  }
+
+  override pixels(): ImageArray {
+    if (!this.#physical) {
+      this.#physical = physicalPixels(this.storedPixels(), this.bitpix, scalingOf(this.header, this.bitpix));
+    }
+    return this.#physical;
+  }
+}
+
+/** BINTABLE or ASCII TABLE. */
+export class TableHdu extends BaseHdu {
+  readonly type: HduType = 'table';
+  #table: FitsTable | null = null;
+
+  override get bitpix(): number {
+    return 8;
+  }
+
+  override table(): FitsTable {
+    if (!this.#table) {
+      const xt = this.rawHeader.get('XTENSION');
+      const ascii = typeof xt === 'string' && xt.trim().toUpperCase() === 'TABLE';
+      this.#table = ascii ? makeAsciiTable(this.rawHeader, this.dataBytes()) : makeBinTable(this.rawHeader, this.dataBytes());
+    }
+    return this.#table;
+  }
+}
+
+/** Any other extension (random groups, foreign XTENSION types). */
+export class UnknownHdu extends BaseHdu {
+  readonly type: HduType = 'unknown';
+}
+
+/** Choose the HDU class from the header. */
+export function makeHdu(index: number, header: Header, source: HduSource, byteOffset: number, dataOffset: number, dataSize: number): Hdu {
+  if (index === 0) {
+    if (header.get('GROUPS') === true && header.get('NAXIS1') === 0) {
+      return new UnknownHdu(index, header, source, byteOffset, dataOffset, dataSize);
+    }
+    return new ImageHdu(index, header, source, byteOffset, dataOffset, dataSize);
+  }
+  const xt = header.get('XTENSION');
+  const xtension = typeof xt === 'string' ? xt.trim().toUpperCase() : '';
+  if (xtension === 'IMAGE' || xtension === 'IUEIMAGE') return new ImageHdu(index, header, source, byteOffset, dataOffset, dataSize);
+  if (xtension === 'BINTABLE' || xtension === 'A3DTABLE') {
+    if (header.get('ZIMAGE') === true) return new CompressedImageHdu(index, header, source, byteOffset, dataOffset, dataSize);
+    return new TableHdu(index, header, source, byteOffset, dataOffset, dataSize);
+  }
+  if (xtension === 'TABLE') return new TableHdu(index, header, source, byteOffset, dataOffset, dataSize);
+  return new UnknownHdu(index, header, source, byteOffset, dataOffset, dataSize);
+}

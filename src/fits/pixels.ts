@@ -1,0 +1,82 @@
+/**
+ * Stored -> physical pixel conversion (BSCALE, BZERO, BLANK).
+ */
+import type { Header } from './header.ts';
+
+/** Pixel arrays of images (stored or physical values). */
+export type ImageArray = Uint8Array | Int16Array | Uint16Array | Int32Array | Float32Array | Float64Array;
+
+/** Stored arrays as read from the file (64-bit integers included). */
+export type RawImageArray = Uint8Array | Int16Array | Int32Array | BigInt64Array | Float32Array | Float64Array;
+
+export interface Scaling {
+  readonly bscale: number;
+  readonly bzero: number;
+  /** BLANK for integer images, else null. */
+  readonly blank: number | null;
+}
+
+function num(header: Header, key: string, fallback: number): number {
+  const v = header.get(key);
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  return fallback;
+}
+
+export function scalingOf(header: Header, bitpix: number): Scaling {
+  const blankValue = bitpix > 0 ? header.get('BLANK') : undefined;
+  const blank = typeof blankValue === 'number' ? blankValue : typeof blankValue === 'bigint' ? Number(blankValue) : null;
+  return { bscale: num(header, 'BSCALE', 1), bzero: num(header, 'BZERO', 0), blank };
+}
+
+/** BigInt64Array -> Float64Array (exact up to 2^53). */
+export function bigToFloat64(src: BigInt64Array): Float64Array {
+  const out = new Float64Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = Number(src[i]);
+  return out;
+}
+
+/** A stored array as an ImageArray (64-bit integers become Float64Array). */
+export function asImageArray(stored: RawImageArray): ImageArray {
+  return stored instanceof BigInt64Array ? bigToFloat64(stored) : stored;
+}
+
+/**
+ * Physical values: Uint16Array for BITPIX 16 with BZERO 32768 and BSCALE 1; the stored array when
+ * unscaled; Float32Array for scaled 8/16-bit and float32; Float64Array for scaled 32/64-bit and
+ * float64. BLANK pixels become NaN whenever the result is floating point.
+ */
+export function physicalPixels(stored: RawImageArray, bitpix: number, scaling: Scaling): ImageArray {
+  const { bscale, bzero, blank } = scaling;
+  const n = stored.length;
+  if (bitpix < 0) {
+    if (bscale === 1 && bzero === 0) return stored as Float32Array | Float64Array;
+    const out = bitpix === -32 ? new Float32Array(n) : new Float64Array(n);
+    const src = stored as Float32Array | Float64Array;
+    for (let i = 0; i < n; i++) out[i] = src[i] * bscale + bzero;
+    return out;
+  }
+  if (bscale === 1 && bzero === 0) return asImageArray(stored);
+  if (bitpix === 16 && bscale === 1 && bzero === 32768) {
+    const src = stored as Int16Array;
+    const out = new Uint16Array(n);
+    for (let i = 0; i < n; i++) out[i] = src[i] + 32768;
+    return out;
+  }
+  const out = bitpix <= 16 ? new Float32Array(n) : new Float64Array(n);
+  if (stored instanceof BigInt64Array) {
+    const b = blank === null ? null : BigInt(blank);
+    for (let i = 0; i < n; i++) out[i] = b !== null && stored[i] === b ? NaN : Number(stored[i]) * bscale + bzero;
+    return out;
+  }
+  const src = stored as Uint8Array | Int16Array | Int32Array;
+  if (blank === null) {
+    for (let i = 0; i < n; i++) out[i] = src[i] * bscale + bzero;
+  } else {
+    for (let i = 0; i < n; i++) {
+      const v = src[i];
+      out[i] = v === blank ? NaN : v * bscale + bzero;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,239 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs, existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import path from 'node:path';
+import { errorMessage } from '../core/errors.ts';
+import { getInstrument, type InstrumentName } from '../instruments/index.ts';
+import { decodeOutcome, outcomeKey, type Outcome } from '../messages/outcome.ts';
+import type { VisitKind } from '../messages/next-visit.ts';
+import type { Broker } from '../messaging/broker.ts';
+import { createBroker } from '../messaging/backends.ts';
+import { LocalBucket } from '../storage/local/local-bucket.ts';
+import { startChildService, PROMPT_BIN, type ChildService } from './child-service.ts';
+import { ServiceFront } from './front.ts';
+import { Progress } from './progress.ts';
+import { formatSummary, recordFromOutcome, summarize, type NightRecord, type NightSummary } from './summary.ts';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { createWriteStream } from 'node:fs';
+
+export interface NightOptions {
+  instrument: InstrumentName;
+  groups: number;
+  seed: number;
+  workdir: string;
+  activators?: number;
+  exposureTimeS?: number;
+  slewTimeS?: number;
+  imageTimeoutS?: number;
+  kind?: VisitKind;
+  detectors?: readonly number[];
+  testerThreads?: number;
+  jsonFile?: string;
+  /** Where progress and the summary are printed. */
+  out?: NodeJS.WritableStream;
+  /** Plain progress lines instead of a redrawn status line. */
+  plain?: boolean;
+}
+
+const MARKER = '.prompt-night';
+const TOKEN_BYTES = 12;
+
+/** Empties the work directory, refusing one that holds anything but an earlier night. */
+async function prepareWorkdir(dir: string): Promise<void> {
+  if (existsSync(dir)) {
+    const entries = await fs.readdir(dir);
+    if (entries.length > 0 && !entries.includes(MARKER)) {
+      throw new Error(`work directory ${dir} is not empty and was not made by 'prompt night'; choose another with --workdir`);
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
+  await fs.writeFile(path.join(dir, MARKER), 'made by prompt night; emptied at the start of every night\n');
+}
+
+/**
+ * A whole simulated night on the embedded defaults, every piece in its own process and talking
+ * over its real wire format: the broker, a pool of activator instances behind a front (as
+ * Cloud Run puts one before a service), the push subscription that feeds them, the directory
+ * bucket with its finalize notifications, and the tester uploading raws.
+ */
+export async function runNight(opts: NightOptions): Promise<NightSummary> {
+  const out = opts.out ?? process.stdout;
+  const inst = getInstrument(opts.instrument);
+  const workdir = path.resolve(opts.workdir);
+  await prepareWorkdir(workdir);
+  const logs = path.join(workdir, 'logs');
+  const bucketDir = path.join(workdir, 'buckets', 'rubin-raw');
+  const outputRepo = path.join(workdir, 'repo');
+  const nActivators = opts.activators ?? Math.max(1, cpus().length);
+  const imageTimeoutS = opts.imageTimeoutS ?? 50;
+  const token = randomBytes(TOKEN_BYTES).toString('hex');
+  const started = Date.now();
+  const children: ChildService[] = [];
+  const front = new ServiceFront({ queueTimeoutMs: 600_000 });
+  let broker: Broker | undefined;
+  const progress = new Progress(out, { plain: opts.plain, startedAt: started });
+
+  try {
+    progress.note(`starting the broker, the bucket and ${nActivators} activator instance(s) in ${workdir}`);
+    const brokerSvc = await startChildService({ name: 'broker', args: ['broker', '--port', '0'], logFile: path.join(logs, 'broker.log') });
+    children.push(brokerSvc);
+    broker = createBroker(brokerSvc.url);
+    const imageTopic = `${inst.name}-image`;
+    for (const t of ['nextVisit', imageTopic, 'prompt-outcomes']) await broker.ensureTopic(t);
+    const bucket = new LocalBucket({ root: bucketDir });
+    await bucket.addNotification({ topic: imageTopic, broker: brokerSvc.url, prefix: `${inst.name}/` });
+    await broker.ensureSubscription('night-outcomes', 'prompt-outcomes', { ackDeadlineSeconds: 60, retentionSeconds: 3600 });
+
+    const activatorEnv = {
+      RUBIN_INSTRUMENT: inst.name,
+      PUBSUB_VERIFICATION_TOKEN: token,
+      IMAGE_BUCKET: bucketDir,
+      IMAGE_TIMEOUT: String(imageTimeoutS),
+      PORT: '0',
+      HOST: '127.0.0.1',
+      BROKER_URL: brokerSvc.url,
+      OUTPUT_REPO: outputRepo,
+      PROMPT_LOG_LEVEL: process.env.PROMPT_LOG_LEVEL ?? 'info',
+    };
+    const activators = await Promise.all(
+      Array.from({ length: nActivators }, (_, i) =>
+        startChildService({
+          name: `activator-${i}`,
+          args: ['activator'],
+          env: { ...activatorEnv, INSTANCE_ID: `activator-${i}` },
+          logFile: path.join(logs, `activator-${i}.log`),
+          onLine: (rec) => progress.activatorLine(rec),
+        }),
+      ),
+    );
+    children.push(...activators);
+    for (const a of activators) front.addInstance(a.url);
+    const frontUrl = await front.listen();
+    await broker.ensureSubscription('nextVisit-sub', 'nextVisit', {
+      push: { endpoint: `${frontUrl}/next-visit?token=${token}` },
+      filter: `attributes.instrument = "${inst.name}"`,
+      ackDeadlineSeconds: 600,
+      retentionSeconds: 600,
+      retry: { minimumBackoffS: 0, maximumBackoffS: 10 },
+    });
+
+    // Outcomes, keyed by detector-visit: a redelivery's repeat counts once.
+    const outcomes = new Map<string, Outcome>();
+    const expected = new Map<string, { group: string; detector: number; kind: string; snaps: number }>();
+    const abort = new AbortController();
+    const collecting = (async () => {
+      while (!abort.signal.aborted) {
+        let msgs;
+        try {
+          msgs = await (broker as Broker).pull('night-outcomes', { maxMessages: 64, waitMs: 1000, signal: abort.signal });
+        } catch (e) {
+          if (abort.signal.aborted) return;
+          progress.note(`could not pull outcomes: ${errorMessage(e)}`);
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        for (const m of msgs) {
+          try {
+            const o = decodeOutcome(m.data);
+            if (!outcomes.has(outcomeKey(o))) {
+              outcomes.set(outcomeKey(o), o);
+              progress.outcome(o);
+            }
+          } catch (e) {
+            progress.note(`ignoring a malformed outcome: ${errorMessage(e)}`);
+          }
+        }
+        if (msgs.length) await (broker as Broker).ack('night-outcomes', msgs.map((m) => m.ackId)).catch(() => undefined);
+      }
+    })();
+
+    // The tester, as the camera would: nextVisit per detector, then the snaps.
+    const testerArgs = [
+      'upload', inst.name, String(opts.groups),
+      '--broker', brokerSvc.url,
+      '--bucket', bucketDir,
+      '--seed', String(opts.seed),
+      '--json-progress',
+    ];
+    if (opts.exposureTimeS !== undefined) testerArgs.push('--exposure-time', String(opts.exposureTimeS));
+    if (opts.slewTimeS !== undefined) testerArgs.push('--slew-time', String(opts.slewTimeS));
+    if (opts.kind) testerArgs.push('--kind', opts.kind);
+    if (opts.detectors) testerArgs.push('--detectors', opts.detectors.join(','));
+    if (opts.testerThreads) testerArgs.push('--threads', String(opts.testerThreads));
+    progress.note(`tester: prompt ${testerArgs.slice(0, 3).join(' ')} (seed ${opts.seed})`);
+    const testerLog = createWriteStream(path.join(logs, 'tester.log'), { flags: 'a' });
+    const tester = spawn(process.execPath, [PROMPT_BIN, ...testerArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    tester.stderr.pipe(testerLog, { end: false });
+    createInterface({ input: tester.stdout }).on('line', (line) => {
+      testerLog.write(line + '\n');
+      if (!line.startsWith('{')) return;
+      try {
+        const rec = JSON.parse(line) as Record<string, unknown>;
+        if (rec.event === 'nextVisit') {
+          const key = `${inst.name}/${rec.group}/${rec.detector}`;
+          expected.set(key, { group: String(rec.group), detector: Number(rec.detector), kind: String(rec.kind), snaps: Number(rec.snaps) });
+          progress.expected(expected.size);
+        } else if (rec.event === 'uploaded') {
+          progress.uploaded();
+        } else if (rec.event === 'group') {
+          progress.group(Number(rec.index), Number(rec.of));
+        }
+      } catch {
+        /* a non-JSON line */
+      }
+    });
+    const testerCode: number | null = await new Promise((resolve) => tester.once('exit', (code) => resolve(code)));
+    testerLog.end();
+    if (testerCode !== 0) progress.note(`the tester exited with code ${testerCode}; see ${path.join(logs, 'tester.log')}`);
+
+    // Every announced detector-visit ends with an outcome: processed, failed, or timed out
+    // after IMAGE_TIMEOUT. Allow for the queue in front of the activators as well.
+    const perVisitS = imageTimeoutS + 120;
+    const deadline = Date.now() + perVisitS * 1000 * Math.max(1, Math.ceil(expected.size / nActivators));
+    while (Date.now() < deadline) {
+      if ([...expected.keys()].every((k) => outcomes.has(k))) break;
+      if (children.some((c) => c.name.startsWith('activator') && c.child.exitCode !== null) && front.size === 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    abort.abort();
+    await collecting;
+
+    const records: NightRecord[] = [];
+    for (const [key, e] of expected) {
+      const o = outcomes.get(key);
+      records.push(
+        o
+          ? recordFromOutcome(o)
+          : { group: e.group, detector: e.detector, kind: e.kind, status: 'missing', snaps: 0, latencySeconds: null, sources: null, reason: 'no outcome before the night ended', outputs: {}, timings: {} },
+      );
+    }
+    const finished = Date.now();
+    const summary = summarize(
+      {
+        instrument: inst.name,
+        groups: opts.groups,
+        seed: opts.seed,
+        workdir,
+        startedAt: new Date(started).toISOString(),
+        finishedAt: new Date(finished).toISOString(),
+        wallSeconds: (finished - started) / 1000,
+        activators: nActivators,
+      },
+      records,
+    );
+    progress.done();
+    out.write(formatSummary(summary) + '\n');
+    const jsonFile = opts.jsonFile ? path.resolve(opts.jsonFile) : path.join(workdir, 'summary.json');
+    await fs.mkdir(path.dirname(jsonFile), { recursive: true });
+    await fs.writeFile(jsonFile, JSON.stringify(summary, null, 2) + '\n');
+    out.write(`  summary written to ${jsonFile}\n`);
+    return summary;
+  } finally {
+    progress.done();
+    await front.close();
+    await Promise.all(children.reverse().map((c) => c.stop()));
+    await broker?.close();
+  }
+}

@@ -1,0 +1,111 @@
+import type { Outcome } from '../messages/outcome.ts';
+
+export interface NightRecord {
+  group: string;
+  detector: number;
+  kind: string;
+  status: 'processed' | 'failed' | 'timedOut' | 'missing';
+  snaps: number;
+  latencySeconds: number | null;
+  sources: number | null;
+  reason?: string;
+  outputs: Record<string, string>;
+  timings: Record<string, number>;
+}
+
+export interface NightSummary {
+  instrument: string;
+  groups: number;
+  seed: number;
+  workdir: string;
+  startedAt: string;
+  finishedAt: string;
+  wallSeconds: number;
+  activators: number;
+  detectorVisits: { expected: number; processed: number; failed: number; timedOut: number; missing: number };
+  latencySeconds: { p50: number | null; p95: number | null; max: number | null; mean: number | null };
+  /** Mean seconds per pipeline stage over processed detector-visits. */
+  stageSeconds: Record<string, number>;
+  sources: { total: number; perDetectorVisitMedian: number | null };
+  records: NightRecord[];
+}
+
+/** Percentile by linear interpolation between order statistics (numpy's default). */
+export function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const pos = (p / 100) * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+export function recordFromOutcome(o: Outcome): NightRecord {
+  return {
+    group: o.group,
+    detector: o.detector,
+    kind: o.kind,
+    status: o.status,
+    snaps: o.snaps,
+    latencySeconds: o.latencySeconds ?? null,
+    sources: o.sources ?? null,
+    reason: o.reason,
+    outputs: o.outputs,
+    timings: o.timings,
+  };
+}
+
+export function summarize(base: Omit<NightSummary, 'detectorVisits' | 'latencySeconds' | 'stageSeconds' | 'sources' | 'records'>, records: NightRecord[]): NightSummary {
+  const count = (s: NightRecord['status']): number => records.filter((r) => r.status === s).length;
+  const lat = records
+    .filter((r) => r.status === 'processed' && r.latencySeconds !== null)
+    .map((r) => r.latencySeconds as number)
+    .sort((a, b) => a - b);
+  const round = (x: number | null): number | null => (x === null ? null : Math.round(x * 1000) / 1000);
+  const stageTotals: Record<string, { sum: number; n: number }> = {};
+  for (const r of records) {
+    if (r.status !== 'processed') continue;
+    for (const [k, v] of Object.entries(r.timings)) {
+      const t = (stageTotals[k] ??= { sum: 0, n: 0 });
+      t.sum += v;
+      t.n++;
+    }
+  }
+  const srcs = records.filter((r) => r.sources !== null).map((r) => r.sources as number).sort((a, b) => a - b);
+  return {
+    ...base,
+    detectorVisits: {
+      expected: records.length,
+      processed: count('processed'),
+      failed: count('failed'),
+      timedOut: count('timedOut'),
+      missing: count('missing'),
+    },
+    latencySeconds: {
+      p50: round(percentile(lat, 50)),
+      p95: round(percentile(lat, 95)),
+      max: round(lat.length ? lat[lat.length - 1] : null),
+      mean: round(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : null),
+    },
+    stageSeconds: Object.fromEntries(Object.entries(stageTotals).map(([k, t]) => [k, Math.round((t.sum / t.n) * 1000) / 1000])),
+    sources: { total: srcs.reduce((a, b) => a + b, 0), perDetectorVisitMedian: percentile(srcs, 50) },
+    records: [...records].sort((a, b) => (a.group === b.group ? a.detector - b.detector : a.group < b.group ? -1 : 1)),
+  };
+}
+
+export function formatSummary(s: NightSummary): string {
+  const dv = s.detectorVisits;
+  const f = (x: number | null): string => (x === null ? '—' : `${x.toFixed(2)} s`);
+  const lines = [
+    `Night of ${s.instrument}: ${s.groups} group(s), ${dv.expected} detector-visits in ${s.wallSeconds.toFixed(1)} s with ${s.activators} activator(s)`,
+    `  processed ${dv.processed}   failed ${dv.failed}   timed out ${dv.timedOut}   no outcome ${dv.missing}`,
+    `  latency (last snap finalized → outputs written): p50 ${f(s.latencySeconds.p50)}   p95 ${f(s.latencySeconds.p95)}   max ${f(s.latencySeconds.max)}`,
+    `  sources: ${s.sources.total} in all, median ${s.sources.perDetectorVisitMedian ?? '—'} per detector-visit`,
+  ];
+  const stages = Object.entries(s.stageSeconds);
+  if (stages.length) lines.push(`  mean stage time: ${stages.map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}`);
+  const bad = s.records.filter((r) => r.status !== 'processed');
+  for (const r of bad.slice(0, 10)) lines.push(`  ${r.status.padEnd(9)} group ${r.group} detector ${r.detector}: ${r.reason ?? ''}`);
+  if (bad.length > 10) lines.push(`  … and ${bad.length - 10} more`);
+  lines.push(`  outputs under ${s.workdir}`);
+  return lines.join('\n');
+}

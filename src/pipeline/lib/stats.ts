@@ -1,0 +1,188 @@
+/**
+ * Order statistics on scratch typed arrays: an in-place quickselect and the robust estimators
+ * built on it. Every function works on the first `n` elements of a caller-owned Float32Array
+ * (reordering them), so a stage can reuse one scratch buffer for all its cells or rows.
+ */
+
+/** Gaussian sigma per unit of interquartile range. */
+export const IQR_TO_SIGMA = 0.741301109;
+/** Gaussian sigma per unit of median absolute deviation. */
+export const MAD_TO_SIGMA = 1.482602218;
+
+/**
+ * Rearranges a[lo..hi) so that a[k] holds the value it would have if sorted, everything before
+ * it is <= a[k] and everything after it is >= a[k]. Returns a[k]. NaN must not be present.
+ */
+export function selectInPlace(a: Float32Array, lo: number, hi: number, k: number): number {
+  let l = lo;
+  let r = hi - 1;
+  while (r > l) {
+    // Median of three as the pivot, moved to a[k].
+    const m = (l + r) >>> 1;
+    if (a[m] < a[l]) swap(a, m, l);
+    if (a[r] < a[l]) swap(a, r, l);
+    if (a[r] < a[m]) swap(a, r, m);
+    const pivot = a[m];
+    let i = l;
+    let j = r;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) r = j;
+    else if (k >= i) l = i;
+    else break;
+  }
+  return a[k];
+}
+
+function swap(a: Float32Array, i: number, j: number): void {
+  const t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+}
+
+/** Largest value in a[lo..hi). */
+function maxOf(a: Float32Array, lo: number, hi: number): number {
+  let m = -Infinity;
+  for (let i = lo; i < hi; i++) if (a[i] > m) m = a[i];
+  return m;
+}
+
+/** Median of a[0..n) (mean of the two middle values for even n). Reorders a. NaN for n = 0. */
+export function medianInPlace(a: Float32Array, n: number): number {
+  if (n <= 0) return NaN;
+  const k = n >>> 1;
+  const upper = selectInPlace(a, 0, n, k);
+  if (n & 1) return upper;
+  return 0.5 * (upper + maxOf(a, 0, k));
+}
+
+/**
+ * Quantile q in [0,1] of a[0..n) by linear interpolation between order statistics (type 7).
+ * Reorders a.
+ */
+export function quantileInPlace(a: Float32Array, n: number, q: number): number {
+  if (n <= 0) return NaN;
+  const pos = q * (n - 1);
+  const k = Math.floor(pos);
+  const v = selectInPlace(a, 0, n, k);
+  if (k + 1 >= n || pos === k) return v;
+  // The next order statistic is the minimum of the right part.
+  let next = Infinity;
+  for (let i = k + 1; i < n; i++) if (a[i] < next) next = a[i];
+  return v + (pos - k) * (next - v);
+}
+
+export interface ClippedStats {
+  /** Median of the values kept after clipping. */
+  readonly median: number;
+  /** Mean of the values kept after clipping. */
+  readonly mean: number;
+  /** Robust sigma (from the interquartile range) of the values kept. */
+  readonly sigma: number;
+  /** Number of values kept. */
+  readonly n: number;
+}
+
+/**
+ * Iterative sigma clipping around the median: each iteration computes the median and an
+ * interquartile-range sigma of the kept values and drops those further than nSigma sigma from
+ * the median. Works in place on a[0..n) (the kept values end up first). Returns NaN fields
+ * for n = 0.
+ */
+export function sigmaClippedStatsInPlace(a: Float32Array, n: number, nSigma: number, iterations: number): ClippedStats {
+  let count = n;
+  let med = NaN;
+  let sigma = NaN;
+  for (let it = 0; it <= iterations && count > 0; it++) {
+    med = medianInPlace(a, count);
+    sigma = iqrSigmaPartitioned(a, count);
+    if (it === iterations || !(sigma > 0)) break;
+    const lo = med - nSigma * sigma;
+    const hi = med + nSigma * sigma;
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      const v = a[i];
+      if (v >= lo && v <= hi) a[kept++] = v;
+    }
+    if (kept === count) break;
+    count = kept;
+  }
+  let sum = 0;
+  for (let i = 0; i < count; i++) sum += a[i];
+  return { median: med, mean: count > 0 ? sum / count : NaN, sigma, n: count };
+}
+
+/**
+ * IQR sigma of a[0..n) when a has just been partitioned around its median index (n >>> 1):
+ * the quartiles are selected within each half, which is cheaper than from scratch.
+ */
+function iqrSigmaPartitioned(a: Float32Array, n: number): number {
+  if (n < 4) return n > 1 ? stdev(a, n) : 0;
+  const k = n >>> 1;
+  const q1 = selectInPlace(a, 0, k, Math.floor(0.25 * (n - 1)));
+  const q3 = selectInPlace(a, k, n, Math.max(k, Math.ceil(0.75 * (n - 1))));
+  return IQR_TO_SIGMA * (q3 - q1);
+}
+
+function stdev(a: Float32Array, n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += a[i];
+  const m = s / n;
+  let s2 = 0;
+  for (let i = 0; i < n; i++) s2 += (a[i] - m) * (a[i] - m);
+  return Math.sqrt(s2 / (n - 1));
+}
+
+/**
+ * Mean and standard deviation after clipping at nSigma around a median/MAD starting point,
+ * then iterating with the mean and standard deviation of the kept values. In place.
+ */
+export function clippedMeanStdInPlace(a: Float32Array, n: number, nSigma: number, iterations: number): { mean: number; std: number; n: number } {
+  if (n === 0) return { mean: NaN, std: NaN, n: 0 };
+  let center = medianInPlace(a, n);
+  // MAD about the median, on a second pass over a copy-free absolute deviation trick.
+  let count = n;
+  let spread = madSigma(a, n, center);
+  let mean = center;
+  let std = spread;
+  for (let it = 0; it < iterations; it++) {
+    const lo = center - nSigma * spread;
+    const hi = center + nSigma * spread;
+    let kept = 0;
+    let s = 0;
+    for (let i = 0; i < count; i++) {
+      const v = a[i];
+      if (v >= lo && v <= hi) {
+        a[kept++] = v;
+        s += v;
+      }
+    }
+    if (kept === 0) break;
+    mean = s / kept;
+    let s2 = 0;
+    for (let i = 0; i < kept; i++) s2 += (a[i] - mean) * (a[i] - mean);
+    std = kept > 1 ? Math.sqrt(s2 / (kept - 1)) : 0;
+    const changed = kept !== count;
+    count = kept;
+    center = mean;
+    spread = std;
+    if (!changed || !(spread > 0)) break;
+  }
+  return { mean, std, n: count };
+}
+
+/** MAD sigma about `center` of a[0..n); uses no scratch beyond a temporary buffer of n floats. */
+function madSigma(a: Float32Array, n: number, center: number): number {
+  const dev = new Float32Array(n);
+  for (let i = 0; i < n; i++) dev[i] = Math.abs(a[i] - center);
+  return MAD_TO_SIGMA * medianInPlace(dev, n);
+}

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { MaskBit, makeMaskedImage, type MaskedImage } from '../../../core/image.ts';
+import { SeededRng } from '../../testing/rng.ts';
+import { addGaussianStar, randomStars } from '../../testing/synthetic.ts';
+import { makeSnapCombineConfig, runSnapCombine } from './snap-combine.ts';
+
+const W = 1000;
+const H = 1000;
+const SKY = 1000;
+const RN = 6;
+
+function snap(stars: { x: number; y: number; flux: number }[], sigma: number, seed: number, crs: Array<[number, number, number]>): MaskedImage {
+  const mi = makeMaskedImage(W, H);
+  mi.image.fill(SKY);
+  for (const s of stars) addGaussianStar(mi.image, W, H, s.x, s.y, s.flux, sigma);
+  for (const [x, y, e] of crs) mi.image[y * W + x] += e;
+  const rng = new SeededRng(seed);
+  for (let i = 0; i < mi.image.length; i++) {
+    const truth = mi.image[i];
+    mi.variance[i] = Math.max(truth, 0) + RN * RN;
+    mi.image[i] = truth + Math.sqrt(mi.variance[i]) * rng.normal();
+  }
+  return mi;
+}
+
+describe('snap-combine', () => {
+  const rng = new SeededRng(42);
+  // Bright but unsaturated stars: peaks up to ~ 1e6/(2π·1.5²) ≈ 70k electrons.
+  const stars = randomStars(rng, 300, W, H, { margin: 15, minSep: 25, fluxMin: 2e3, fluxMax: 1e6 });
+  // Cosmic rays: short tracks in snap A, single hits in snap B, kept away from stars.
+  const crA: Array<[number, number, number]> = [];
+  const crB: Array<[number, number, number]> = [];
+  const far = (x: number, y: number) => stars.every((s) => (s.x - x) ** 2 + (s.y - y) ** 2 > 20 * 20);
+  while (crA.length < 120) {
+    const x = 5 + Math.floor(rng.uniform() * (W - 10));
+    const y = 5 + Math.floor(rng.uniform() * (H - 10));
+    if (!far(x, y)) continue;
+    for (let k = 0; k < 3; k++) crA.push([x + k, y, 800 + rng.uniform() * 5000]);
+  }
+  while (crB.length < 40) {
+    const x = 5 + Math.floor(rng.uniform() * (W - 10));
+    const y = 5 + Math.floor(rng.uniform() * (H - 10));
+    if (far(x, y)) crB.push([x, y, 800 + rng.uniform() * 5000]);
+  }
+  // Seeing differs by 5% between the snaps.
+  const a = snap(stars, 1.5, 1, crA);
+  const b = snap(stars, 1.575, 2, crB);
+
+  it('finds the cosmic rays in either snap, replaces them with twice the clean snap, and leaves stars alone', () => {
+    const r = runSnapCombine([a, b]);
+    expect(r.snaps).toBe(2);
+    const { image, mask, variance } = r.exposure;
+    for (const [x, y] of [...crA, ...crB]) expect(mask[y * W + x] & MaskBit.CR).toBe(MaskBit.CR);
+    expect(r.crCorePixelsPerSnap[0]).toBeGreaterThanOrEqual(crA.length);
+    expect(r.crCorePixelsPerSnap[1]).toBeGreaterThanOrEqual(crB.length);
+    // The replaced value is twice the clean snap.
+    const [x0, y0] = crA[0];
+    expect(image[y0 * W + x0]).toBeCloseTo(2 * b.image[y0 * W + x0], 3);
+    expect(variance[y0 * W + x0]).toBeCloseTo(4 * b.variance[y0 * W + x0], 1);
+    const [x1, y1] = crB[0];
+    expect(image[y1 * W + x1]).toBeCloseTo(2 * a.image[y1 * W + x1], 3);
+    // No CR flag near any star (seeing differences are not cosmic rays), and few anywhere else.
+    let nearStars = 0;
+    let stray = 0;
+    const crSet = new Set([...crA, ...crB].map(([x, y]) => y * W + x));
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        if (!(mask[y * W + x] & MaskBit.CR)) continue;
+        let nearCr = false;
+        for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) if (crSet.has((y + dy) * W + x + dx)) nearCr = true;
+        if (nearCr) continue;
+        if (stars.some((s) => (s.x - x) ** 2 + (s.y - y) ** 2 < 15 * 15)) nearStars++;
+        else stray++;
+      }
+    }
+    expect(nearStars).toBe(0);
+    // Pure noise beyond 5 sigma on 1e6 pixels: ~0.6 expected, each grown to 9.
+    expect(stray).toBeLessThanOrEqual(27);
+    // Grown: 120 track pixels in 40 tracks of 3 → 40·15 pixels; 40 single hits → 40·9.
+    expect(r.crPixels).toBeGreaterThanOrEqual(40 * 15 + 40 * 9 - 50);
+    expect(r.skyPerSnapE).toBeGreaterThan(SKY - 50);
+    expect(r.skyPerSnapE).toBeLessThan(SKY);
+  });
+
+  it('sums the snaps and propagates variance; one snap passes through', () => {
+    const r = runSnapCombine([a, b], makeSnapCombineConfig({ doRepair: false }));
+    expect(r.crPixels).toBe(0);
+    expect(r.exposure.image[123]).toBeCloseTo(a.image[123] + b.image[123], 3);
+    expect(r.exposure.variance[123]).toBeCloseTo(a.variance[123] + b.variance[123], 3);
+    const one = runSnapCombine([a]);
+    expect(one.exposure).toBe(a);
+    expect(one.snaps).toBe(1);
+    expect(() => runSnapCombine([])).toThrow(/at least one/);
+    expect(() => runSnapCombine([a, makeMaskedImage(10, 10)])).toThrow(/differ in size/);
+  });
+});
