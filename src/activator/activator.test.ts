@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -241,7 +243,13 @@ describe('activator', () => {
 
   it('answers 5xx when a retry can help (the broker is down)', async () => {
     await activator.close();
-    await start({ brokerUrl: 'http://127.0.0.1:9' });
+    const closed = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const port = (srv.address() as AddressInfo).port;
+        srv.close(() => resolve(port));
+      });
+    });
+    await start({ brokerUrl: `http://127.0.0.1:${closed}` });
     const r = await post(envelope(visit));
     expect(r.status).toBeGreaterThanOrEqual(500);
   });

@@ -43,6 +43,10 @@ export class OutputRepository {
     return dest;
   }
 
+  outcomePath(instrument: string, group: string, detector: number): string {
+    return path.join(this.dirFor(instrument, group, detector), 'outcome.json');
+  }
+
   async writeOutcome(o: Outcome): Promise<string> {
     return this.writeFile(o.instrument, o.group, o.detector, 'outcome.json', encodeOutcome(o));
   }

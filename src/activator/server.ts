@@ -28,8 +28,13 @@ export async function startActivator(opts: StartActivatorOptions): Promise<Runni
   const log = opts.log ?? createLogger({ component: 'activator', instrument: config.instrument });
   const services = opts.services ?? new Services();
   const broker = services.broker(config.brokerUrl);
-  await broker.ensureTopic(config.imageTopic);
-  await broker.ensureTopic(config.outcomeTopic);
+  // Topics are made by whoever deploys the service; creating them here is a convenience, and a
+  // broker that is down at start-up only means requests are answered 5xx until it is back.
+  for (const topic of [config.imageTopic, config.outcomeTopic]) {
+    await broker.ensureTopic(topic).catch((e: unknown) => {
+      log.warn({ topic, reason: e instanceof Error ? e.message : String(e) }, 'could not make sure a topic exists');
+    });
+  }
   const app = createActivatorApp({
     config,
     broker,

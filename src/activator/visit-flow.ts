@@ -243,9 +243,9 @@ async function publishOutcome(broker: Broker, topic: string, o: Outcome): Promis
 
 /** Records the outcome durably, then announces it. */
 async function finish(deps: VisitDeps, o: Outcome): Promise<VisitResult> {
+  o.outputs = { ...o.outputs, outcome: deps.outputs.outcomePath(o.instrument, o.group, o.detector) };
   try {
-    const file = await deps.outputs.writeOutcome(o);
-    o.outputs = { ...o.outputs, outcome: file };
+    await deps.outputs.writeOutcome(o);
   } catch (e) {
     return { disposition: 'retry', reason: errorMessage(e) };
   }

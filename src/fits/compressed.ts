@@ -7,7 +7,7 @@ import { Card } from './card.ts';
 import { FitsError } from './errors.ts';
 import type { FitsErrorContext } from './errors.ts';
 import { Header } from './header.ts';
-import { binTableLayout, readDescriptor, readScalarCell } from './bintable.ts';
+import { binTableLayout, readScalarCell } from './bintable.ts';
 import type { ColumnLayout } from './bintable.ts';
 import { riceDecode, riceEncode, riceMaxEncodedSize } from './rice.ts';
 import type { RiceBytePix } from './rice.ts';
@@ -18,12 +18,16 @@ import type { QuantizeMethod } from './quantize.ts';
 /** Decoded stored pixels of a compressed image. ZBITPIX 64 gives Float64Array. */
 export type CompressedStoredArray = Uint8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
-/** Parameters a codec needs for one tile. */
+/** Parameters a codec needs for one tile (one object is reused for every tile of an image). */
 export interface TileParams {
   readonly zbitpix: number;
   readonly blockSize: number;
   readonly bytePix: RiceBytePix;
-  readonly tileLen: number;
+  /** Pixels in the current tile. */
+  tileLen: number;
+  /** File offset of the current tile's compressed bytes (for error messages). */
+  offset: number;
+  /** File and HDU, for error messages. */
   readonly errorContext: FitsErrorContext;
 }
 
@@ -33,13 +37,15 @@ export type DecodedTile = { readonly kind: 'int'; readonly values: Int32Array } 
 export interface TileCodec {
   readonly name: string;
   decode(src: Uint8Array, start: number, end: number, p: TileParams, scratch: Int32Array): DecodedTile;
+  /** Optional fast path: integer values straight into `out` from `outOff` (contiguous tiles). */
+  decodeInto?(src: Uint8Array, start: number, end: number, p: TileParams, out: Int32Array, outOff: number): void;
 }
 
 function gunzipTile(src: Uint8Array, start: number, end: number, p: TileParams): Uint8Array {
   try {
     return new Uint8Array(unzipSync(src.subarray(start, end)));
   } catch (err) {
-    throw new FitsError(`cannot gunzip tile: ${(err as Error).message}`, p.errorContext, { cause: err });
+    throw new FitsError(`cannot gunzip tile: ${(err as Error).message}`, { ...p.errorContext, offset: p.offset }, { cause: err });
   }
 }
 
@@ -57,8 +63,11 @@ function unshuffle(bytes: Uint8Array, elementSize: number): Uint8Array {
 const RICE: TileCodec = {
   name: 'RICE_1',
   decode(src, start, end, p, scratch) {
-    riceDecode(src, start, end, scratch, 0, p.tileLen, p.blockSize, p.bytePix, p.errorContext.offset);
+    riceDecode(src, start, end, scratch, 0, p.tileLen, p.blockSize, p.bytePix, p.offset);
     return { kind: 'int', values: scratch };
+  },
+  decodeInto(src, start, end, p, out, outOff) {
+    riceDecode(src, start, end, out, outOff, p.tileLen, p.blockSize, p.bytePix, p.offset);
   },
 };
 
@@ -108,7 +117,7 @@ export interface CompressionInfo {
   /** Null for integer images and unquantized floats. */
   readonly quantize: QuantizeMethod | null;
   readonly ditherSeed: number;
-  /** 'RICE_1', 'RICE_1 SUBTRACTIVE_DITHER_1', ... */
+  /** 'RICE_1', 'RICE_1 SUBTRACTIVE_DITHER_1', ... (RICE_ONE is reported as RICE_1). */
   readonly description: string;
 }
 
@@ -160,7 +169,8 @@ export function compressionInfo(header: Header, columns: readonly ColumnLayout[]
   const ditherSeed = typeof zd === 'number' ? zd : 1;
   const zq = header.get('ZQUANTIZ');
   const qText = zbitpix < 0 && typeof zq === 'string' && zq.trim() !== '' ? ` ${zq.trim().toUpperCase()}` : '';
-  return { zcmptype, zbitpix, shape, tile, blockSize, bytePix, quantize, ditherSeed, description: zcmptype + qText };
+  const canonical = TILE_CODECS.get(zcmptype)?.name ?? zcmptype;
+  return { zcmptype, zbitpix, shape, tile, blockSize, bytePix, quantize, ditherSeed, description: canonical + qText };
 }
 
 /**
@@ -301,6 +311,33 @@ class TileGrid {
     }
     return len;
   }
+  /** Offset in the image of the selected tile when it is one contiguous run, else -1. */
+  contiguousOffset(): number {
+    const nd = this.shape.length;
+    if (nd === 1) return this.origin[0];
+    for (let i = 0; i < nd - 1; i++) {
+      if (this.extent[i] !== this.shape[i]) {
+        // Later axes must then be 1 for the tile to be contiguous.
+        for (let j = i + 1; j < nd; j++) if (this.extent[j] !== 1) return -1;
+        break;
+      }
+    }
+    let off = 0;
+    for (let i = 0; i < nd; i++) off += this.origin[i] * this.strides[i];
+    return off;
+  }
+
+  /** Copy the selected tile's values (axis 1 fastest) into the image. */
+  copyToImage(src: Int32Array | Float32Array | Float64Array, out: CompressedStoredArray): void {
+    const start = this.contiguousOffset();
+    const len = this.extent.reduce((a, b) => a * b, 1);
+    if (start >= 0) {
+      out.set(src.subarray(0, len), start);
+      return;
+    }
+    this.forEachRun((tileOff, imageOff, run) => out.set(src.subarray(tileOff, tileOff + run), imageOff));
+  }
+
   /** Call fn(tileOffset, imageOffset, length) for each run along axis 1 of the selected tile. */
   forEachRun(fn: (tileOff: number, imageOff: number, len: number) => void): void {
     const nd = this.shape.length;
@@ -328,6 +365,30 @@ class TileGrid {
       }
       if (i === nd) return;
     }
+  }
+}
+
+/** Reads (count, offset) heap descriptors of a P or Q column. */
+class DescriptorReader {
+  count = 0;
+  offset = 0;
+  readonly #dv: DataView;
+  readonly #rowBytes: number;
+  constructor(table: Uint8Array, rowBytes: number) {
+    this.#dv = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    this.#rowBytes = rowBytes;
+  }
+  /** Read the descriptor of `col` in row `row` (0-based); returns the element count. */
+  read(col: ColumnLayout, row: number): number {
+    const base = row * this.#rowBytes + col.offset;
+    if (col.code === 'P') {
+      this.count = this.#dv.getUint32(base);
+      this.offset = this.#dv.getUint32(base + 4);
+    } else {
+      this.count = Number(this.#dv.getBigUint64(base));
+      this.offset = Number(this.#dv.getBigUint64(base + 8));
+    }
+    return this.count;
   }
 }
 
@@ -379,41 +440,55 @@ export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset:
   const out = allocOutput(info.zbitpix, npix, ctx);
   const maxTile = info.tile.reduce((a, b, i) => a * Math.min(b, info.shape[i]), 1);
   const scratch = new Int32Array(maxTile);
-  const floatScratch = info.zbitpix < 0 ? (info.zbitpix === -32 ? new Float32Array(maxTile) : new Float64Array(maxTile)) : null;
   const isFloat = info.zbitpix < 0;
+  const floatScratch = isFloat ? (info.zbitpix === -32 ? new Float32Array(maxTile) : new Float64Array(maxTile)) : null;
+  const direct = codec.decodeInto !== undefined && out instanceof Int32Array ? out : null;
+  const desc = new DescriptorReader(table, rowBytes);
+  const p: TileParams = { zbitpix: info.zbitpix, blockSize: info.blockSize, bytePix: info.bytePix, tileLen: 0, offset: 0, errorContext: ctx };
+  const tileError = (t: number, what: string): FitsError => new FitsError(`tile ${t + 1}: ${what}`, { ...ctx, offset: p.offset });
 
   for (let t = 0; t < nrows; t++) {
     const tileLen = grid.select(t);
+    p.tileLen = tileLen;
     let tile: Int32Array | Float32Array | Float64Array;
     let quantized = false;
-    let d = cData ? readDescriptor(cData, table, t, rowBytes) : { count: 0, offset: 0 };
-    const tileCtx = { ...ctx, offset: heapFileOffset + d.offset };
-    if (d.count > 0 && cData) {
-      if (d.offset + d.count > heap.length) throw new FitsError(`tile ${t + 1} runs past the heap`, tileCtx);
-      const p: TileParams = { zbitpix: info.zbitpix, blockSize: info.blockSize, bytePix: info.bytePix, tileLen, errorContext: tileCtx };
-      const dec = codec.decode(heap, d.offset, d.offset + d.count, p, scratch);
+    if (cData && desc.read(cData, t) > 0) {
+      const start = desc.offset;
+      const end = start + desc.count;
+      p.offset = heapFileOffset + start;
+      if (end > heap.length) throw tileError(t, 'compressed bytes run past the heap');
+      if (direct && codec.decodeInto) {
+        const at = grid.contiguousOffset();
+        if (at >= 0) {
+          codec.decodeInto(heap, start, end, p, direct, at);
+          continue;
+        }
+      }
+      const dec = codec.decode(heap, start, end, p, scratch);
       if (dec.kind === 'int') {
         tile = dec.values;
-        quantized = isFloat && info.quantize !== null;
       } else {
         const es = dec.bytes.length / tileLen;
-        const asFloat = isFloat && info.quantize === null;
-        tile = bytesToValues(dec.bytes, es, asFloat, tileCtx);
-        quantized = isFloat && info.quantize !== null;
+        tile = bytesToValues(dec.bytes, es, isFloat && info.quantize === null, { ...ctx, offset: p.offset });
       }
-    } else if (gzData && (d = readDescriptor(gzData, table, t, rowBytes)).count > 0) {
+      quantized = isFloat && info.quantize !== null && !(tile instanceof Float32Array || tile instanceof Float64Array);
+    } else if (gzData && desc.read(gzData, t) > 0) {
       // A float tile that could not be quantized, stored losslessly with gzip.
-      const gctx = { ...ctx, offset: heapFileOffset + d.offset };
-      const bytes = gunzipTile(heap, d.offset, d.offset + d.count, { zbitpix: info.zbitpix, blockSize: 0, bytePix: 4, tileLen, errorContext: gctx });
-      tile = bytesToValues(bytes, bytes.length / tileLen, isFloat, gctx);
-    } else if (rawData && (d = readDescriptor(rawData, table, t, rowBytes)).count > 0) {
-      const es = rawData.varCode === 'D' || rawData.varCode === 'K' ? 8 : rawData.varCode === 'I' ? 2 : rawData.varCode === 'B' ? 1 : 4;
-      const bytes = heap.subarray(d.offset, d.offset + d.count * es);
-      tile = bytesToValues(bytes, es, rawData.varCode === 'E' || rawData.varCode === 'D', { ...ctx, offset: heapFileOffset + d.offset });
+      p.offset = heapFileOffset + desc.offset;
+      if (desc.offset + desc.count > heap.length) throw tileError(t, 'gzip bytes run past the heap');
+      const bytes = gunzipTile(heap, desc.offset, desc.offset + desc.count, p);
+      tile = bytesToValues(bytes, bytes.length / tileLen, isFloat, { ...ctx, offset: p.offset });
+    } else if (rawData && desc.read(rawData, t) > 0) {
+      const vc = rawData.varCode;
+      const es = vc === 'D' || vc === 'K' ? 8 : vc === 'I' ? 2 : vc === 'B' ? 1 : 4;
+      p.offset = heapFileOffset + desc.offset;
+      if (desc.offset + desc.count * es > heap.length) throw tileError(t, 'uncompressed values run past the heap');
+      const bytes = heap.subarray(desc.offset, desc.offset + desc.count * es);
+      tile = bytesToValues(bytes, es, vc === 'E' || vc === 'D', { ...ctx, offset: p.offset });
     } else {
-      throw new FitsError(`tile ${t + 1} has no data`, tileCtx);
+      throw tileError(t, 'no data in any of the compressed data columns');
     }
-    if (tile.length < tileLen) throw new FitsError(`tile ${t + 1} decoded to ${tile.length} of ${tileLen} pixels`, tileCtx);
+    if (tile.length < tileLen) throw tileError(t, `decoded to ${tile.length} of ${tileLen} pixels`);
 
     let src: Int32Array | Float32Array | Float64Array = tile;
     if (quantized && floatScratch) {
@@ -428,15 +503,8 @@ export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset:
         ditherRow: t + 1 + info.ditherSeed - 1,
       });
       src = floatScratch;
-    } else if (isFloat && tile instanceof Int32Array) {
-      // Integer tile in a float image without quantization parameters: plain values.
-      const f = floatScratch as Float32Array | Float64Array;
-      for (let i = 0; i < tileLen; i++) f[i] = tile[i];
-      src = f;
     }
-    grid.forEachRun((tileOff, imageOff, len) => {
-      out.set(src.subarray(tileOff, tileOff + len), imageOff);
-    });
+    grid.copyToImage(src, out);
   }
   return out;
 }

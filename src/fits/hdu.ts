@@ -12,7 +12,7 @@ import type { ImageArray, RawImageArray } from './pixels.ts';
 import { makeAsciiTable, makeBinTable } from './bintable.ts';
 import type { FitsTable } from './bintable.ts';
 import { compressionInfo, decodeCompressedImage, reconstructImageHeader } from './compressed.ts';
-import type { CompressionInfo } from './compressed.ts';
+import type { CompressedStoredArray, CompressionInfo } from './compressed.ts';
 import { binTableLayout } from './bintable.ts';
 
 export type HduType = 'primary' | 'image' | 'compressed-image' | 'table' | 'unknown';
@@ -224,7 +224,7 @@ export class CompressedImageHdu extends BaseHdu {
   readonly type: HduType = 'compressed-image';
   #header: Header | null = null;
   #info: CompressionInfo | null = null;
-  #stored: ImageArray | null = null;
+  #stored: CompressedStoredArray | null = null;
   #physical: ImageArray | null = null;
 
   override get header(): Header {
@@ -256,14 +256,18 @@ export class CompressedImageHdu extends BaseHdu {
     return this.shape.length > 0;
   }
 
-  override storedPixels(): ImageArray {
+  #decoded(): CompressedStoredArray {
     if (!this.#stored) this.#stored = decodeCompressedImage(this.rawHeader, this.dataBytes(), this.dataOffset);
     return this.#stored;
   }
 
+  override storedPixels(): ImageArray {
+    return this.#decoded();
+  }
+
   override pixels(): ImageArray {
     if (!this.#physical) {
-      this.#physical = physicalPixels(this.storedPixels(), this.bitpix, scalingOf(this.header, this.bitpix));
+      this.#physical = physicalPixels(this.#decoded(), this.bitpix, scalingOf(this.header, this.bitpix));
     }
     return this.#physical;
   }

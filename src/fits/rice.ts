@@ -23,13 +23,6 @@ const PARAMS: Readonly<Record<RiceBytePix, RiceParams>> = {
   4: { fsbits: 5, fsmax: 25, bbits: 32 },
 };
 
-/** Number of significant bits in each byte value. */
-const BIT_LENGTH = (() => {
-  const t = new Uint8Array(256);
-  for (let i = 1; i < 256; i++) t[i] = 32 - Math.clz32(i);
-  return t;
-})();
-
 function paramsFor(bytepix: number): RiceParams {
   const p = PARAMS[bytepix as RiceBytePix];
   if (!p) throw new FitsError(`RICE_1 BYTEPIX must be 1, 2 or 4, got ${bytepix}`, { keyword: 'ZVAL2' });
@@ -41,6 +34,9 @@ export function riceMaxEncodedSize(n: number, blockSize: number, bytepix: RiceBy
   const blocks = Math.ceil(n / blockSize);
   return bytepix + blocks + n * bytepix + 8;
 }
+
+/** Zero-padded copy of a tile that ends too close to the end of its array. */
+let padScratch = new Uint8Array(0);
 
 /**
  * Decode `n` pixels from `src[start, end)` into `out[outOff, outOff + n)`.
@@ -60,80 +56,21 @@ export function riceDecode(
 ): void {
   const { fsbits, fsmax, bbits } = paramsFor(bytepix);
   if (n <= 0) return;
-  if (end - start < bytepix + 1 || end > src.length) {
+  if (end - start < bytepix || end > src.length || start < 0) {
     throw new FitsError(`RICE_1 tile too short (${end - start} bytes for ${n} pixels)`, { offset: errorOffset });
   }
   if (!(blockSize > 0)) throw new FitsError(`RICE_1 BLOCKSIZE must be positive, got ${blockSize}`, { keyword: 'ZVAL1' });
-  let c = start;
-  let lastpix: number;
-  if (bytepix === 4) {
-    lastpix = (src[c] << 24) | (src[c + 1] << 16) | (src[c + 2] << 8) | src[c + 3];
-    c += 4;
-  } else if (bytepix === 2) {
-    lastpix = (src[c] << 8) | src[c + 1];
-    c += 2;
-  } else {
-    lastpix = src[c];
-    c += 1;
+  // The bit reservoir reads up to 4 bytes ahead: work on a zero-padded copy near the array end.
+  if (end + 8 > src.length) {
+    const len = end - start;
+    if (padScratch.length < len + 8) padScratch = new Uint8Array(len + 64);
+    padScratch.set(src.subarray(start, end));
+    padScratch.fill(0, len, len + 8);
+    src = padScratch;
+    end = len;
+    start = 0;
   }
-  let b = src[c++];
-  let nbits = 8;
-  const fsmask = (1 << fsbits) - 1;
-  for (let i = 0; i < n; ) {
-    nbits -= fsbits;
-    while (nbits < 0) {
-      b = (b << 8) | src[c++];
-      nbits += 8;
-    }
-    const fs = ((b >>> nbits) & fsmask) - 1;
-    b &= (1 << nbits) - 1;
-    const imax = i + blockSize < n ? i + blockSize : n;
-    if (fs < 0) {
-      out.fill(lastpix, outOff + i, outOff + imax);
-      i = imax;
-    } else if (fs === fsmax) {
-      for (; i < imax; i++) {
-        let diff = b;
-        let need = bbits - nbits;
-        while (need >= 8) {
-          diff = (diff << 8) | src[c++];
-          need -= 8;
-        }
-        if (need > 0) {
-          const nb = src[c++];
-          diff = (diff << need) | (nb >>> (8 - need));
-          b = nb & ((1 << (8 - need)) - 1);
-        } else {
-          b = 0;
-        }
-        lastpix = (lastpix + ((diff & 1) === 0 ? diff >>> 1 : ~(diff >>> 1))) | 0;
-        out[outOff + i] = lastpix;
-      }
-    } else {
-      for (; i < imax; i++) {
-        while (b === 0) {
-          nbits += 8;
-          b = src[c++];
-          if (c > end) break;
-        }
-        const nzero = nbits - BIT_LENGTH[b];
-        nbits -= nzero + 1;
-        b ^= 1 << nbits;
-        nbits -= fs;
-        while (nbits < 0) {
-          b = (b << 8) | src[c++];
-          nbits += 8;
-        }
-        const diff = (nzero << fs) | (b >>> nbits);
-        b &= (1 << nbits) - 1;
-        lastpix = (lastpix + ((diff & 1) === 0 ? diff >>> 1 : ~(diff >>> 1))) | 0;
-        out[outOff + i] = lastpix;
-      }
-    }
-    if (c > end) {
-      throw new FitsError(`RICE_1 stream ends early (decoded ${i} of ${n} pixels)`, { offset: errorOffset });
-    }
-  }
+  decodeStream(src, start, end, out, outOff, n, blockSize, bytepix, fsbits, fsmax, bbits, errorOffset);
   if (bytepix === 2) {
     for (let i = outOff, e = outOff + n; i < e; i++) out[i] = (out[i] << 16) >> 16;
   } else if (bytepix === 1) {
@@ -141,12 +78,129 @@ export function riceDecode(
   }
 }
 
-let diffScratch = new Uint32Array(64);
+/** State handed back by slowCode (avoids allocating in the hot loop). */
+const slow = { c: 0, acc: 0, avail: 0, diff: 0 };
+
+/** One Rice code whose bits do not all sit in the reservoir (long zero run or straddling low bits). */
+function slowCode(src: Uint8Array, c: number, end: number, acc: number, avail: number, fs: number): void {
+  let nz: number;
+  if (acc === 0) {
+    nz = avail;
+    while (src[c] === 0 && c < end) {
+      nz += 8;
+      c++;
+    }
+    const byte = src[c++];
+    const lead = Math.clz32(byte) - 24;
+    nz += lead;
+    acc = byte << (25 + lead);
+    avail = 7 - lead;
+  } else {
+    nz = Math.clz32(acc);
+    acc = (acc << nz) << 1;
+    avail -= nz + 1;
+  }
+  while (avail <= 24) {
+    acc |= src[c++] << (24 - avail);
+    avail += 8;
+  }
+  slow.diff = (nz << fs) | ((acc >>> 1) >>> (31 - fs));
+  slow.acc = acc << fs;
+  slow.avail = avail - fs;
+  slow.c = c;
+}
+
+/**
+ * The decoding loop. The reservoir `acc` holds `avail` unread bits left-aligned (next bit in the
+ * most significant position); bits below them are zero. `src` has at least 8 readable bytes past `end`.
+ */
+function decodeStream(
+  src: Uint8Array,
+  start: number,
+  end: number,
+  out: Int32Array,
+  outOff: number,
+  n: number,
+  blockSize: number,
+  bytepix: number,
+  fsbits: number,
+  fsmax: number,
+  bbits: number,
+  errorOffset: number,
+): void {
+  let c = start;
+  let lastpix = 0;
+  for (let k = 0; k < bytepix; k++) lastpix = (lastpix << 8) | src[c++];
+  let acc = 0;
+  let avail = 0;
+  for (let i = 0; i < n; ) {
+    while (avail <= 24) {
+      acc |= src[c++] << (24 - avail);
+      avail += 8;
+    }
+    const fs = (acc >>> (32 - fsbits)) - 1;
+    acc <<= fsbits;
+    avail -= fsbits;
+    const imax = i + blockSize < n ? i + blockSize : n;
+    if (fs < 0) {
+      out.fill(lastpix, outOff + i, outOff + imax);
+      i = imax;
+    } else if (fs === fsmax) {
+      // High-entropy block: differences stored raw, bbits each (read as halves of at most 16 bits).
+      const half = bbits === 32 ? 16 : bbits;
+      for (; i < imax; i++) {
+        let diff = 0;
+        for (let got = 0; got < bbits; got += half) {
+          while (avail <= 24) {
+            acc |= src[c++] << (24 - avail);
+            avail += 8;
+          }
+          diff = (diff << half) | (acc >>> (32 - half));
+          acc <<= half;
+          avail -= half;
+        }
+        lastpix = (lastpix + ((diff >>> 1) ^ -(diff & 1))) | 0;
+        out[outOff + i] = lastpix;
+      }
+    } else {
+      for (; i < imax; i++) {
+        // Branch-free refill of 16 bits when fewer than 16 remain.
+        const f = (avail - 16) >>> 31;
+        acc |= (((src[c] << 8) | src[c + 1]) << (16 - avail)) & -f;
+        c += f << 1;
+        avail += f << 4;
+        const nz = Math.clz32(acc);
+        let diff: number;
+        if (nz + 1 + fs <= avail) {
+          acc = (acc << nz) << 1;
+          diff = (nz << fs) | ((acc >>> 1) >>> (31 - fs));
+          acc <<= fs;
+          avail -= nz + 1 + fs;
+        } else {
+          slowCode(src, c, end, acc, avail, fs);
+          c = slow.c;
+          acc = slow.acc;
+          avail = slow.avail;
+          diff = slow.diff;
+        }
+        lastpix = (lastpix + ((diff >>> 1) ^ -(diff & 1))) | 0;
+        out[outOff + i] = lastpix;
+      }
+    }
+    if (c - (avail >> 3) > end) {
+      throw new FitsError(`RICE_1 stream ends early (decoded ${i} of ${n} pixels)`, { offset: errorOffset });
+    }
+  }
+}
+
+let diffScratch = new Int32Array(1024);
+let fsScratch = new Int32Array(64);
 
 /**
  * Encode `n` pixels `src[srcOff, srcOff + n)` into `dst` at `dstOff`; returns the number of bytes
- * written. `dst` must have room for riceMaxEncodedSize(n, blockSize, bytepix) bytes. Pixel values
- * are taken modulo 2^(8*bytepix). The output is bit-identical to cfitsio's encoder.
+ * written. `dst` must have room for riceMaxEncodedSize(n, blockSize, bytepix) bytes from `dstOff`
+ * (a few bytes past the returned length may be scribbled on). Pixel values are taken modulo
+ * 2^(8*bytepix). The output is bit-identical to cfitsio's encoder.
  */
 export function riceEncode(
   src: Int32Array,
@@ -159,111 +213,159 @@ export function riceEncode(
 ): number {
   const { fsbits, fsmax, bbits } = paramsFor(bytepix);
   if (n <= 0) return 0;
-  if (diffScratch.length < blockSize) diffScratch = new Uint32Array(blockSize);
-  const diffs = diffScratch;
-  const shift = 32 - 8 * bytepix;
-  let p = dstOff;
+  if (!(blockSize > 0)) throw new FitsError(`RICE_1 BLOCKSIZE must be positive, got ${blockSize}`);
+  if (diffScratch.length < n) diffScratch = new Int32Array(n);
+  const nblocks = Math.ceil(n / blockSize);
+  if (fsScratch.length < nblocks) fsScratch = new Int32Array(nblocks);
   const first = src[srcOff];
-  if (bytepix === 4) {
-    dst[p++] = first >>> 24;
-    dst[p++] = first >>> 16;
-    dst[p++] = first >>> 8;
-    dst[p++] = first;
-  } else if (bytepix === 2) {
-    dst[p++] = first >>> 8;
-    dst[p++] = first;
-  } else {
-    dst[p++] = first;
-  }
-  let acc = 0; // pending bits live in the low `nb` bits
-  let nb = 0;
-  let lastpix = first;
+  mapDifferences(src, srcOff, n, blockSize, 32 - 8 * bytepix, fsmax, diffScratch, fsScratch);
+  let p = dstOff;
+  for (let k = bytepix - 1; k >= 0; k--) dst[p++] = first >>> (8 * k);
+  return writeCodes(diffScratch, n, blockSize, fsScratch, fsbits, fsmax, bbits, dst, p) - dstOff;
+}
+
+/**
+ * Zig-zag mapped differences (in `bits`-wide wrap-around arithmetic) and the split level of each
+ * block: fs, or -1 for an all-zero block (fsmax for raw blocks).
+ */
+function mapDifferences(
+  src: Int32Array,
+  srcOff: number,
+  n: number,
+  blockSize: number,
+  shift: number,
+  fsmax: number,
+  diffs: Int32Array,
+  fsOut: Int32Array,
+): void {
+  let lastpix = src[srcOff];
+  let b = 0;
   for (let i = 0; i < n; i += blockSize) {
-    const thisblock = n - i < blockSize ? n - i : blockSize;
+    const e = n - i < blockSize ? n : i + blockSize;
     let pixelsum = 0;
-    const base = srcOff + i;
-    for (let j = 0; j < thisblock; j++) {
-      const next = src[base + j];
-      const pdiff = ((next - lastpix) << shift) >> shift;
-      const d = ((pdiff << 1) ^ (pdiff >> 31)) >>> 0;
-      diffs[j] = d;
-      pixelsum += d;
-      lastpix = next;
+    if (shift === 0) {
+      for (let j = i; j < e; j++) {
+        const next = src[srcOff + j];
+        const pdiff = (next - lastpix) | 0;
+        const d = (pdiff << 1) ^ (pdiff >> 31);
+        diffs[j] = d;
+        pixelsum += d >>> 0;
+        lastpix = next;
+      }
+    } else {
+      for (let j = i; j < e; j++) {
+        const next = src[srcOff + j];
+        const pdiff = ((next - lastpix) << shift) >> shift;
+        const d = (pdiff << 1) ^ (pdiff >> 31);
+        diffs[j] = d;
+        pixelsum += d;
+        lastpix = next;
+      }
     }
+    const thisblock = e - i;
     let dpsum = (pixelsum - (thisblock >> 1) - 1) / thisblock;
     if (dpsum < 0) dpsum = 0;
     const psum = (dpsum >>> 0) >>> 1;
     const fs = psum === 0 ? 0 : 32 - Math.clz32(psum);
-    if (fs >= fsmax) {
+    fsOut[b++] = fs >= fsmax ? fsmax : fs === 0 && pixelsum === 0 ? -1 : fs;
+  }
+}
+
+const longState = { acc: 0, nb: 0 };
+
+/** A Rice code longer than 16 bits (rare); returns the new position, state in longState. */
+function writeLongCode(dst: Uint8Array, p: number, acc: number, nb: number, v: number, fs: number): number {
+  while (nb >= 8) {
+    nb -= 8;
+    dst[p++] = acc >>> nb;
+  }
+  let top = v >>> fs;
+  while (top > 0) {
+    const k = top > 16 ? 16 : top;
+    acc <<= k;
+    nb += k;
+    top -= k;
+    while (nb >= 8) {
+      nb -= 8;
+      dst[p++] = acc >>> nb;
+    }
+  }
+  longState.acc = (acc << (fs + 1)) | (1 << fs) | (v & ((1 << fs) - 1));
+  longState.nb = nb + fs + 1;
+  return p;
+}
+
+/** Write block codes and Rice codes; returns the end position in `dst`. */
+function writeCodes(
+  diffs: Int32Array,
+  n: number,
+  blockSize: number,
+  fsOf: Int32Array,
+  fsbits: number,
+  fsmax: number,
+  bbits: number,
+  dst: Uint8Array,
+  p: number,
+): number {
+  // Pending bits live in the low `nb` bits of `acc`; before each code at most 15 are pending.
+  let acc = 0;
+  let nb = 0;
+  let b = 0;
+  for (let i = 0; i < n; i += blockSize) {
+    const e = n - i < blockSize ? n : i + blockSize;
+    const fs = fsOf[b++];
+    while (nb >= 8) {
+      nb -= 8;
+      dst[p++] = acc >>> nb;
+    }
+    if (fs === fsmax) {
       acc = (acc << fsbits) | (fsmax + 1);
       nb += fsbits;
-      while (nb >= 8) {
-        nb -= 8;
-        dst[p++] = acc >>> nb;
-      }
-      for (let j = 0; j < thisblock; j++) {
+      const half = bbits === 32 ? 16 : bbits;
+      for (let j = i; j < e; j++) {
         const v = diffs[j];
-        if (bbits === 32) {
-          acc = (acc << 16) | (v >>> 16);
-          nb += 16;
+        for (let left = bbits - half; left >= 0; left -= half) {
           while (nb >= 8) {
             nb -= 8;
             dst[p++] = acc >>> nb;
           }
-          acc = (acc << 16) | (v & 0xffff);
-        } else {
-          acc = (acc << bbits) | v;
-        }
-        nb += bbits === 32 ? 16 : bbits;
-        while (nb >= 8) {
-          nb -= 8;
-          dst[p++] = acc >>> nb;
+          acc = (acc << half) | ((v >>> left) & ((1 << half) - 1));
+          nb += half;
         }
       }
-    } else if (fs === 0 && pixelsum === 0) {
+    } else if (fs < 0) {
       acc <<= fsbits;
       nb += fsbits;
-      while (nb >= 8) {
-        nb -= 8;
-        dst[p++] = acc >>> nb;
-      }
     } else {
       acc = (acc << fsbits) | (fs + 1);
       nb += fsbits;
-      while (nb >= 8) {
-        nb -= 8;
-        dst[p++] = acc >>> nb;
-      }
       const mask = (1 << fs) - 1;
       const lead = 1 << fs;
-      for (let j = 0; j < thisblock; j++) {
+      for (let j = i; j < e; j++) {
         const v = diffs[j];
-        let top = v >>> fs;
-        if (top + fs < 24) {
-          const len = top + 1 + fs;
+        const len = (v >>> fs) + 1 + fs;
+        // Branch-free flush of 16 bits when 16 or more are pending (the speculative stores are
+        // overwritten later when no flush happens).
+        const f = (nb >> 4) & 1;
+        dst[p] = acc >>> (nb - 8);
+        dst[p + 1] = acc >>> (nb - 16);
+        p += f << 1;
+        nb -= f << 4;
+        if (len <= 16) {
           acc = (acc << len) | lead | (v & mask);
           nb += len;
         } else {
-          while (top > 0) {
-            const k = top > 16 ? 16 : top;
-            acc <<= k;
-            nb += k;
-            top -= k;
-            while (nb >= 8) {
-              nb -= 8;
-              dst[p++] = acc >>> nb;
-            }
-          }
-          acc = (acc << (fs + 1)) | lead | (v & mask);
-          nb += fs + 1;
-        }
-        while (nb >= 8) {
-          nb -= 8;
-          dst[p++] = acc >>> nb;
+          p = writeLongCode(dst, p, acc, nb, v, fs);
+          acc = longState.acc;
+          nb = longState.nb;
         }
       }
     }
   }
+  while (nb >= 8) {
+    nb -= 8;
+    dst[p++] = acc >>> nb;
+  }
   if (nb > 0) dst[p++] = acc << (8 - nb);
-  return p - dstOff;
+  return p;
 }

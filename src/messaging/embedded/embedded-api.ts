@@ -68,9 +68,6 @@ export function errorJson(code: number, message: string): ErrorJson {
   return { error: { code, message, status: STATUS_OF_CODE[code] ?? 'INTERNAL' } };
 }
 
-/** Thrown by the server for a 409. */
-export class AlreadyExistsError extends InvalidInputError {}
-
 // ---- durations ("600s", "0.5s": protobuf JSON Duration) ----
 
 export function parseDuration(text: unknown, field: string): number {

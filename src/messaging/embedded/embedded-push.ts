@@ -10,8 +10,9 @@
  *   in front of single-request instances that refuses when all are busy) and grows by one on
  *   every ack.
  * - Overload (429, 503, connection refused): the subscription pauses before pushing anything
- *   else, 100 ms at first, doubling up to `maxOverloadDelayMs`; the refused message waits as long.
- *   So a busy pool is probed a few times a second, never hot-looped.
+ *   else, 100 ms at first, doubling up to `maxOverloadDelayMs` (1 s, or the retry policy's
+ *   maximumBackoff if smaller); the refused message waits as long. So a busy pool is probed a
+ *   few times a second, never hot-looped, and a freed instance waits at most that long.
  * - Other failures (500, 4xx, timeout): per-message exponential backoff between the retry
  *   policy's bounds. With no retry policy ("retry immediately", as the playbook sets it) the first
  *   retry is immediate and later ones back off from `retryFloorMs` up to `defaultMaxBackoffMs`.
@@ -29,7 +30,11 @@ export interface PushSettings {
   maxOutstanding: number;
   /** First pause after a 429/503/connection failure (default 100 ms). */
   overloadDelayMs: number;
-  /** Longest pause after repeated overload (default 1000 ms). */
+  /**
+   * Longest pause after repeated overload (default 1000 ms, and never above the retry policy's
+   * maximumBackoff): how often a saturated endpoint is probed, so also the most latency the
+   * pause adds once an instance frees up.
+   */
   maxOverloadDelayMs: number;
   /** Backoff base for repeated failures when the retry policy's minimum is 0 (default 100 ms). */
   retryFloorMs: number;
@@ -186,9 +191,12 @@ export class PushDispatcher {
         this.log('debug', 'push delivered', { ...fields, status: outcome.status });
       } else if (outcome.kind === 'overload') {
         st.failed++;
-        st.pauseMs = st.pauseMs === 0
-          ? this.settings.overloadDelayMs
-          : Math.min(this.settings.maxOverloadDelayMs, st.pauseMs * 2);
+        // Never longer than the retry policy's maximum, never shorter than the first pause.
+        const cap = Math.max(
+          this.settings.overloadDelayMs,
+          Math.min(this.settings.maxOverloadDelayMs, config.retry?.maximumBackoffMs ?? Infinity),
+        );
+        st.pauseMs = st.pauseMs === 0 ? this.settings.overloadDelayMs : Math.min(cap, st.pauseMs * 2);
         st.pausedUntil = Math.max(st.pausedUntil, Date.now() + st.pauseMs);
         st.window = Math.max(1, Math.floor(st.window / 2));
         this.store.nack(subscription, [d.ackId], st.pauseMs);

@@ -19,9 +19,8 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
+import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ConfigError, InvalidInputError, NotFoundError, errorMessage } from '../../core/errors.ts';
@@ -81,7 +80,12 @@ class HttpError extends Error {
 
 /** Starts the broker; resolves once it listens. */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBrokerServer> {
-  const project = checkProjectId(options.project ?? DEFAULT_PROJECT);
+  let project: string;
+  try {
+    project = checkProjectId(options.project ?? DEFAULT_PROJECT);
+  } catch (err) {
+    throw new ConfigError(`embedded broker: ${errorMessage(err)}`);
+  }
   const log: BrokerLogger = options.logger ?? (() => {});
   const push: PushSettings = { ...DEFAULT_PUSH_SETTINGS, ...options.push };
   if (!(push.maxOutstanding >= 1)) throw new ConfigError(`push.maxOutstanding must be at least 1, not ${push.maxOutstanding}`);
@@ -94,18 +98,20 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const app = createApp(runtime, project, options.maxPullWaitMs ?? DEFAULT_MAX_PULL_WAIT_MS, log);
 
   const host = options.host ?? '127.0.0.1';
-  const server = createAdaptorServer({ fetch: app.fetch, overrideGlobalObjects: false }) as Server;
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
   server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => {
-      reject(new ConfigError(`embedded broker cannot listen on ${host}:${options.port ?? 0}: ${err.message}`, { cause: err }));
-    };
-    server.once('error', onError);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', onError);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    runtime.close();
+    throw new ConfigError(`embedded broker cannot listen on ${host}:${options.port ?? 0}: ${errorMessage(err)}`, { cause: err });
+  }
   server.on('error', (err) => log('error', 'embedded broker server error', { error: err.message }));
   const port = (server.address() as AddressInfo).port;
   const url = `http://${urlHost(host)}:${port}`;
@@ -140,11 +146,7 @@ function createApp(runtime: BrokerRuntime, project: string, maxPullWaitMs: numbe
     if (err instanceof HttpError) return c.json(errorJson(err.code, err.message), err.code as ContentfulStatusCode);
     if (err instanceof InvalidInputError) return c.json(errorJson(400, err.message), 400);
     if (err instanceof NotFoundError) return c.json(errorJson(404, err.message), 404);
-    if (err instanceof HTTPException) {
-      const code = err.status;
-      const message = code === 413 ? `request body is larger than ${LIMITS.requestBodyBytes} bytes` : err.message;
-      return c.json(errorJson(code === 413 ? 400 : code, message), code === 413 ? 400 : code);
-    }
+    if (err instanceof HTTPException) return c.json(errorJson(err.status, err.message), err.status);
     log('error', 'embedded broker request failed', { method: c.req.method, path: c.req.path, error: errorMessage(err) });
     return c.json(errorJson(500, `internal error: ${errorMessage(err)}`), 500);
   });
@@ -161,15 +163,6 @@ function createApp(runtime: BrokerRuntime, project: string, maxPullWaitMs: numbe
     }
     await next();
   });
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: LIMITS.requestBodyBytes,
-      onError: () => {
-        throw new HttpError(400, `request body is larger than ${LIMITS.requestBodyBytes} bytes`);
-      },
-    }),
-  );
 
   // ---- topics ----
 
@@ -290,7 +283,9 @@ function splitVerb(raw: string, kind: 'topic' | 'subscription'): { id: string; v
 }
 
 async function readJson(c: Context, emptyOk: boolean): Promise<unknown> {
-  const text = await c.req.text();
+  const declared = Number(c.req.header('content-length') ?? 0);
+  if (declared > LIMITS.requestBodyBytes) throw tooLarge();
+  const text = await readBody(c);
   if (text.trim() === '') {
     if (emptyOk) return {};
     throw new InvalidInputError('the request body is empty; a JSON object is required');
@@ -300,4 +295,26 @@ async function readJson(c: Context, emptyOk: boolean): Promise<unknown> {
   } catch (err) {
     throw new InvalidInputError(`the request body is not valid JSON: ${errorMessage(err)}`);
   }
+}
+
+function tooLarge(): HttpError {
+  return new HttpError(400, `the request body is larger than ${LIMITS.requestBodyBytes} bytes`);
+}
+
+/** Reads the body straight from Node's request when there is one (no web-stream detour). */
+async function readBody(c: Context): Promise<string> {
+  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+  if (!incoming || incoming.readableEnded) {
+    const text = await c.req.text();
+    if (text.length > LIMITS.requestBodyBytes) throw tooLarge();
+    return text;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of incoming as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > LIMITS.requestBodyBytes) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
 }

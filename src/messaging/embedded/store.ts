@@ -398,7 +398,7 @@ export class MemoryStore implements BrokerStore {
       entry.ackId = `${this.ackIdPrefix}${(this.nextAckId++).toString(36)}`;
       entry.deadline = now + leaseMs;
       sub.leases.set(entry.ackId, entry);
-      sub.leaseHeap.push(entry.deadline, { entry, gen: entry.gen });
+      sub.leaseHeap.push(Math.min(entry.deadline, entry.expireAt), { entry, gen: entry.gen });
       sub.delivered++;
       out.push({
         ackId: entry.ackId,
@@ -448,7 +448,7 @@ export class MemoryStore implements BrokerStore {
       if (!entry) continue;
       entry.deadline = now + seconds * 1000;
       entry.gen++;
-      sub.leaseHeap.push(entry.deadline, { entry, gen: entry.gen });
+      sub.leaseHeap.push(Math.min(entry.deadline, entry.expireAt), { entry, gen: entry.gen });
     }
     this.changed.add(sub.id);
   }
@@ -506,6 +506,11 @@ export class MemoryStore implements BrokerStore {
       if (entry.gen !== item.gen || entry.state !== 'leased') continue;
       if (entry.ackId !== undefined) sub.leases.delete(entry.ackId);
       entry.ackId = undefined;
+      if (entry.expireAt <= now) {
+        // Retention ended while it was out: gone, whatever the consumer does with it.
+        this.drop(sub, entry, now);
+        continue;
+      }
       entry.failures++;
       this.requeue(sub, entry, now, this.backoff(sub, entry));
     }

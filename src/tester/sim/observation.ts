@@ -26,9 +26,8 @@ import { pixelToSky, skyToPixel, type TanWcs } from '../../astro/index.ts';
 import { InvalidInputError } from '../../core/errors.ts';
 import type { RngSeed } from '../../core/rng.ts';
 import { type Band, type SkyCatalogSpec, starsInRegion } from './sky-catalog.ts';
+import { moffatAlpha, PSF_BETA } from './psf.ts';
 
-/** Moffat β of the simulated PSF. */
-export const PSF_BETA = 3.5;
 
 export const ZERO_POINTS: Readonly<Record<InstrumentName, Readonly<Record<Band, number>>>> = {
   LSSTCam: { u: 26.52, g: 28.51, r: 28.36, i: 28.17, z: 27.78, y: 26.82 },
@@ -145,10 +144,6 @@ export function offsetWcs(wcs: TanWcs, dEastArcsec: number, dNorthArcsec: number
   return { crvalDeg: [centre[0], centre[1]], crpix: wcs.crpix, cd: wcs.cd };
 }
 
-/** Moffat α (pixels) for a FWHM in pixels. */
-export function moffatAlpha(fwhmPx: number, beta = PSF_BETA): number {
-  return fwhmPx / (2 * Math.sqrt(2 ** (1 / beta) - 1));
-}
 
 export interface ObservationParams {
   readonly instrument: Instrument;

@@ -26,8 +26,13 @@ export function makeAssemblyConfig(input: AssemblyConfigInput = {}): AssemblyCon
 
 export interface AssemblyAmpInput {
   readonly amp: AmpGeometry;
-  /** Overscan-corrected data region, raw orientation, ADU. */
-  readonly image: Plane;
+  /** Overscan-corrected data region, raw orientation, ADU. Give this or `levels`. */
+  readonly image?: Plane;
+  /**
+   * Overscan levels to subtract from the raw data region while assembling (one pass instead of
+   * a trimmed copy per amp). Needs `raw`.
+   */
+  readonly levels?: { readonly rowLevelsAdu: Float32Array; readonly columnLevelsAdu: Float32Array | null };
   /** The raw HDU (for the saturation test on the raw values), or null to skip it. */
   readonly raw: RawPlane | null;
   readonly gainEPerAdu: number;
@@ -68,16 +73,25 @@ export function runAssembly(input: AssemblyInput, cfg: AssemblyConfig = makeAsse
   const img = out.image;
   const mask = out.mask;
   const vari = out.variance;
-  mask.fill(MaskBit.NO_DATA);
   const diags: AssemblyAmpDiagnostics[] = [];
+  let satTotal = 0;
 
   for (const a of input.amps) {
     const { amp } = a;
     const w = amp.rawData.x1 - amp.rawData.x0;
     const h = amp.rawData.y1 - amp.rawData.y0;
     const d = amp.detector;
-    if (a.image.width !== w || a.image.height !== h || a.image.data.length !== w * h) {
+    if ((a.image === undefined) === (a.levels === undefined)) {
+      throw new InvalidInputError(`amp ${amp.name}: give either a trimmed image or overscan levels`);
+    }
+    if (a.image && (a.image.width !== w || a.image.height !== h || a.image.data.length !== w * h)) {
       throw new InvalidInputError(`amp ${amp.name}: trimmed image is ${a.image.width}x${a.image.height}, expected ${w}x${h}`);
+    }
+    if (a.levels && (!a.raw || a.levels.rowLevelsAdu.length !== h || (a.levels.columnLevelsAdu !== null && a.levels.columnLevelsAdu.length !== w))) {
+      throw new InvalidInputError(`amp ${amp.name}: overscan levels need the raw HDU and ${h} row / ${w} column levels`);
+    }
+    if (a.raw && (amp.rawData.x1 > a.raw.width || amp.rawData.y1 > a.raw.height || a.raw.data.length !== a.raw.width * a.raw.height)) {
+      throw new InvalidInputError(`amp ${amp.name}: data box does not fit the ${a.raw.width}x${a.raw.height} raw HDU`);
     }
     if (d.x1 - d.x0 !== w || d.y1 - d.y0 !== h || d.x0 < 0 || d.y0 < 0 || d.x1 > W || d.y1 > H) {
       throw new InvalidInputError(`amp ${amp.name}: detector box does not match its ${w}x${h} data or the ${W}x${H} detector`);
@@ -90,32 +104,55 @@ export function runAssembly(input: AssemblyInput, cfg: AssemblyConfig = makeAsse
     const poissonPerUnit = cfg.applyGain ? 1 : 1 / a.gainEPerAdu;
     const rn = cfg.applyGain ? a.readNoiseE : a.readNoiseE / a.gainEPerAdu;
     const rn2 = rn * rn;
-    const src = a.image.data;
-    const raw = a.raw;
     const sat = a.saturationAdu;
+    const step = amp.flipX ? -1 : 1;
+    const rawData = a.raw ? a.raw.data : null;
+    const rawW = a.raw ? a.raw.width : 0;
     let nSat = 0;
     for (let j = 0; j < h; j++) {
       const y = amp.flipY ? d.y1 - 1 - j : d.y0 + j;
-      const step = amp.flipX ? -1 : 1;
-      let di = y * W + (amp.flipX ? d.x1 - 1 : d.x0);
-      const si = j * w;
-      const rawBase = raw ? (amp.rawData.y0 + j) * raw.width + amp.rawData.x0 : 0;
-      for (let i = 0; i < w; i++, di += step) {
-        const v = src[si + i] * g;
-        img[di] = v;
-        vari[di] = (v > 0 ? v * poissonPerUnit : 0) + rn2;
-        if (raw !== null && raw.data[rawBase + i] >= sat) {
-          mask[di] = MaskBit.SAT;
-          nSat++;
-        } else {
-          mask[di] = 0;
+      const di0 = y * W + (amp.flipX ? d.x1 - 1 : d.x0);
+      const rawBase = (amp.rawData.y0 + j) * rawW + amp.rawData.x0;
+      if (a.levels && rawData) {
+        const lv = a.levels.rowLevelsAdu[j];
+        const col = a.levels.columnLevelsAdu;
+        for (let i = 0, di = di0; i < w; i++, di += step) {
+          const r = rawData[rawBase + i];
+          const v = (col ? r - lv - col[i] : r - lv) * g;
+          img[di] = v;
+          vari[di] = (v > 0 ? v * poissonPerUnit : 0) + rn2;
+          if (r >= sat) {
+            mask[di] = MaskBit.SAT;
+            nSat++;
+          }
+        }
+      } else {
+        const src = (a.image as Plane).data;
+        const si = j * w;
+        for (let i = 0, di = di0; i < w; i++, di += step) {
+          const v = src[si + i] * g;
+          img[di] = v;
+          vari[di] = (v > 0 ? v * poissonPerUnit : 0) + rn2;
+          if (rawData !== null && rawData[rawBase + i] >= sat) {
+            mask[di] = MaskBit.SAT;
+            nSat++;
+          }
         }
       }
     }
+    satTotal += nSat;
     diags.push({ name: amp.name, gainEPerAdu: a.gainEPerAdu, readNoiseE: a.readNoiseE, saturatedPixels: nSat });
   }
 
-  if (cfg.saturationGrowPx > 0) growBit(mask, W, H, MaskBit.SAT, cfg.saturationGrowPx);
+  // Pixels no amp covers: NO_DATA (checked on the boxes, not the pixels, when they tile the detector).
+  const uncovered = markUncovered(input.amps.map((a) => a.amp.detector), mask, W, H);
+
+  let saturatedPixels = satTotal;
+  if (cfg.saturationGrowPx > 0) {
+    growBit(mask, W, H, MaskBit.SAT, cfg.saturationGrowPx);
+    saturatedPixels = 0;
+    for (let k = 0; k < mask.length; k++) if (mask[k] & MaskBit.SAT) saturatedPixels++;
+  }
 
   let defectPixels = 0;
   for (const def of input.defects ?? []) {
@@ -132,15 +169,32 @@ export function runAssembly(input: AssemblyInput, cfg: AssemblyConfig = makeAsse
       }
     }
   }
-
-  let saturatedPixels = 0;
-  let uncovered = 0;
-  for (let k = 0; k < mask.length; k++) {
-    const m = mask[k];
-    if (m & MaskBit.SAT) saturatedPixels++;
-    if (m & MaskBit.NO_DATA) uncovered++;
-  }
   return { exposure: out, amps: diags, saturatedPixels, defectPixels, uncoveredPixels: uncovered };
+}
+
+/** Sets NO_DATA where no box covers the detector; returns the count. */
+function markUncovered(boxes: ReadonlyArray<{ x0: number; y0: number; x1: number; y1: number }>, mask: Int32Array, W: number, H: number): number {
+  let area = 0;
+  let overlap = false;
+  for (let i = 0; i < boxes.length; i++) {
+    const a = boxes[i];
+    area += (a.x1 - a.x0) * (a.y1 - a.y0);
+    for (let j = i + 1; j < boxes.length; j++) {
+      const b = boxes[j];
+      if (a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1) overlap = true;
+    }
+  }
+  if (!overlap && area === W * H) return 0;
+  const covered = new Uint8Array(W * H);
+  for (const b of boxes) for (let y = b.y0; y < b.y1; y++) covered.fill(1, y * W + b.x0, y * W + b.x1);
+  let n = 0;
+  for (let k = 0; k < covered.length; k++) {
+    if (!covered[k]) {
+      mask[k] |= MaskBit.NO_DATA;
+      n++;
+    }
+  }
+  return n;
 }
 
 /** Grows `bit` by r pixels (square), using separable row/column passes over a scratch plane. */

@@ -90,6 +90,7 @@ function flatLevel(flat: MasterCalibration, how: 'median' | 'mean'): number {
 export function runCalibrateSignature(
   input: CalibrateSignatureInput,
   cfg: CalibrateSignatureConfig = makeCalibrateSignatureConfig(),
+  opts: { readonly inPlace?: boolean } = {},
 ): CalibrateSignatureResult {
   const src = input.exposure;
   const { bias, dark, flat } = input.masters;
@@ -102,10 +103,15 @@ export function runCalibrateSignature(
   if (useDark && !(input.darkTimeS >= 0 && Number.isFinite(input.darkTimeS))) {
     throw new InvalidInputError(`dark time ${input.darkTimeS} s is not usable to scale the dark`);
   }
+  if (!useBias && !useDark && !useFlat) {
+    // Nothing to apply: the input passes through uncopied.
+    return { exposure: src, biasApplied: false, darkApplied: false, flatApplied: false, flatNormalization: 1, newBadPixels: 0 };
+  }
   const n = src.width * src.height;
-  const image = src.image.slice();
-  const variance = src.variance.slice();
-  const mask = src.mask.slice();
+  // In place when the caller owns the exposure (the runner); a copy otherwise.
+  const image = opts.inPlace ? src.image : src.image.slice();
+  const variance = opts.inPlace ? src.variance : src.variance.slice();
+  const mask = opts.inPlace ? src.mask : src.mask.slice();
   const badBits = cfg.masterBadBits;
   let newBad = 0;
 

@@ -3,7 +3,7 @@ import { InvalidInputError } from '../../../core/errors.ts';
 import type { Plane } from '../../../core/image.ts';
 import type { AmpGeometry, Box } from '../../../instruments/index.ts';
 import { parseConfig } from '../../config.ts';
-import { clippedMeanStdInPlace, MAD_TO_SIGMA, medianInPlace } from '../../lib/stats.ts';
+import { MAD_TO_SIGMA, medianInPlace } from '../../lib/stats.ts';
 import type { RawPlane } from '../../types.ts';
 
 /**
@@ -52,12 +52,11 @@ export interface OverscanInput {
   readonly raw: RawPlane;
 }
 
-export interface OverscanResult {
-  /** The amplifier's data region with the overscan level subtracted, in raw orientation (ADU). */
-  readonly image: Plane;
-  /** Subtracted serial level per data row (ADU), rawData.y0 first. */
+/** The overscan model of one amplifier (what is subtracted), without the subtracted image. */
+export interface OverscanLevels {
+  /** Serial level per data row (ADU), rawData.y0 first. */
   readonly rowLevelsAdu: Float32Array;
-  /** Subtracted parallel level per data column (ADU), or null when not done. */
+  /** Parallel level per data column (ADU), or null when not done. */
   readonly columnLevelsAdu: Float32Array | null;
   /** Mean subtracted serial level over the data rows (ADU). */
   readonly levelMeanAdu: number;
@@ -69,6 +68,11 @@ export interface OverscanResult {
   readonly rowsRejected: number;
 }
 
+export interface OverscanResult extends OverscanLevels {
+  /** The amplifier's data region with the overscan level subtracted, in raw orientation (ADU). */
+  readonly image: Plane;
+}
+
 function checkBox(b: Box, raw: RawPlane, what: string, amp: string): void {
   if (b.x0 < 0 || b.y0 < 0 || b.x1 > raw.width || b.y1 > raw.height || b.x1 < b.x0 || b.y1 < b.y0) {
     throw new InvalidInputError(
@@ -77,7 +81,33 @@ function checkBox(b: Box, raw: RawPlane, what: string, amp: string): void {
   }
 }
 
+/** Overscan correction: the levels, and the trimmed amplifier with them subtracted. */
 export function runOverscan(input: OverscanInput, cfg: OverscanConfig = makeOverscanConfig()): OverscanResult {
+  const levels = measureOverscan(input, cfg);
+  const { amp, raw } = input;
+  const data = amp.rawData;
+  const W = raw.width;
+  const src = raw.data;
+  const w = data.x1 - data.x0;
+  const h = data.y1 - data.y0;
+  const out = new Float32Array(w * h);
+  const rowLevels = levels.rowLevelsAdu;
+  const colLevel = levels.columnLevelsAdu;
+  for (let j = 0; j < h; j++) {
+    const lv = rowLevels[j];
+    const sBase = (data.y0 + j) * W + data.x0;
+    const oBase = j * w;
+    if (colLevel) {
+      for (let i = 0; i < w; i++) out[oBase + i] = src[sBase + i] - lv - colLevel[i];
+    } else {
+      for (let i = 0; i < w; i++) out[oBase + i] = src[sBase + i] - lv;
+    }
+  }
+  return { ...levels, image: { width: w, height: h, data: out } };
+}
+
+/** Measures the overscan levels of one amplifier (no pass over the data region). */
+export function measureOverscan(input: OverscanInput, cfg: OverscanConfig = makeOverscanConfig()): OverscanLevels {
   const { amp, raw } = input;
   const W = raw.width;
   const src = raw.data;
@@ -180,42 +210,59 @@ export function runOverscan(input: OverscanInput, cfg: OverscanConfig = makeOver
     }
   }
 
-  // 5. Subtract into the trimmed amplifier image.
-  const out = new Float32Array(w * h);
   const rowLevels = new Float32Array(h);
   let levelSum = 0;
   for (let j = 0; j < h; j++) {
     const lv = level[data.y0 + j - rowLo];
     rowLevels[j] = lv;
     levelSum += lv;
-    const sBase = (data.y0 + j) * W + data.x0;
-    const oBase = j * w;
-    if (colLevel) {
-      for (let i = 0; i < w; i++) out[oBase + i] = src[sBase + i] - lv - colLevel[i];
-    } else {
-      for (let i = 0; i < w; i++) out[oBase + i] = src[sBase + i] - lv;
+  }
+
+  // 5. Residual noise of the used serial overscan about the subtracted level, over the data rows:
+  // standard deviation after clipping at clipSigma of the robust pixel sigma.
+  let s1 = 0;
+  let s2 = 0;
+  let nk = 0;
+  for (let j = 0; j < h; j++) {
+    const base = (data.y0 + j) * W + c0;
+    const lv = level[data.y0 + j - rowLo];
+    for (let c = 0; c < m; c++) {
+      const d = src[base + c] - lv;
+      if (d >= -halfWindow && d <= halfWindow) {
+        s1 += d;
+        s2 += d * d;
+        nk++;
+      }
     }
   }
-
-  // 6. Residual noise of the used serial overscan about the subtracted level, over the data rows.
-  let k = 0;
-  for (let j = 0; j < h; j++) {
-    const r = data.y0 + j - rowLo;
-    const base = (data.y0 + j) * W + c0;
-    const lv = level[r];
-    for (let c = 0; c < m; c++) dev[k++] = src[base + c] - lv;
-  }
-  const resid = clippedMeanStdInPlace(dev, k, cfg.clipSigma, 3);
+  const mean = nk > 0 ? s1 / nk : 0;
+  const residualNoiseAdu = nk > 1 ? Math.sqrt(Math.max(0, (s2 - nk * mean * mean) / (nk - 1)) / (sigmaPix > 0 ? clipVarianceFactor(halfWindow / sigmaPix) : 1)) : NaN;
 
   return {
-    image: { width: w, height: h, data: out },
     rowLevelsAdu: rowLevels,
     columnLevelsAdu: colLevel,
     levelMeanAdu: levelSum / h,
-    residualNoiseAdu: resid.std,
+    residualNoiseAdu,
     columnsUsed: m,
     rowsRejected,
   };
+}
+
+/**
+ * Variance of a unit Gaussian truncated at ±k: 1 − 2k·φ(k)/(2Φ(k) − 1). Dividing a clipped
+ * variance by it gives back the Gaussian variance.
+ */
+function clipVarianceFactor(k: number): number {
+  const phi = Math.exp(-0.5 * k * k) / Math.sqrt(2 * Math.PI);
+  const inside = erfApprox(k / Math.SQRT2);
+  return 1 - (2 * k * phi) / inside;
+}
+
+function erfApprox(x: number): number {
+  // Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), x >= 0.
+  const t = 1 / (1 + 0.3275911 * x);
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return y;
 }
 
 /** Centred running mean with window `win` (odd); the window shrinks at the ends. */

@@ -41,20 +41,29 @@ export interface SnapCombineResult {
   readonly skyPerSnapE: number;
 }
 
-/** Median of the lower of two snaps on a regular subsample of about 1e6 pixels. */
+/** Median of the lower of two snaps on a sparse regular subsample (~100k pixels). */
 function lowerSnapSky(a: Float32Array, b: Float32Array): number {
   const n = a.length;
-  const stride = Math.max(1, Math.floor(n / 1_000_000)) | 1;
+  const stride = Math.max(1, Math.floor(n / 100_000)) | 1;
   const s = new Float32Array(Math.ceil(n / stride));
   let k = 0;
   for (let i = 0; i < n; i += stride) {
     const v = a[i] < b[i] ? a[i] : b[i];
-    if (Number.isFinite(v)) s[k++] = v;
+    if (v === v) s[k++] = v;
   }
   return k > 0 ? medianInPlace(s, k) : 0;
 }
 
-export function runSnapCombine(snaps: readonly MaskedImage[], cfg: SnapCombineConfig = makeSnapCombineConfig()): SnapCombineResult {
+export interface SnapCombineOptions {
+  /** Write the sum into the first snap's arrays (the caller owns them and drops the snaps). */
+  readonly inPlace?: boolean;
+}
+
+export function runSnapCombine(
+  snaps: readonly MaskedImage[],
+  cfg: SnapCombineConfig = makeSnapCombineConfig(),
+  opts: SnapCombineOptions = {},
+): SnapCombineResult {
   if (snaps.length === 0) throw new InvalidInputError('snap combine needs at least one snap');
   if (snaps.length === 1) {
     return { exposure: snaps[0], snaps: 1, crPixels: 0, crCorePixelsPerSnap: [0], skyPerSnapE: NaN };
@@ -71,96 +80,97 @@ export function runSnapCombine(snaps: readonly MaskedImage[], cfg: SnapCombineCo
   const b = B.image;
   const va = A.variance;
   const vb = B.variance;
-  const image = new Float32Array(n);
-  const variance = new Float32Array(n);
-  const mask = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    image[i] = a[i] + b[i];
-    variance[i] = va[i] + vb[i];
-    mask[i] = A.mask[i] | B.mask[i];
-  }
-  if (!cfg.doRepair) {
-    return { exposure: { width: W, height: H, image, mask, variance }, snaps: 2, crPixels: 0, crCorePixelsPerSnap: [0, 0], skyPerSnapE: NaN };
-  }
-
-  const sky = lowerSnapSky(a, b);
+  const ma = A.mask;
+  const mb = B.mask;
+  const image = opts.inPlace ? a : new Float32Array(n);
+  const variance = opts.inPlace ? va : new Float32Array(n);
+  const mask = opts.inPlace ? ma : new Int32Array(n);
+  const exposure: MaskedImage = { width: W, height: H, image, mask, variance };
+  const repair = cfg.doRepair;
+  const sky = repair ? lowerSnapSky(a, b) : NaN;
   const k2 = cfg.nSigma * cfg.nSigma;
   const ff = cfg.fluxFraction;
   const ignore = cfg.ignoreBits;
-  // 1 = cosmic ray in A (A is higher), 2 = in B. Cores listed for growing.
-  const code = new Uint8Array(n);
+  // Cosmic-ray cores, with the snap they hit: +i+1 in A, -(i+1) in B.
   let cores = new Int32Array(1024);
   let nCores = 0;
   let inA = 0;
   let inB = 0;
+
+  // One pass: sum, and the comparison of the snaps.
   for (let i = 0; i < n; i++) {
-    const d = a[i] - b[i];
-    const vs = va[i] + vb[i];
-    if (d * d <= k2 * vs) continue;
-    if (mask[i] & ignore) continue;
+    const ai = a[i];
+    const bi = b[i];
+    const vai = va[i];
+    const vbi = vb[i];
+    const m = ma[i] | mb[i];
+    image[i] = ai + bi;
+    variance[i] = vai + vbi;
+    mask[i] = m;
+    if (!repair) continue;
+    const d = ai - bi;
+    const vs = vai + vbi;
+    if (d * d <= k2 * vs || m & ignore) continue;
     // The part of the difference that a seeing change could explain is set aside first.
-    const src = (d > 0 ? b[i] : a[i]) - sky;
-    const excess = Math.abs(d) - (src > 0 ? ff * src : 0);
+    const src = (d > 0 ? bi : ai) - sky;
+    const excess = (d > 0 ? d : -d) - (src > 0 ? ff * src : 0);
     if (excess <= 0 || excess * excess <= k2 * vs) continue;
-    code[i] = d > 0 ? 1 : 2;
-    if (d > 0) inA++;
-    else inB++;
     if (nCores === cores.length) {
       const bigger = new Int32Array(cores.length * 2);
       bigger.set(cores);
       cores = bigger;
     }
-    cores[nCores++] = i;
-  }
-
-  // Grow: neighbours take the code of the core that reaches them (cores keep their own).
-  const r = cfg.growPx;
-  if (r > 0) {
-    for (let c = 0; c < nCores; c++) {
-      const i = cores[c];
-      const cd = code[i];
-      const x = i % W;
-      const y = (i - x) / W;
-      const y0 = Math.max(0, y - r);
-      const y1 = Math.min(H - 1, y + r);
-      const x0 = Math.max(0, x - r);
-      const x1 = Math.min(W - 1, x + r);
-      for (let yy = y0; yy <= y1; yy++) {
-        for (let xx = x0; xx <= x1; xx++) {
-          const j = yy * W + xx;
-          if (code[j] === 0) code[j] = cd | 4; // 4 marks a grown pixel (so it does not grow further)
-        }
-      }
+    if (d > 0) {
+      cores[nCores++] = i + 1;
+      inA++;
+    } else {
+      cores[nCores++] = -(i + 1);
+      inB++;
     }
   }
 
+  // Replace: cores first, then their neighbours within growPx that are not yet replaced, each
+  // with twice the snap that the core found clean. The snaps are recovered from the sum when
+  // the sum overwrote A.
   let crPixels = 0;
+  const replace = (j: number, hitA: boolean): void => {
+    const bj = b[j];
+    const vbj = vb[j];
+    if (hitA) {
+      image[j] = 2 * bj;
+      variance[j] = 4 * vbj;
+    } else {
+      const aj = opts.inPlace ? image[j] - bj : a[j];
+      const vaj = opts.inPlace ? variance[j] - vbj : va[j];
+      image[j] = 2 * aj;
+      variance[j] = 4 * vaj;
+    }
+    mask[j] |= MaskBit.CR;
+    crPixels++;
+  };
   for (let c = 0; c < nCores; c++) {
-    const i = cores[c];
-    // Cores and their grown neighbours are replaced in a second sweep of each core's box.
-    const x = i % W;
-    const y = (i - x) / W;
-    for (let yy = Math.max(0, y - r); yy <= Math.min(H - 1, y + r); yy++) {
-      for (let xx = Math.max(0, x - r); xx <= Math.min(W - 1, x + r); xx++) {
-        const j = yy * W + xx;
-        const cd = code[j];
-        if (cd === 0 || cd === 8) continue;
-        if ((cd & 3) === 1) {
-          image[j] = 2 * b[j];
-          variance[j] = 4 * vb[j];
-        } else {
-          image[j] = 2 * a[j];
-          variance[j] = 4 * va[j];
+    const code = cores[c];
+    const j = (code > 0 ? code : -code) - 1;
+    if (!(mask[j] & MaskBit.CR)) replace(j, code > 0);
+  }
+  const r = cfg.growPx;
+  if (r > 0) {
+    for (let c = 0; c < nCores; c++) {
+      const code = cores[c];
+      const i = (code > 0 ? code : -code) - 1;
+      const x = i % W;
+      const y = (i - x) / W;
+      for (let yy = Math.max(0, y - r); yy <= Math.min(H - 1, y + r); yy++) {
+        for (let xx = Math.max(0, x - r); xx <= Math.min(W - 1, x + r); xx++) {
+          const j = yy * W + xx;
+          if (!(mask[j] & MaskBit.CR)) replace(j, code > 0);
         }
-        mask[j] |= MaskBit.CR;
-        code[j] = 8; // done
-        crPixels++;
       }
     }
   }
 
   return {
-    exposure: { width: W, height: H, image, mask, variance },
+    exposure,
     snaps: 2,
     crPixels,
     crCorePixelsPerSnap: [inA, inB],

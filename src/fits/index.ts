@@ -1,0 +1,30 @@
+/**
+ * FITS reading and writing. Other code imports only from here.
+ */
+export { FitsError } from './errors.ts';
+export type { FitsErrorContext } from './errors.ts';
+export { Card } from './card.ts';
+export type { CardInput, FitsValue } from './card.ts';
+export { Header } from './header.ts';
+export type { ImageArray } from './pixels.ts';
+export type { Hdu, HduType } from './hdu.ts';
+export type { FitsTable, FitsTableColumn, TableColumnData, TableNumericArray, VarLengthRow } from './bintable.ts';
+export { readFits } from './reader.ts';
+export type { FitsFile, ReadFitsOptions } from './reader.ts';
+export { writeFits, writeFitsChunks } from './writer.ts';
+export type {
+  ImageHduInput,
+  ImageInputArray,
+  PrimaryHeaderInput,
+  RiceCompressionInput,
+  TableColumnInput,
+  TableFormat,
+  TableHduInput,
+  WriteFitsOptions,
+} from './writer.ts';
+export { pixelStats } from './stats.ts';
+export type { PixelStats } from './stats.ts';
+export { fitsInfo, formatFitsInfo } from './info.ts';
+export type { HduInfo } from './info.ts';
+export { parseSection, formatSection } from './section.ts';
+export type { Section } from './section.ts';

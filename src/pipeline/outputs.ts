@@ -1,0 +1,246 @@
+/**
+ * Output files of a processed detector-visit, and their readers:
+ * - the processed exposure: a data-less primary HDU with the visit metadata, the WCS and the
+ *   pipeline's diagnostics, then IMAGE (float32), MASK (int32, afw-style MP_* cards naming the
+ *   bits) and VARIANCE (float32) extensions, uncompressed;
+ * - the source catalog: a BINTABLE 'SOURCES' with one column per SourceCatalog field, with units.
+ */
+import { tanWcsCards, tanWcsFromHeader, type TanWcs } from '../astro/index.ts';
+import { errorMessage, InvalidInputError } from '../core/errors.ts';
+import { MaskBit, type MaskBitName, type MaskedImage } from '../core/image.ts';
+import { readFits, writeFits, type CardInput, type FitsFile, type Hdu } from '../fits/index.ts';
+import { makeSourceCatalog, SOURCE_COLUMNS, type SourceCatalog } from './source-catalog.ts';
+
+export type VisitKind = 'SCIENCE' | 'BIAS' | 'DARK' | 'FLAT';
+
+/** A header card carrying a diagnostic (keys of more than 8 characters are written HIERARCH). */
+export interface DiagnosticCard {
+  readonly key: string;
+  readonly value: number | string | boolean;
+  readonly comment?: string;
+}
+
+export interface ExposureMetadata {
+  readonly instrument: string;
+  readonly detector: number;
+  readonly detectorName: string;
+  readonly group: string;
+  /** Visit id: the exposure id of the first snap. */
+  readonly visit: number;
+  readonly exposureIds: readonly number[];
+  readonly kind: VisitKind;
+  readonly filter: string;
+  readonly band: string;
+  /** Total over the snaps combined. */
+  readonly exposureTimeS: number;
+  readonly darkTimeS: number;
+  readonly mjdObs: number | null;
+  readonly dateObs: string | null;
+  readonly raDeg: number | null;
+  readonly decDeg: number | null;
+  readonly wcs: TanWcs | null;
+  /** Unit of the image plane ('electron'). */
+  readonly bunit: string;
+  readonly diagnostics?: readonly DiagnosticCard[];
+}
+
+/** Mask plane names in afw order: bit i of the mask is MP_<name> = i. */
+const MASK_PLANES: ReadonlyArray<[MaskBitName, number]> = (Object.entries(MaskBit) as Array<[MaskBitName, number]>).sort((a, b) => a[1] - b[1]);
+
+function metadataCards(m: ExposureMetadata): CardInput[] {
+  const cards: CardInput[] = [
+    { key: 'INSTRUME', value: m.instrument },
+    { key: 'DETECTOR', value: m.detector, comment: 'detector id' },
+    { key: 'DETNAME', value: m.detectorName },
+    { key: 'GROUPID', value: m.group, comment: 'visit group' },
+    { key: 'VISIT', value: m.visit, comment: 'visit id (exposure id of snap 0)' },
+    { key: 'NSNAPS', value: m.exposureIds.length, comment: 'snaps combined' },
+  ];
+  m.exposureIds.forEach((id, i) => cards.push({ key: `EXPID${i}`, value: id, comment: `exposure id of snap ${i}` }));
+  cards.push(
+    { key: 'IMGTYPE', value: m.kind },
+    { key: 'FILTER', value: m.filter, comment: 'physical filter' },
+    { key: 'BAND', value: m.band },
+    { key: 'EXPTIME', value: m.exposureTimeS, comment: '[s] total exposure time' },
+    { key: 'DARKTIME', value: m.darkTimeS, comment: '[s] total dark time' },
+  );
+  if (m.mjdObs !== null) cards.push({ key: 'MJD-OBS', value: m.mjdObs, comment: 'start of first snap (MJD, UTC)' });
+  if (m.dateObs !== null) cards.push({ key: 'DATE-OBS', value: m.dateObs, comment: 'start of first snap (UTC)' });
+  if (m.raDeg !== null) cards.push({ key: 'RA', value: m.raDeg, comment: '[deg] boresight' });
+  if (m.decDeg !== null) cards.push({ key: 'DEC', value: m.decDeg, comment: '[deg] boresight' });
+  cards.push({ key: 'BUNIT', value: m.bunit });
+  if (m.wcs) cards.push(...tanWcsCards(m.wcs));
+  for (const d of m.diagnostics ?? []) {
+    if (typeof d.value === 'number' && !Number.isFinite(d.value)) continue; // FITS has no NaN
+    cards.push({ key: d.key, value: d.value, comment: d.comment });
+  }
+  return cards;
+}
+
+/** The processed exposure file (uncompressed). */
+export function writeProcessedExposure(masked: MaskedImage, metadata: ExposureMetadata): Uint8Array {
+  const { width, height } = masked;
+  const n = width * height;
+  if (masked.image.length !== n || masked.mask.length !== n || masked.variance.length !== n) {
+    throw new InvalidInputError(`processed exposure planes do not match ${width}x${height}`);
+  }
+  const wcs = metadata.wcs ? tanWcsCards(metadata.wcs) : [];
+  const maskCards: CardInput[] = MASK_PLANES.map(([name, bit]) => ({ key: `MP_${name}`, value: Math.log2(bit), comment: `mask bit for ${name}` }));
+  return writeFits({ header: metadataCards(metadata) }, [
+    { extname: 'IMAGE', header: [{ key: 'BUNIT', value: metadata.bunit }, ...wcs], width, height, data: masked.image },
+    { extname: 'MASK', header: [...maskCards, ...wcs], width, height, data: masked.mask },
+    { extname: 'VARIANCE', header: [{ key: 'BUNIT', value: `${metadata.bunit}2` }, ...wcs], width, height, data: masked.variance },
+  ]);
+}
+
+function num(h: Hdu, key: string): number | null {
+  const v = h.header.get(key);
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  return null;
+}
+
+function str(h: Hdu, key: string): string | null {
+  const v = h.header.get(key);
+  return typeof v === 'string' ? v : null;
+}
+
+function readMetadata(primary: Hdu, label: string): ExposureMetadata {
+  const need = <T>(v: T | null, key: string): T => {
+    if (v === null) throw new InvalidInputError(`${label}: primary header keyword ${key} is missing or of the wrong type`);
+    return v;
+  };
+  const nSnaps = need(num(primary, 'NSNAPS'), 'NSNAPS');
+  const exposureIds: number[] = [];
+  for (let i = 0; i < nSnaps; i++) exposureIds.push(need(num(primary, `EXPID${i}`), `EXPID${i}`));
+  const kind = need(str(primary, 'IMGTYPE'), 'IMGTYPE');
+  if (!['SCIENCE', 'BIAS', 'DARK', 'FLAT'].includes(kind)) throw new InvalidInputError(`${label}: IMGTYPE '${kind}' is not a visit kind`);
+  const known = new Set(['INSTRUME', 'DETECTOR', 'DETNAME', 'GROUPID', 'VISIT', 'NSNAPS', 'IMGTYPE', 'FILTER', 'BAND', 'EXPTIME', 'DARKTIME', 'MJD-OBS', 'DATE-OBS', 'RA', 'DEC', 'BUNIT']);
+  const diagnostics: DiagnosticCard[] = [];
+  for (const card of primary.header.cards()) {
+    const key = card.key;
+    if (!key || known.has(key) || /^EXPID\d+$/.test(key) || STRUCTURAL.test(key) || WCS_KEYS.test(key)) continue;
+    const v = card.value;
+    if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') diagnostics.push({ key, value: v, comment: card.comment || undefined });
+  }
+  return {
+    instrument: need(str(primary, 'INSTRUME'), 'INSTRUME'),
+    detector: need(num(primary, 'DETECTOR'), 'DETECTOR'),
+    detectorName: str(primary, 'DETNAME') ?? '',
+    group: need(str(primary, 'GROUPID'), 'GROUPID'),
+    visit: need(num(primary, 'VISIT'), 'VISIT'),
+    exposureIds,
+    kind: kind as VisitKind,
+    filter: need(str(primary, 'FILTER'), 'FILTER'),
+    band: need(str(primary, 'BAND'), 'BAND'),
+    exposureTimeS: need(num(primary, 'EXPTIME'), 'EXPTIME'),
+    darkTimeS: need(num(primary, 'DARKTIME'), 'DARKTIME'),
+    mjdObs: num(primary, 'MJD-OBS'),
+    dateObs: str(primary, 'DATE-OBS'),
+    raDeg: num(primary, 'RA'),
+    decDeg: num(primary, 'DEC'),
+    wcs: tanWcsFromHeader((k) => {
+      const v = primary.header.get(k);
+      return typeof v === 'bigint' ? Number(v) : v;
+    }),
+    bunit: str(primary, 'BUNIT') ?? '',
+    diagnostics,
+  };
+}
+
+const STRUCTURAL = /^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|END|COMMENT|HISTORY|CHECKSUM|DATASUM|PCOUNT|GCOUNT|XTENSION|EXTNAME|TFIELDS|TTYPE\d+|TFORM\d+|TUNIT\d+)$/;
+const WCS_KEYS = /^(WCSAXES|CTYPE[12]|CUNIT[12]|CRVAL[12]|CRPIX[12]|CD[12]_[12]|RADESYS|EQUINOX)$/;
+
+function open(bytes: Uint8Array, label: string): FitsFile {
+  try {
+    return readFits(bytes, { name: label });
+  } catch (err) {
+    throw new InvalidInputError(`${label}: not a readable FITS file: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+export interface ProcessedExposure {
+  readonly masked: MaskedImage;
+  readonly metadata: ExposureMetadata;
+}
+
+/** Reads a file written by writeProcessedExposure; mask bits are remapped through its MP_* cards. */
+export function readProcessedExposure(bytes: Uint8Array, label = 'processed exposure'): ProcessedExposure {
+  const file = open(bytes, label);
+  const metadata = readMetadata(file.hdus[0], label);
+  const plane = (name: string): Hdu => {
+    if (!file.has(name)) throw new InvalidInputError(`${label}: HDU ${name} is missing`);
+    return file.hdu(name);
+  };
+  const img = plane('IMAGE');
+  const msk = plane('MASK');
+  const vr = plane('VARIANCE');
+  const [w, h] = img.shape;
+  for (const hdu of [msk, vr]) {
+    if (hdu.shape[0] !== w || hdu.shape[1] !== h) throw new InvalidInputError(`${label}: HDU ${hdu.name} is ${hdu.shape.join('x')}, IMAGE is ${w}x${h}`);
+  }
+  const image = img.pixelsAsFloat32().slice();
+  const variance = vr.pixelsAsFloat32().slice();
+  const rawMask = msk.pixels();
+  const mask = new Int32Array(rawMask.length);
+  // Remap file bits to ours by plane name.
+  const remap: Array<[number, number]> = [];
+  let identity = true;
+  for (const [name, bit] of MASK_PLANES) {
+    const fileBit = num(msk, `MP_${name}`);
+    if (fileBit === null) continue;
+    remap.push([1 << fileBit, bit]);
+    if (1 << fileBit !== bit) identity = false;
+  }
+  if (identity) {
+    for (let i = 0; i < mask.length; i++) mask[i] = rawMask[i];
+  } else {
+    for (let i = 0; i < mask.length; i++) {
+      const v = rawMask[i];
+      let m = 0;
+      for (const [from, to] of remap) if (v & from) m |= to;
+      mask[i] = m;
+    }
+  }
+  return { masked: { width: w, height: h, image, mask, variance }, metadata };
+}
+
+/** The source catalog file: a BINTABLE 'SOURCES' with units, and the visit metadata in its header. */
+export function writeSourceCatalog(catalog: SourceCatalog, metadata: ExposureMetadata): Uint8Array {
+  const header = metadataCards(metadata);
+  return writeFits({ header }, [
+    {
+      kind: 'table',
+      extname: 'SOURCES',
+      header: [{ key: 'NSOURCES', value: catalog.length, comment: 'rows' }],
+      columns: SOURCE_COLUMNS.map((c) => ({ name: c.name, format: c.format, unit: c.unit || undefined, data: catalog[c.name] })),
+    },
+  ]);
+}
+
+export interface SourceCatalogFile {
+  readonly catalog: SourceCatalog;
+  readonly metadata: ExposureMetadata;
+  /** Unit per column as written. */
+  readonly units: Readonly<Record<string, string>>;
+}
+
+export function readSourceCatalog(bytes: Uint8Array, label = 'source catalog'): SourceCatalogFile {
+  const file = open(bytes, label);
+  const metadata = readMetadata(file.hdus[0], label);
+  if (!file.has('SOURCES')) throw new InvalidInputError(`${label}: HDU SOURCES is missing`);
+  const table = file.hdu('SOURCES').table();
+  const cat = makeSourceCatalog(table.nrows);
+  const units: Record<string, string> = {};
+  for (const c of SOURCE_COLUMNS) {
+    if (!table.has(c.name)) throw new InvalidInputError(`${label}: column ${c.name} is missing`);
+    const data = table.column(c.name);
+    const target = cat[c.name];
+    if (!ArrayBuffer.isView(data) || (data as ArrayLike<number>).length !== table.nrows) {
+      throw new InvalidInputError(`${label}: column ${c.name} is not numeric`);
+    }
+    target.set(data as ArrayLike<number>);
+    units[c.name] = table.columns.find((x) => x.name === c.name)?.unit ?? '';
+  }
+  return { catalog: cat, metadata, units };
+}

@@ -1,0 +1,345 @@
+/**
+ * The runner for one detector-visit: reads the raw snaps and any master calibrations, runs ISR on
+ * each snap, combines the snaps, and for SCIENCE visits subtracts the background, detects and
+ * measures sources; writes the processed exposure (and the source catalog). It times every stage
+ * with the injected clock and classifies failures: bad input → InvalidInputError naming what;
+ * a failing algorithm → AlgorithmError with the stage in its metadata.
+ */
+import { z } from 'zod';
+import { InvalidInputError } from '../core/errors.ts';
+import { MaskBit, type MaskedImage } from '../core/image.ts';
+import { getInstrument } from '../instruments/index.ts';
+import { parseConfig } from './config.ts';
+import { StageRunner, type Clock } from './runner.ts';
+import { IsrConfig, runIsr, type IsrResult } from './isr.ts';
+import { medianInPlace, sigmaClippedStatsInPlace } from './lib/stats.ts';
+import {
+  readProcessedExposure,
+  writeProcessedExposure,
+  writeSourceCatalog,
+  type DiagnosticCard,
+  type ExposureMetadata,
+  type VisitKind,
+} from './outputs.ts';
+import { BackgroundConfig, runBackground } from './stages/background/background.ts';
+import type { CalibrationMasters, MasterCalibration } from './stages/calibrate-signature/calibrate-signature.ts';
+import { DetectionConfig, runDetection } from './stages/detection/detection.ts';
+import { MeasurementConfig, runMeasurement } from './stages/measurement/measurement.ts';
+import { readRawExposure, type RawExpectation, type RawExposure } from './stages/raw-input/raw-input.ts';
+import { runSnapCombine, SnapCombineConfig } from './stages/snap-combine/snap-combine.ts';
+import type { Defect } from './types.ts';
+
+export const VisitConfig = z.object({
+  isr: IsrConfig.default({}),
+  snapCombine: SnapCombineConfig.default({}),
+  background: BackgroundConfig.default({}),
+  detection: DetectionConfig.default({}),
+  measurement: MeasurementConfig.default({}),
+  /**
+   * Seeing guess (arcsec) for the matched filter, converted with the instrument's pixel scale;
+   * null: the detection config's psfFwhmGuessPx is used as is.
+   */
+  seeingGuessArcsec: z.number().positive().nullable().default(0.8),
+});
+export type VisitConfig = z.output<typeof VisitConfig>;
+export type VisitConfigInput = z.input<typeof VisitConfig>;
+
+export function makeVisitConfig(input: VisitConfigInput = {}): VisitConfig {
+  return parseConfig(VisitConfig, input, 'visit');
+}
+
+/** Names of the timed stages, in order. */
+export const VISIT_STAGES = [
+  'rawInput',
+  'calibInput',
+  'overscan',
+  'assembly',
+  'calibrateSignature',
+  'snapCombine',
+  'background',
+  'detection',
+  'measurement',
+  'outputs',
+] as const;
+export type VisitStage = (typeof VISIT_STAGES)[number];
+
+export interface ProcessVisitInput {
+  /** Raw files, one per snap (any order). */
+  readonly raws: readonly Uint8Array[];
+  /** Names of the raws for error messages (object keys), same order. */
+  readonly rawNames?: readonly string[];
+  /** What the visit must be; snap and exposure id are checked per raw against its group. */
+  readonly expected: Omit<RawExpectation, 'snap' | 'exposureId'>;
+  readonly kind: VisitKind;
+  /** Master calibrations as processed-exposure files (see outputs.ts). */
+  readonly calibs?: { readonly bias?: Uint8Array; readonly dark?: Uint8Array; readonly flat?: Uint8Array };
+  readonly defects?: readonly Defect[];
+  readonly config?: VisitConfig;
+  /** Monotonic clock, milliseconds (e.g. performance.now). */
+  readonly now: Clock;
+}
+
+export interface ImageStatistics {
+  readonly mean: number;
+  readonly median: number;
+  /** Robust (clipped) standard deviation. */
+  readonly stdev: number;
+  /** Extremes of the sample. */
+  readonly min: number;
+  readonly max: number;
+  /** Unmasked pixels sampled. */
+  readonly pixels: number;
+}
+
+export interface VisitSummary {
+  readonly kind: VisitKind;
+  readonly instrument: string;
+  readonly detector: number;
+  readonly group: string;
+  readonly visit: number;
+  readonly snaps: number;
+  readonly exposureTimeS: number;
+  readonly overscanNoiseAdu: number;
+  readonly overscanLevelAdu: number;
+  readonly saturatedPixels: number;
+  readonly crPixels: number;
+  readonly biasApplied: boolean;
+  readonly darkApplied: boolean;
+  readonly flatApplied: boolean;
+  /** Statistics of the ISR'd (combined) image before background subtraction, electrons. */
+  readonly imageStats: ImageStatistics;
+  readonly backgroundE: number | null;
+  readonly backgroundRmsE: number | null;
+  readonly sources: number | null;
+  readonly psfFwhmPx: number | null;
+  readonly psfFwhmArcsec: number | null;
+  readonly psfMeasured: boolean | null;
+  readonly psfStars: number | null;
+}
+
+export interface ProcessVisitResult {
+  readonly exposure: Uint8Array;
+  readonly catalog: Uint8Array | null;
+  /** Seconds per stage (VISIT_STAGES), plus 'total'. */
+  readonly timings: Readonly<Record<string, number>>;
+  readonly summary: VisitSummary;
+}
+
+/** Which masters each kind of visit applies. */
+const MASTERS_FOR: Readonly<Record<VisitKind, ReadonlyArray<'bias' | 'dark' | 'flat'>>> = {
+  BIAS: [],
+  DARK: ['bias'],
+  FLAT: ['bias', 'dark'],
+  SCIENCE: ['bias', 'dark', 'flat'],
+};
+
+function masterFrom(bytes: Uint8Array, which: 'bias' | 'dark' | 'flat', raw: RawExposure): MasterCalibration {
+  const { masked, metadata } = readProcessedExposure(bytes, `master ${which}`);
+  if (metadata.instrument !== raw.instrument || metadata.detector !== raw.detector) {
+    throw new InvalidInputError(
+      `master ${which} is for ${metadata.instrument} detector ${metadata.detector}, the visit is ${raw.instrument} detector ${raw.detector}`,
+    );
+  }
+  if (masked.width !== raw.geometry.width || masked.height !== raw.geometry.height) {
+    throw new InvalidInputError(`master ${which} is ${masked.width}x${masked.height}, the detector ${raw.geometry.width}x${raw.geometry.height}`);
+  }
+  if (which === 'dark' && !/\/s$/.test(metadata.bunit)) {
+    // A dark in electrons for its own dark time: scale to electrons per second.
+    if (!(metadata.darkTimeS > 0)) throw new InvalidInputError(`master dark has BUNIT '${metadata.bunit}' and no positive DARKTIME to scale it`);
+    const s = 1 / metadata.darkTimeS;
+    const image = masked.image;
+    const variance = masked.variance;
+    for (let i = 0; i < image.length; i++) {
+      image[i] *= s;
+      variance[i] *= s * s;
+    }
+  }
+  return masked;
+}
+
+/** Clipped statistics of the unmasked pixels, on a regular subsample of about 250k pixels. */
+export function imageStatistics(mi: MaskedImage, ignoreBits = MaskBit.BAD | MaskBit.SAT | MaskBit.NO_DATA | MaskBit.CR): ImageStatistics {
+  const n = mi.image.length;
+  const stride = Math.max(1, Math.floor(n / 250_000)) | 1;
+  const sample = new Float32Array(Math.ceil(n / stride));
+  let k = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < n; i += stride) {
+    if (mi.mask[i] & ignoreBits) continue;
+    const v = mi.image[i];
+    if (v !== v) continue;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    sample[k++] = v;
+  }
+  if (k === 0) return { mean: NaN, median: NaN, stdev: NaN, min: NaN, max: NaN, pixels: 0 };
+  const copy = sample.slice(0, k);
+  const median = medianInPlace(copy, k);
+  const clipped = sigmaClippedStatsInPlace(sample, k, 3, 3);
+  return { mean: clipped.mean, median, stdev: clipped.sigma, min, max, pixels: k };
+}
+
+export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResult {
+  const cfg = input.config ?? makeVisitConfig();
+  const run = new StageRunner(input.now);
+  const tStart = input.now();
+  if (input.raws.length === 0) throw new InvalidInputError('a visit needs at least one raw snap');
+  const inst = getInstrument(input.expected.instrument ?? '');
+  if (input.raws.length > inst.snaps) {
+    throw new InvalidInputError(`${inst.name} takes ${inst.snaps} snap(s) per visit, got ${input.raws.length} raws`);
+  }
+
+  // 1. Raws: each checked against the visit, then against each other.
+  const raws = run.stage(
+    'rawInput',
+    () =>
+      input.raws
+        .map((bytes, i) => readRawExposure(bytes, input.expected, { name: input.rawNames?.[i] ?? `snap file ${i}` }))
+        .sort((a, b) => a.snap - b.snap),
+    'input',
+  );
+  for (let i = 1; i < raws.length; i++) {
+    if (raws[i].snap === raws[i - 1].snap) throw new InvalidInputError(`two raws are snap ${raws[i].snap} of group ${raws[i].group}`);
+    for (const f of ['instrument', 'detector', 'group', 'filter'] as const) {
+      if (raws[i][f] !== raws[0][f]) throw new InvalidInputError(`raws disagree on ${f}: ${raws[0][f]} and ${raws[i][f]}`);
+    }
+  }
+  const first = raws[0];
+
+  // 2. Masters that apply to this kind of visit.
+  const masters: { bias?: MasterCalibration; dark?: MasterCalibration; flat?: MasterCalibration } = {};
+  run.stage(
+    'calibInput',
+    () => {
+      for (const which of MASTERS_FOR[input.kind]) {
+        const bytes = input.calibs?.[which];
+        if (bytes) masters[which] = masterFrom(bytes, which, first);
+      }
+    },
+    'input',
+  );
+
+  // 3. ISR per snap, then combine.
+  const hook = <T>(name: string, fn: () => T): T => run.stage(name, fn);
+  const isr: IsrResult[] = raws.map((raw) => runIsr({ raw, masters: masters as CalibrationMasters, defects: input.defects }, cfg.isr, hook));
+  // The ISR'd snaps are ours: combine into the first one's arrays.
+  const combined = run.stage('snapCombine', () => runSnapCombine(isr.map((r) => r.exposure), cfg.snapCombine, { inPlace: true }));
+  const exposure = combined.exposure;
+  const imageStats = imageStatistics(exposure);
+
+  const noise = Float32Array.from(isr, (r) => r.overscanNoiseAdu);
+  const exposureTimeS = raws.reduce((s, r) => s + r.exposureTimeS, 0);
+  const base: Omit<ExposureMetadata, 'diagnostics'> = {
+    instrument: first.instrument,
+    detector: first.detector,
+    detectorName: first.detectorName,
+    group: first.group,
+    visit: first.exposureId,
+    exposureIds: raws.map((r) => r.exposureId),
+    kind: input.kind,
+    filter: first.filter,
+    band: first.band,
+    exposureTimeS,
+    darkTimeS: raws.reduce((s, r) => s + r.darkTimeS, 0),
+    mjdObs: first.mjdObs,
+    dateObs: first.dateObs,
+    raDeg: first.raDeg,
+    decDeg: first.decDeg,
+    wcs: first.wcs,
+    bunit: cfg.isr.assembly.applyGain ? 'electron' : 'adu',
+  };
+  const overscanNoiseAdu = medianInPlace(noise, noise.length);
+  const overscanLevelAdu = isr.reduce((s, r) => s + r.overscanLevelAdu, 0) / isr.length;
+  const saturatedPixels = isr.reduce((s, r) => s + r.saturatedPixels, 0);
+  const isrCards: DiagnosticCard[] = [
+    { key: 'OSNOISE', value: overscanNoiseAdu, comment: '[adu] median overscan residual noise' },
+    { key: 'OSLEVEL', value: overscanLevelAdu, comment: '[adu] mean overscan level' },
+    { key: 'NSATPIX', value: saturatedPixels, comment: 'saturated pixels, all snaps' },
+    { key: 'NCRPIX', value: combined.crPixels, comment: 'cosmic-ray pixels replaced' },
+    { key: 'ISRBIAS', value: isr[0].biasApplied, comment: 'master bias subtracted' },
+    { key: 'ISRDARK', value: isr[0].darkApplied, comment: 'master dark subtracted' },
+    { key: 'ISRFLAT', value: isr[0].flatApplied, comment: 'master flat divided' },
+    { key: 'STATMEAN', value: imageStats.mean, comment: 'clipped mean of the ISR image' },
+    { key: 'STATMED', value: imageStats.median, comment: 'median of the ISR image' },
+    { key: 'STATSTD', value: imageStats.stdev, comment: 'clipped stdev of the ISR image' },
+  ];
+  const summaryBase = {
+    kind: input.kind,
+    instrument: first.instrument,
+    detector: first.detector,
+    group: first.group,
+    visit: first.exposureId,
+    snaps: raws.length,
+    exposureTimeS,
+    overscanNoiseAdu,
+    overscanLevelAdu,
+    saturatedPixels,
+    crPixels: combined.crPixels,
+    biasApplied: isr[0].biasApplied,
+    darkApplied: isr[0].darkApplied,
+    flatApplied: isr[0].flatApplied,
+    imageStats,
+  };
+
+  if (input.kind !== 'SCIENCE') {
+    const bytes = run.stage('outputs', () => writeProcessedExposure(exposure, { ...base, diagnostics: isrCards }));
+    run.timings.total = run.since(tStart);
+    return {
+      exposure: bytes,
+      catalog: null,
+      timings: run.timings,
+      summary: {
+        ...summaryBase,
+        backgroundE: null,
+        backgroundRmsE: null,
+        sources: null,
+        psfFwhmPx: null,
+        psfFwhmArcsec: null,
+        psfMeasured: null,
+        psfStars: null,
+      },
+    };
+  }
+
+  // 4. Science: background, detection, measurement.
+  const bg = run.stage('background', () => runBackground(exposure, cfg.background, { inPlace: true }));
+  const fwhmGuess = cfg.seeingGuessArcsec !== null ? cfg.seeingGuessArcsec / inst.pixelScaleArcsec : cfg.detection.psfFwhmGuessPx;
+  const det = run.stage('detection', () => runDetection(bg.exposure, cfg.detection, { psfFwhmPx: fwhmGuess, inPlace: true }));
+  const science: MaskedImage = { ...bg.exposure, mask: det.mask };
+  const meas = run.stage('measurement', () =>
+    runMeasurement({ exposure: science, footprints: det.footprints, psfSigmaPx: det.psf.sigmaPx, wcs: first.wcs }, cfg.measurement),
+  );
+  const cards: DiagnosticCard[] = [
+    ...isrCards,
+    { key: 'BGMEAN', value: bg.meanLevel, comment: '[electron] mean background subtracted' },
+    { key: 'BGRMS', value: bg.rmsLevel, comment: '[electron] rms of the background meshes' },
+    { key: 'PSFFWHM', value: det.psf.fwhmPx, comment: '[pix] PSF FWHM' },
+    { key: 'PSFMEAS', value: det.psf.measured, comment: 'PSF measured from stars (F: the guess)' },
+    { key: 'PSFNSTAR', value: det.psf.nStars, comment: 'stars used for the PSF size' },
+    { key: 'DETTHR', value: cfg.detection.thresholdSigma, comment: '[sigma] detection threshold' },
+    { key: 'NSOURCE', value: meas.catalog.length, comment: 'sources measured' },
+    { key: 'APRAD', value: meas.apertureRadiusPx, comment: '[pix] aperture radius' },
+  ];
+  const metadata: ExposureMetadata = { ...base, diagnostics: cards };
+  const out = run.stage('outputs', () => ({
+    exposure: writeProcessedExposure(science, metadata),
+    catalog: writeSourceCatalog(meas.catalog, metadata),
+  }));
+  run.timings.total = run.since(tStart);
+  return {
+    exposure: out.exposure,
+    catalog: out.catalog,
+    timings: run.timings,
+    summary: {
+      ...summaryBase,
+      backgroundE: bg.meanLevel,
+      backgroundRmsE: bg.rmsLevel,
+      sources: meas.catalog.length,
+      psfFwhmPx: det.psf.fwhmPx,
+      psfFwhmArcsec: det.psf.fwhmPx * inst.pixelScaleArcsec,
+      psfMeasured: det.psf.measured,
+      psfStars: det.psf.nStars,
+    },
+  };
+}

@@ -1,0 +1,240 @@
+import { z } from 'zod';
+import { AlgorithmError } from '../../../core/errors.ts';
+import { MaskBit, type MaskedImage } from '../../../core/image.ts';
+import { parseConfig } from '../../config.ts';
+import { sigmaClippedStatsInPlace } from '../../lib/stats.ts';
+
+/**
+ * Background: the image is cut into meshes; each mesh's level is a sigma-clipped median (or mean)
+ * of its unmasked pixels; the mesh grid is interpolated bilinearly between mesh centres
+ * (extrapolated linearly beyond the outer centres) to full resolution and subtracted.
+ */
+export const BackgroundConfig = z.object({
+  /** Mesh size (pixels); the image is cut into round(size / meshSizePx) meshes per axis. */
+  meshSizePx: z.number().int().min(8).default(128),
+  clipSigma: z.number().positive().default(3),
+  clipIterations: z.number().int().min(0).max(10).default(3),
+  /** Statistic of the clipped pixels. */
+  statistic: z.enum(['median', 'mean']).default('median'),
+  /** Pixels with these mask bits are not used. */
+  ignoreBits: z.number().int().min(0).default(MaskBit.SAT | MaskBit.BAD | MaskBit.CR | MaskBit.NO_DATA | MaskBit.DETECTED),
+  /** Meshes with fewer usable pixels than this fraction are filled from their neighbours. */
+  minGoodFraction: z.number().min(0).max(1).default(0.1),
+  /**
+   * At most about this many pixels per mesh enter the statistics, on a regular sub-grid
+   * (every s-th pixel of every s-th row); 0 uses every pixel.
+   */
+  maxSamplesPerMesh: z.number().int().min(0).default(4096),
+});
+export type BackgroundConfig = z.output<typeof BackgroundConfig>;
+export type BackgroundConfigInput = z.input<typeof BackgroundConfig>;
+
+export function makeBackgroundConfig(input: BackgroundConfigInput = {}): BackgroundConfig {
+  return parseConfig(BackgroundConfig, input, 'background');
+}
+
+/** Mesh grid of a background model: values at the mesh centres, row-major ny x nx. */
+export interface BackgroundModel {
+  readonly width: number;
+  readonly height: number;
+  readonly nx: number;
+  readonly ny: number;
+  /** Mesh centres (pixel coordinates). */
+  readonly centersX: Float64Array;
+  readonly centersY: Float64Array;
+  readonly values: Float32Array;
+}
+
+export interface BackgroundResult {
+  /** Background-subtracted image; mask and variance are the input's arrays (shared, not copied). */
+  readonly exposure: MaskedImage;
+  readonly model: BackgroundModel;
+  /** Mean of the mesh values (electrons per pixel). */
+  readonly meanLevel: number;
+  /** Standard deviation of the mesh values about their mean. */
+  readonly rmsLevel: number;
+  /** Meshes filled from their neighbours for lack of usable pixels. */
+  readonly meshesFilled: number;
+}
+
+function edges(size: number, n: number): Int32Array {
+  const e = new Int32Array(n + 1);
+  for (let i = 0; i <= n; i++) e[i] = Math.round((i * size) / n);
+  return e;
+}
+
+export interface BackgroundOptions {
+  /** Subtract into the input image (the caller owns it) instead of a new one. */
+  readonly inPlace?: boolean;
+}
+
+export function runBackground(input: MaskedImage, cfg: BackgroundConfig = makeBackgroundConfig(), opts: BackgroundOptions = {}): BackgroundResult {
+  const { width: W, height: H, image, mask } = input;
+  const nx = Math.max(1, Math.round(W / cfg.meshSizePx));
+  const ny = Math.max(1, Math.round(H / cfg.meshSizePx));
+  const ex = edges(W, nx);
+  const ey = edges(H, ny);
+  const centersX = new Float64Array(nx);
+  const centersY = new Float64Array(ny);
+  for (let i = 0; i < nx; i++) centersX[i] = (ex[i] + ex[i + 1] - 1) / 2;
+  for (let j = 0; j < ny; j++) centersY[j] = (ey[j] + ey[j + 1] - 1) / 2;
+  let maxCell = 0;
+  for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) maxCell = Math.max(maxCell, (ex[i + 1] - ex[i]) * (ey[j + 1] - ey[j]));
+  const scratch = new Float32Array(maxCell);
+  const values = new Float32Array(nx * ny);
+  const ignore = cfg.ignoreBits;
+
+  for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx; i++) {
+      const cellSize = (ex[i + 1] - ex[i]) * (ey[j + 1] - ey[j]);
+      const s = cfg.maxSamplesPerMesh > 0 ? Math.max(1, Math.ceil(Math.sqrt(cellSize / cfg.maxSamplesPerMesh))) : 1;
+      // Sub-grid offset by half a step so the samples sit across the mesh.
+      const off = s >> 1;
+      let n = 0;
+      let tried = 0;
+      for (let y = ey[j] + off; y < ey[j + 1]; y += s) {
+        const base = y * W;
+        for (let x = base + ex[i] + off, end = base + ex[i + 1]; x < end; x += s) {
+          tried++;
+          const v = image[x];
+          if ((mask[x] & ignore) === 0 && v === v) scratch[n++] = v;
+        }
+      }
+      if (n < Math.max(3, cfg.minGoodFraction * tried)) {
+        values[j * nx + i] = NaN;
+        continue;
+      }
+      const st = sigmaClippedStatsInPlace(scratch, n, cfg.clipSigma, cfg.clipIterations);
+      values[j * nx + i] = cfg.statistic === 'median' ? st.median : st.mean;
+    }
+  }
+  const filled = fillMissing(values, nx, ny);
+  const model: BackgroundModel = { width: W, height: H, nx, ny, centersX, centersY, values };
+
+  // Subtract, evaluating the model row by row.
+  const out = opts.inPlace ? image : new Float32Array(W * H);
+  const row = new Float32Array(W);
+  const rowVals = new Float64Array(nx);
+  const interp = xInterpolation(centersX, W);
+  for (let y = 0; y < H; y++) {
+    evaluateRow(model, y, interp, rowVals, row);
+    const base = y * W;
+    for (let x = 0; x < W; x++) out[base + x] = image[base + x] - row[x];
+  }
+
+  let sum = 0;
+  for (let k = 0; k < values.length; k++) sum += values[k];
+  const mean = sum / values.length;
+  let s2 = 0;
+  for (let k = 0; k < values.length; k++) s2 += (values[k] - mean) ** 2;
+  return {
+    exposure: { width: W, height: H, image: out, mask: input.mask, variance: input.variance },
+    model,
+    meanLevel: mean,
+    rmsLevel: Math.sqrt(s2 / values.length),
+    meshesFilled: filled,
+  };
+}
+
+/** Fills NaN meshes with the mean of their valid 8-neighbours, repeatedly. Returns how many were filled. */
+function fillMissing(v: Float32Array, nx: number, ny: number): number {
+  let missing = 0;
+  for (let k = 0; k < v.length; k++) if (Number.isNaN(v[k])) missing++;
+  if (missing === 0) return 0;
+  if (missing === v.length) {
+    throw new AlgorithmError('background: no mesh has enough unmasked pixels', { meshes: v.length });
+  }
+  const total = missing;
+  const next = new Float32Array(v.length);
+  while (missing > 0) {
+    next.set(v);
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++) {
+        if (!Number.isNaN(v[j * nx + i])) continue;
+        let s = 0;
+        let c = 0;
+        for (let dj = -1; dj <= 1; dj++) {
+          for (let di = -1; di <= 1; di++) {
+            const jj = j + dj;
+            const ii = i + di;
+            if (jj < 0 || jj >= ny || ii < 0 || ii >= nx) continue;
+            const u = v[jj * nx + ii];
+            if (!Number.isNaN(u)) {
+              s += u;
+              c++;
+            }
+          }
+        }
+        if (c > 0) {
+          next[j * nx + i] = s / c;
+          missing--;
+        }
+      }
+    }
+    v.set(next);
+  }
+  return total;
+}
+
+interface XInterp {
+  readonly idx: Int32Array;
+  readonly t: Float32Array;
+}
+
+/** For each column: the left mesh index (clamped to [0, nx-2]) and the linear weight (may be < 0 or > 1). */
+function xInterpolation(centers: Float64Array, W: number): XInterp {
+  const n = centers.length;
+  const idx = new Int32Array(W);
+  const t = new Float32Array(W);
+  let i = 0;
+  for (let x = 0; x < W; x++) {
+    if (n === 1) {
+      idx[x] = 0;
+      t[x] = 0;
+      continue;
+    }
+    while (i < n - 2 && x > centers[i + 1]) i++;
+    idx[x] = i;
+    t[x] = (x - centers[i]) / (centers[i + 1] - centers[i]);
+  }
+  return { idx, t };
+}
+
+function evaluateRow(m: BackgroundModel, y: number, xi: XInterp, rowVals: Float64Array, out: Float32Array): void {
+  const { nx, ny, centersY, values } = m;
+  if (ny === 1) {
+    for (let i = 0; i < nx; i++) rowVals[i] = values[i];
+  } else {
+    let j = 0;
+    while (j < ny - 2 && y > centersY[j + 1]) j++;
+    const t = (y - centersY[j]) / (centersY[j + 1] - centersY[j]);
+    const r0 = j * nx;
+    const r1 = r0 + nx;
+    for (let i = 0; i < nx; i++) rowVals[i] = values[r0 + i] * (1 - t) + values[r1 + i] * t;
+  }
+  const W = out.length;
+  if (nx === 1) {
+    out.fill(rowVals[0]);
+    return;
+  }
+  const { idx, t } = xi;
+  for (let x = 0; x < W; x++) {
+    const i = idx[x];
+    const u = t[x];
+    out[x] = rowVals[i] * (1 - u) + rowVals[i + 1] * u;
+  }
+}
+
+/** The full-resolution background of a model (for outputs and tests). */
+export function evaluateBackground(model: BackgroundModel): Float32Array {
+  const { width: W, height: H } = model;
+  const out = new Float32Array(W * H);
+  const row = new Float32Array(W);
+  const rowVals = new Float64Array(model.nx);
+  const interp = xInterpolation(model.centersX, W);
+  for (let y = 0; y < H; y++) {
+    evaluateRow(model, y, interp, rowVals, row);
+    out.set(row, y * W);
+  }
+  return out;
+}

@@ -1,0 +1,561 @@
+import { z } from 'zod';
+import { AlgorithmError, InvalidInputError } from '../../../core/errors.ts';
+import { MaskBit, type MaskedImage } from '../../../core/image.ts';
+import { parseConfig } from '../../config.ts';
+import { adaptiveMoments, gaussianCentroid } from '../../lib/moments.ts';
+import { medianInPlace } from '../../lib/stats.ts';
+
+/**
+ * Source detection on a background-subtracted image: a matched filter (a Gaussian of the PSF
+ * sigma, as two 1-D passes), thresholded in units of the filtered image's noise
+ * (sigma_filtered = sqrt(Σk² · variance), the variance taken per mesh as the median of the
+ * variance plane), 8-connected components (union-find labelling on an Int32Array, no
+ * recursion), a minimum area, and peaks. The PSF FWHM is then measured from the adaptive second
+ * moments of bright, unsaturated, isolated, single-peaked detections.
+ */
+export const DetectionConfig = z
+  .object({
+    /** Threshold in sigma of the filtered image. */
+    thresholdSigma: z.number().positive().default(5),
+    /** Minimum number of pixels above threshold. */
+    minAreaPx: z.number().int().min(1).default(5),
+    /** PSF FWHM guess (pixels) for the matched filter, when the caller gives none. */
+    psfFwhmGuessPx: z.number().positive().default(4),
+    /** Half-width of the filter kernel in PSF sigmas. */
+    kernelHalfWidthSigmas: z.number().min(1).max(6).default(3.5),
+    /** Mesh size for the noise (variance) estimate. */
+    noiseMeshPx: z.number().int().min(16).default(128),
+    /** Pixels with these bits are set to zero before filtering and left out of the noise estimate. */
+    badBits: z.number().int().min(0).default(MaskBit.BAD | MaskBit.NO_DATA),
+    /** Fail (AlgorithmError) beyond this many footprints: something is wrong with the image. */
+    maxFootprints: z.number().int().min(1).default(500_000),
+    psf: z
+      .object({
+        /** Minimum peak significance of a PSF star. */
+        minSignificance: z.number().positive().default(50),
+        /** No other detection peak within this distance (pixels). */
+        isolationPx: z.number().positive().default(15),
+        /** Use at most this many of the brightest candidates. */
+        maxStars: z.number().int().min(1).default(300),
+        /** Fewer usable stars than this: the guess is reported instead. */
+        minStars: z.number().int().min(1).default(5),
+        /** Distance from the image edge (pixels). */
+        edgeMarginPx: z.number().int().min(0).default(20),
+        /** Mask bits that disqualify a star (any pixel of its footprint). */
+        rejectBits: z.number().int().min(0).default(MaskBit.SAT | MaskBit.BAD | MaskBit.CR | MaskBit.NO_DATA),
+      })
+      .default({}),
+  })
+  .superRefine((c, ctx) => {
+    if (c.psf.minSignificance < c.thresholdSigma) {
+      ctx.addIssue({ code: 'custom', path: ['psf', 'minSignificance'], message: 'must be at least thresholdSigma' });
+    }
+  });
+export type DetectionConfig = z.output<typeof DetectionConfig>;
+export type DetectionConfigInput = z.input<typeof DetectionConfig>;
+
+export function makeDetectionConfig(input: DetectionConfigInput = {}): DetectionConfig {
+  return parseConfig(DetectionConfig, input, 'detection');
+}
+
+/** Detected footprints, columnar; footprint k (0-based) has label k + 1 in `labels`. */
+export interface Footprints {
+  readonly count: number;
+  /** Bounding boxes, half-open. */
+  readonly x0: Int32Array;
+  readonly y0: Int32Array;
+  readonly x1: Int32Array;
+  readonly y1: Int32Array;
+  /** Pixels above threshold. */
+  readonly area: Int32Array;
+  /** Highest pixel of the filtered image. */
+  readonly peakX: Int32Array;
+  readonly peakY: Int32Array;
+  /** Filtered value / filtered noise at the peak. */
+  readonly peakSignificance: Float32Array;
+  /** Local maxima (3x3) of the filtered image inside the footprint. */
+  readonly nPeaks: Int32Array;
+  /** Pixel indices (y·width + x) of footprint k: pixels[pixelOffsets[k] .. pixelOffsets[k+1]). */
+  readonly pixelOffsets: Int32Array;
+  readonly pixels: Int32Array;
+}
+
+export interface PsfEstimate {
+  readonly fwhmPx: number;
+  readonly sigmaPx: number;
+  /** True when measured from stars, false when the guess is reported. */
+  readonly measured: boolean;
+  readonly nStars: number;
+  /** Median adaptive moments of the stars (pixels²), NaN when not measured. */
+  readonly ixx: number;
+  readonly iyy: number;
+  readonly ixy: number;
+}
+
+export interface DetectionResult {
+  readonly footprints: Footprints;
+  /** Footprint label per pixel (0 = none), width x height. */
+  readonly labels: Int32Array;
+  /** The input mask with DETECTED set on footprint pixels (a copy). */
+  readonly mask: Int32Array;
+  /** PSF sigma (pixels) of the matched filter used. */
+  readonly filterSigmaPx: number;
+  /** Median over meshes of the filtered-image noise (image units). */
+  readonly filteredNoise: number;
+  /** Median per-pixel noise (sqrt of the median variance). */
+  readonly pixelNoise: number;
+  readonly psf: PsfEstimate;
+  /** Pixels above threshold in footprints that passed the minimum area. */
+  readonly detectedPixels: number;
+}
+
+const FWHM_PER_SIGMA = 2 * Math.sqrt(2 * Math.log(2));
+
+/** Normalised 1-D Gaussian kernel, half-width r. */
+export function gaussianKernel(sigma: number, r: number): Float32Array {
+  const k = new Float32Array(2 * r + 1);
+  let s = 0;
+  for (let i = -r; i <= r; i++) {
+    const v = Math.exp((-i * i) / (2 * sigma * sigma));
+    k[i + r] = v;
+    s += v;
+  }
+  for (let i = 0; i < k.length; i++) k[i] /= s;
+  return k;
+}
+
+/**
+ * Separable convolution with a symmetric kernel, zero outside the image. `tmp` and `dst` are W·H
+ * (dst may be src only if tmp is not). Pixels with `zeroBits` in `mask` count as zero.
+ */
+export function convolveSeparable(
+  src: Float32Array,
+  W: number,
+  H: number,
+  kernel: Float32Array,
+  tmp: Float32Array,
+  dst: Float32Array,
+  mask: Int32Array | null = null,
+  zeroBits = 0,
+): void {
+  const r = (kernel.length - 1) >> 1;
+  const kc = kernel[r];
+  const kh = new Float64Array(r + 1);
+  for (let j = 0; j <= r; j++) kh[j] = kernel[r + j];
+  // Horizontal pass: each row is copied into a zero-padded buffer (masked pixels zeroed), then
+  // filtered into tmp; no bounds tests in the inner loop.
+  const row = new Float32Array(W + 2 * r);
+  for (let y = 0; y < H; y++) {
+    const base = y * W;
+    if (mask !== null && zeroBits !== 0) {
+      for (let x = 0; x < W; x++) {
+        const v = src[base + x];
+        row[r + x] = mask[base + x] & zeroBits || v !== v ? 0 : v;
+      }
+    } else {
+      row.set(src.subarray(base, base + W), r);
+    }
+    for (let x = 0; x < W; x++) {
+      const c = x + r;
+      let s = kc * row[c];
+      for (let j = 1; j <= r; j++) s += kh[j] * (row[c - j] + row[c + j]);
+      tmp[base + x] = s;
+    }
+  }
+  // Vertical pass: tmp → dst.
+  for (let y = 0; y < H; y++) {
+    const out = y * W;
+    if (y >= r && y < H - r) {
+      for (let x = 0; x < W; x++) {
+        const c = out + x;
+        let s = kc * tmp[c];
+        for (let j = 1, o = W; j <= r; j++, o += W) s += kh[j] * (tmp[c - o] + tmp[c + o]);
+        dst[c] = s;
+      }
+    } else {
+      for (let x = 0; x < W; x++) {
+        let s = kc * tmp[out + x];
+        for (let j = 1; j <= r; j++) {
+          if (y - j >= 0) s += kh[j] * tmp[out - j * W + x];
+          if (y + j < H) s += kh[j] * tmp[out + j * W + x];
+        }
+        dst[out + x] = s;
+      }
+    }
+  }
+}
+
+export interface DetectionOptions {
+  /** PSF FWHM (pixels) for the matched filter; the config guess when absent. */
+  readonly psfFwhmPx?: number;
+  /** Set DETECTED in the input mask (the caller owns it) instead of a copy. */
+  readonly inPlace?: boolean;
+}
+
+/** Growable Int32Array. */
+class IntList {
+  data: Int32Array;
+  length = 0;
+  constructor(capacity: number) {
+    this.data = new Int32Array(Math.max(16, capacity));
+  }
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new Int32Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = v;
+  }
+}
+
+export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDetectionConfig(), opts: DetectionOptions = {}): DetectionResult {
+  const { width: W, height: H, image, variance, mask } = input;
+  const n = W * H;
+  if (image.length !== n || variance.length !== n || mask.length !== n) {
+    throw new InvalidInputError(`detection: image planes do not match ${W}x${H}`);
+  }
+  const fwhm = opts.psfFwhmPx ?? cfg.psfFwhmGuessPx;
+  if (!(fwhm > 0)) throw new InvalidInputError(`detection: PSF FWHM ${fwhm} px is not usable`);
+  const sigma = fwhm / FWHM_PER_SIGMA;
+  const r = Math.max(1, Math.ceil(cfg.kernelHalfWidthSigmas * sigma));
+  const kernel = gaussianKernel(sigma, r);
+  let sumK2 = 0;
+  for (let i = 0; i < kernel.length; i++) sumK2 += kernel[i] * kernel[i];
+  sumK2 *= sumK2; // separable: Σ over 2-D = (Σ over 1-D)²
+
+  // 1. The matched filter, bad pixels counted as zero.
+  const bad = cfg.badBits;
+  const tmp = new Float32Array(n);
+  const conv = new Float32Array(n);
+  convolveSeparable(image, W, H, kernel, tmp, conv, mask, bad);
+
+  // 2. Threshold per noise mesh: nSigma · sqrt(Σk² · median variance), on a sub-grid of each mesh.
+  const mnx = Math.max(1, Math.round(W / cfg.noiseMeshPx));
+  const mny = Math.max(1, Math.round(H / cfg.noiseMeshPx));
+  const meshThr = new Float32Array(mnx * mny);
+  const meshNoise = new Float32Array(mnx * mny);
+  const meshVar = new Float32Array(mnx * mny);
+  const xMesh = new Int32Array(W);
+  for (let x = 0; x < W; x++) xMesh[x] = Math.min(mnx - 1, Math.floor((x * mnx) / W));
+  {
+    const scratch = tmp; // free again: large enough for any mesh
+    const noiseBits = bad | MaskBit.SAT | MaskBit.CR;
+    for (let j = 0; j < mny; j++) {
+      const y0 = Math.round((j * H) / mny);
+      const y1 = Math.round(((j + 1) * H) / mny);
+      for (let i = 0; i < mnx; i++) {
+        const x0 = Math.round((i * W) / mnx);
+        const x1 = Math.round(((i + 1) * W) / mnx);
+        const step = Math.max(1, Math.floor(Math.sqrt(((x1 - x0) * (y1 - y0)) / 2048)));
+        let k = 0;
+        for (let y = y0 + (step >> 1); y < y1; y += step) {
+          for (let x = x0 + (step >> 1); x < x1; x += step) {
+            const p = y * W + x;
+            const v = variance[p];
+            if ((mask[p] & noiseBits) === 0 && v > 0 && v < Infinity) scratch[k++] = v;
+          }
+        }
+        meshVar[j * mnx + i] = k > 0 ? medianInPlace(scratch, k) : NaN;
+      }
+    }
+    const valid = meshVar.filter((v) => v > 0);
+    if (valid.length === 0) throw new AlgorithmError('detection: no usable variance anywhere in the image');
+    const fallback = medianInPlace(valid.slice(), valid.length);
+    for (let m = 0; m < meshVar.length; m++) {
+      if (!(meshVar[m] > 0)) meshVar[m] = fallback;
+      meshNoise[m] = Math.sqrt(sumK2 * meshVar[m]);
+      meshThr[m] = cfg.thresholdSigma * meshNoise[m];
+    }
+  }
+  const meshRowOf = (y: number) => Math.min(mny - 1, Math.floor((y * mny) / H));
+
+  // 3. Labelling, first pass: provisional labels with union-find, per-label statistics, and the
+  // list of pixels above threshold. The label image reuses tmp's memory.
+  const labels = new Int32Array(tmp.buffer, 0, n);
+  labels.fill(0);
+  let parent = new Int32Array(4096);
+  let cap = parent.length;
+  let area = new Int32Array(cap);
+  let bx0 = new Int32Array(cap);
+  let by0 = new Int32Array(cap);
+  let bx1 = new Int32Array(cap);
+  let by1 = new Int32Array(cap);
+  let peakP = new Int32Array(cap);
+  const above = new IntList(1 << 16);
+  let nLabels = 0;
+  const find = (l: number): number => {
+    let root = l;
+    while (parent[root] !== root) root = parent[root];
+    while (parent[l] !== root) {
+      const next = parent[l];
+      parent[l] = root;
+      l = next;
+    }
+    return root;
+  };
+  const union = (a: number, b: number): number => {
+    const ra = find(a);
+    const rb = find(b);
+    if (ra === rb) return ra;
+    if (ra < rb) {
+      parent[rb] = ra;
+      return ra;
+    }
+    parent[ra] = rb;
+    return rb;
+  };
+  const grow = (): void => {
+    cap *= 2;
+    const g = (a: Int32Array) => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    parent = g(parent);
+    area = g(area);
+    bx0 = g(bx0);
+    by0 = g(by0);
+    bx1 = g(bx1);
+    by1 = g(by1);
+    peakP = g(peakP);
+  };
+  for (let y = 0; y < H; y++) {
+    const base = y * W;
+    const mrow = meshRowOf(y) * mnx;
+    const up = base - W;
+    for (let x = 0; x < W; x++) {
+      const p = base + x;
+      const v = conv[p];
+      if (!(v > meshThr[mrow + xMesh[x]])) continue;
+      let l = 0;
+      if (x > 0 && labels[p - 1]) l = labels[p - 1];
+      if (y > 0) {
+        const a = x > 0 ? labels[up + x - 1] : 0;
+        const b = labels[up + x];
+        const c = x + 1 < W ? labels[up + x + 1] : 0;
+        if (a) l = l ? union(l, a) : a;
+        if (b) l = l ? union(l, b) : b;
+        if (c) l = l ? union(l, c) : c;
+      }
+      if (!l) {
+        nLabels++;
+        if (nLabels >= cap) grow();
+        parent[nLabels] = nLabels;
+        l = nLabels;
+        bx0[l] = x;
+        bx1[l] = x + 1;
+        by0[l] = y;
+        peakP[l] = p;
+      }
+      labels[p] = l;
+      above.push(p);
+      // Statistics on the provisional label (merged into roots below).
+      area[l]++;
+      if (x < bx0[l]) bx0[l] = x;
+      if (x >= bx1[l]) bx1[l] = x + 1;
+      by1[l] = y + 1;
+      if (v > conv[peakP[l]]) peakP[l] = p;
+    }
+  }
+  // Merge provisional statistics into the roots.
+  for (let l = 1; l <= nLabels; l++) {
+    const root = find(l);
+    parent[l] = root;
+    if (root === l) continue;
+    area[root] += area[l];
+    if (bx0[l] < bx0[root]) bx0[root] = bx0[l];
+    if (bx1[l] > bx1[root]) bx1[root] = bx1[l];
+    if (by0[l] < by0[root]) by0[root] = by0[l];
+    if (by1[l] > by1[root]) by1[root] = by1[l];
+    if (conv[peakP[l]] > conv[peakP[root]]) peakP[root] = peakP[l];
+  }
+  const finalId = new Int32Array(nLabels + 1);
+  let count = 0;
+  for (let l = 1; l <= nLabels; l++) {
+    if (parent[l] === l && area[l] >= cfg.minAreaPx) finalId[l] = ++count;
+  }
+  if (count > cfg.maxFootprints) {
+    throw new AlgorithmError(`detection: ${count} footprints exceed the limit of ${cfg.maxFootprints}`, { footprints: count });
+  }
+  for (let l = 1; l <= nLabels; l++) finalId[l] = finalId[parent[l]];
+
+  // 4. Footprint arrays; then, over the listed pixels only: pixel lists, DETECTED, final labels, peaks.
+  const fx0 = new Int32Array(count);
+  const fy0 = new Int32Array(count);
+  const fx1 = new Int32Array(count);
+  const fy1 = new Int32Array(count);
+  const farea = new Int32Array(count);
+  const fpx = new Int32Array(count);
+  const fpy = new Int32Array(count);
+  const fsig = new Float32Array(count);
+  const fpeaks = new Int32Array(count);
+  const offsets = new Int32Array(count + 1);
+  for (let l = 1; l <= nLabels; l++) {
+    const id = finalId[l];
+    if (!id || parent[l] !== l) continue;
+    const k = id - 1;
+    fx0[k] = bx0[l];
+    fy0[k] = by0[l];
+    fx1[k] = bx1[l];
+    fy1[k] = by1[l];
+    farea[k] = area[l];
+    const pp = peakP[l];
+    fpx[k] = pp % W;
+    fpy[k] = (pp - fpx[k]) / W;
+    fsig[k] = conv[pp] / meshNoise[meshRowOf(fpy[k]) * mnx + xMesh[fpx[k]]];
+  }
+  for (let k = 0; k < count; k++) offsets[k + 1] = offsets[k] + farea[k];
+  const pixels = new Int32Array(offsets[count]);
+  const fill = offsets.slice(0, count);
+  const outMask = opts.inPlace ? mask : mask.slice();
+  let detectedPixels = 0;
+  const list = above.data;
+  for (let q = 0; q < above.length; q++) {
+    const p = list[q];
+    const id = finalId[labels[p]];
+    labels[p] = id;
+    if (!id) continue;
+    const k = id - 1;
+    pixels[fill[k]++] = p;
+    outMask[p] |= MaskBit.DETECTED;
+    detectedPixels++;
+    // Local maximum of the filtered image (ties broken towards the first pixel in scan order).
+    const x = p % W;
+    const y = (p - x) / W;
+    const v = conv[p];
+    let isPeak = true;
+    for (let dy = -1; dy <= 1 && isPeak; dy++) {
+      const yy = y + dy;
+      if (yy < 0 || yy >= H) continue;
+      for (let dx = -1; dx <= 1; dx++) {
+        const xx = x + dx;
+        if ((dx === 0 && dy === 0) || xx < 0 || xx >= W) continue;
+        const u = conv[yy * W + xx];
+        if (u > v || (u === v && (dy < 0 || (dy === 0 && dx < 0)))) {
+          isPeak = false;
+          break;
+        }
+      }
+    }
+    if (isPeak) fpeaks[k]++;
+  }
+
+  const footprints: Footprints = {
+    count,
+    x0: fx0,
+    y0: fy0,
+    x1: fx1,
+    y1: fy1,
+    area: farea,
+    peakX: fpx,
+    peakY: fpy,
+    peakSignificance: fsig,
+    nPeaks: fpeaks,
+    pixelOffsets: offsets,
+    pixels,
+  };
+
+  const psf = measurePsf(input, footprints, cfg, fwhm);
+  const noiseSorted = meshNoise.slice();
+  const varSorted = meshVar.slice();
+  return {
+    footprints,
+    labels,
+    mask: outMask,
+    filterSigmaPx: sigma,
+    filteredNoise: medianInPlace(noiseSorted, noiseSorted.length),
+    pixelNoise: Math.sqrt(medianInPlace(varSorted, varSorted.length)),
+    psf,
+    detectedPixels,
+  };
+}
+
+/** PSF size from bright, clean, isolated single-peak detections (median of adaptive moments). */
+function measurePsf(input: MaskedImage, fp: Footprints, cfg: DetectionConfig, guessFwhm: number): PsfEstimate {
+  const { width: W, height: H, image, variance, mask } = input;
+  const pc = cfg.psf;
+  const guess: PsfEstimate = {
+    fwhmPx: guessFwhm,
+    sigmaPx: guessFwhm / FWHM_PER_SIGMA,
+    measured: false,
+    nStars: 0,
+    ixx: NaN,
+    iyy: NaN,
+    ixy: NaN,
+  };
+  // Candidates by significance, brightest first.
+  const cand: number[] = [];
+  for (let k = 0; k < fp.count; k++) {
+    if (fp.peakSignificance[k] < pc.minSignificance || fp.nPeaks[k] !== 1) continue;
+    const x = fp.peakX[k];
+    const y = fp.peakY[k];
+    if (x < pc.edgeMarginPx || y < pc.edgeMarginPx || x >= W - pc.edgeMarginPx || y >= H - pc.edgeMarginPx) continue;
+    let clean = true;
+    for (let q = fp.pixelOffsets[k]; q < fp.pixelOffsets[k + 1]; q++) {
+      if (mask[fp.pixels[q]] & pc.rejectBits) {
+        clean = false;
+        break;
+      }
+    }
+    if (clean) cand.push(k);
+  }
+  if (cand.length < pc.minStars) return guess;
+  // Isolation: no other footprint's peak within isolationPx (grid hash over all peaks).
+  const cell = pc.isolationPx;
+  const gw = Math.ceil(W / cell) + 1;
+  const grid = new Map<number, number[]>();
+  for (let k = 0; k < fp.count; k++) {
+    const key = Math.floor(fp.peakY[k] / cell) * gw + Math.floor(fp.peakX[k] / cell);
+    const list = grid.get(key);
+    if (list) list.push(k);
+    else grid.set(key, [k]);
+  }
+  const r2 = pc.isolationPx * pc.isolationPx;
+  const isolated = cand.filter((k) => {
+    const cx = Math.floor(fp.peakX[k] / cell);
+    const cy = Math.floor(fp.peakY[k] / cell);
+    for (let dy = -1; dy <= 1; dy++) {
+      for (let dx = -1; dx <= 1; dx++) {
+        for (const o of grid.get((cy + dy) * gw + cx + dx) ?? []) {
+          if (o === k) continue;
+          const ddx = fp.peakX[o] - fp.peakX[k];
+          const ddy = fp.peakY[o] - fp.peakY[k];
+          if (ddx * ddx + ddy * ddy < r2) return false;
+        }
+      }
+    }
+    return true;
+  });
+  isolated.sort((a, b) => fp.peakSignificance[b] - fp.peakSignificance[a]);
+  const use = isolated.slice(0, pc.maxStars);
+  const guessSigma = guessFwhm / FWHM_PER_SIGMA;
+  const tr = new Float32Array(use.length);
+  const xx = new Float32Array(use.length);
+  const yy = new Float32Array(use.length);
+  const xy = new Float32Array(use.length);
+  let m = 0;
+  for (const k of use) {
+    const c = gaussianCentroid(image, variance, W, H, fp.peakX[k], fp.peakY[k], guessSigma);
+    if (!c.ok) continue;
+    const mo = adaptiveMoments(image, W, H, c.x, c.y, guessSigma);
+    if (!mo.ok) continue;
+    tr[m] = 0.5 * (mo.ixx + mo.iyy);
+    xx[m] = mo.ixx;
+    yy[m] = mo.iyy;
+    xy[m] = mo.ixy;
+    m++;
+  }
+  if (m < pc.minStars) return guess;
+  const s2 = medianInPlace(tr, m);
+  const s = Math.sqrt(s2);
+  return {
+    fwhmPx: s * FWHM_PER_SIGMA,
+    sigmaPx: s,
+    measured: true,
+    nStars: m,
+    ixx: medianInPlace(xx, m),
+    iyy: medianInPlace(yy, m),
+    ixy: medianInPlace(xy, m),
+  };
+}

@@ -1,0 +1,101 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../../../core/errors.ts';
+import { encodeRaw, simulateRawPixels, type RawPixels, type SimCard } from '../../../tester/sim/raw.ts';
+import { readRawExposure } from './raw-input.ts';
+
+const GROUP = '2025050100007';
+
+function withPrimary(raw: RawPixels, edit: (cards: SimCard[]) => SimCard[]): RawPixels {
+  return { ...raw, primaryHeader: edit([...raw.primaryHeader]) };
+}
+
+describe('raw-input', () => {
+  let lsst: RawPixels;
+  let lsstBytes: Uint8Array;
+  beforeAll(() => {
+    lsst = simulateRawPixels({ instrument: 'LSSTCam', detector: 10, group: GROUP, snap: 1, filter: 'i_39', raDeg: 10, decDeg: -40, seed: 3 });
+    lsstBytes = encodeRaw(lsst);
+  });
+
+  it('reads an LSSTCam raw: header values, WCS and per-amp pixels matching the geometry', () => {
+    const r = readRawExposure(lsstBytes, { instrument: 'LSSTCam', detector: 10, group: GROUP, snap: 1, exposureId: lsst.truth.exposureId, filter: 'i_39' });
+    expect(r.instrument).toBe('LSSTCam');
+    expect(r.detector).toBe(10);
+    expect(r.detectorName).toBe('R02_S01');
+    expect(r.snap).toBe(1);
+    expect(r.band).toBe('i');
+    expect(r.observationType).toBe('SCIENCE');
+    expect(r.exposureTimeS).toBe(lsst.truth.exposureTimeS);
+    expect(r.darkTimeS).toBeCloseTo(lsst.truth.darkTimeS, 6);
+    expect(r.mjdObs).toBeGreaterThan(60000);
+    expect(r.raDeg).toBe(10);
+    expect(r.wcs?.crvalDeg[0]).toBeCloseTo(lsst.truth.headerWcs.crvalDeg[0], 9);
+    expect(r.wcs?.crpix[1]).toBeCloseTo(lsst.truth.headerWcs.crpix[1], 9);
+    expect(r.amps).toHaveLength(16);
+    expect(r.geometry.ccdType).toBe('ITL');
+    const a = r.amps[5];
+    const hdu = lsst.hdus.find((h) => h.name === a.amp.hduName)!;
+    expect(a.raw.width).toBe(576);
+    expect(a.raw.height).toBe(2048);
+    expect(a.raw.data).toBeInstanceOf(Int32Array);
+    expect(a.raw.data[1000 * 576 + 100]).toBe(hdu.data[1000 * 576 + 100]);
+    expect(a.gainEPerAdu).toBeCloseTo(a.amp.gainEPerAdu, 6);
+    expect(a.saturationAdu).toBe(a.amp.saturationAdu);
+  });
+
+  it('reads a DECam raw with two amps in one HDU (GAINA/GAINB, DATASECA/B)', () => {
+    const d = simulateRawPixels({ instrument: 'DECam', detector: 28, group: GROUP, filter: 'r', raDeg: 50, decDeg: -20, seed: 4, exposureTimeS: 30 });
+    const r = readRawExposure(encodeRaw(d), { instrument: 'DECam', detector: 28 });
+    expect(r.amps.map((a) => a.amp.name)).toEqual(['B', 'A']);
+    expect(r.amps[0].raw).toBe(r.amps[1].raw);
+    expect(r.amps[1].gainEPerAdu).toBeCloseTo(r.amps[1].amp.gainEPerAdu, 6);
+    expect(r.detectorName).toBe('N4');
+  });
+
+  it('rejects a file that does not match its object key, naming the keyword', () => {
+    const fail = (exp: Parameters<typeof readRawExposure>[1], re: RegExp) => {
+      expect(() => readRawExposure(lsstBytes, exp, { name: 'LSSTCam/10/x.fz' })).toThrow(InvalidInputError);
+      expect(() => readRawExposure(lsstBytes, exp, { name: 'LSSTCam/10/x.fz' })).toThrow(re);
+    };
+    fail({ detector: 11 }, /HDU PRIMARY keyword DETECTOR is 10, but the object key says detector 11/);
+    fail({ snap: 0 }, /keyword SNAP/);
+    fail({ filter: 'r_57' }, /keyword FILTER is "i_39"/);
+    fail({ group: '2025050100008' }, /keyword GROUPID/);
+    fail({ instrument: 'LSSTComCam' }, /keyword INSTRUME/);
+  });
+
+  it('rejects truncated or garbled files and inconsistent headers with clear errors', () => {
+    const cases: Array<[Uint8Array, RegExp]> = [
+      [lsstBytes.subarray(0, 1000), /not a readable FITS file/],
+      [lsstBytes.subarray(0, Math.floor(lsstBytes.length / 2)), /raw raw\.fz/],
+      [new TextEncoder().encode('hello world'), /not a readable FITS file/],
+      [encodeRaw(withPrimary(lsst, (c) => c.filter((x) => x.key !== 'GROUPID'))), /keyword GROUPID is missing/],
+      [encodeRaw(withPrimary(lsst, (c) => c.map((x) => (x.key === 'EXPID' ? { ...x, value: 123 } : x)))), /keyword EXPID is 123/],
+      [encodeRaw(withPrimary(lsst, (c) => c.map((x) => (x.key === 'BAND' ? { ...x, value: 'g' } : x)))), /keyword BAND is 'g'/],
+      [encodeRaw(withPrimary(lsst, (c) => c.map((x) => (x.key === 'INSTRUME' ? { ...x, value: 'HSC' } : x)))), /keyword INSTRUME: unknown instrument 'HSC'/],
+      [encodeRaw({ ...lsst, hdus: lsst.hdus.filter((h) => h.name !== 'Segment03') }), /HDU Segment03 is missing/],
+      [encodeRaw({ ...lsst, hdus: lsst.hdus.map((h) => (h.name === 'Segment12' ? { ...h, name: 'Segment99' } : h)) }), /HDU Segment12 is missing/],
+      [
+        encodeRaw({ ...lsst, hdus: lsst.hdus.map((h) => (h.name === 'Segment12' ? { ...h, height: 2047, data: h.data.subarray(0, 576 * 2047) } : h)) }),
+        /HDU Segment12 is 576x2047, expected 576x2048/,
+      ],
+      [
+        encodeRaw({
+          ...lsst,
+          hdus: lsst.hdus.map((h) => (h.name === 'Segment05' ? { ...h, header: h.header.map((c) => (c.key === 'DATASEC' ? { ...c, value: '[1:509,1:2000]' } : c)) } : h)),
+        }),
+        /HDU Segment05 keyword DATASEC is '\[1:509,1:2000\]', the geometry says \[4:512,1:2000\]/,
+      ],
+    ];
+    for (const [bytes, re] of cases) {
+      let err: unknown;
+      try {
+        readRawExposure(bytes, {}, { name: 'raw.fz' });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, String(re)).toBeInstanceOf(InvalidInputError);
+      expect((err as Error).message).toMatch(re);
+    }
+  });
+});

@@ -1,0 +1,69 @@
+/**
+ * A pool of worker threads that simulate raws (piscina). Workers load the TypeScript sources
+ * through tsx: the pool starts them with `--import <tsx loader>` resolved from this package, so
+ * it works from vitest, from `node --import tsx`, and from a plain `node bin/prompt.js` that
+ * registered tsx with `register()` (hooks registered that way do not reach worker threads).
+ */
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Piscina } from 'piscina';
+import { ConfigError } from '../../core/errors.ts';
+import type { RawParams } from './raw.ts';
+import type { RawWithTruth } from './raw-worker.ts';
+
+export type { RawWithTruth } from './raw-worker.ts';
+
+export interface RawPoolOptions {
+  /** Worker threads (default: available parallelism − 1, at least 1). */
+  readonly threads?: number;
+  /** Tasks waiting beyond this many are refused (default: unbounded). */
+  readonly maxQueue?: number;
+}
+
+export interface RawPool {
+  /** The `.fz` bytes of one detector snap, simulated in a worker thread. */
+  simulate(params: RawParams): Promise<Uint8Array>;
+  /** The bytes and the truth of one detector snap. */
+  simulateWithTruth(params: RawParams): Promise<RawWithTruth>;
+  /** Worker threads in the pool. */
+  readonly threads: number;
+  /** Waits for running tasks, then stops the workers. */
+  close(): Promise<void>;
+}
+
+let tsxLoader: string | undefined;
+
+/** File URL of tsx's ESM loader (what `--import tsx` loads). */
+export function tsxLoaderUrl(): string {
+  if (!tsxLoader) {
+    const require = createRequire(import.meta.url);
+    tsxLoader = pathToFileURL(require.resolve('tsx')).href;
+  }
+  return tsxLoader;
+}
+
+export function createRawPool(options: RawPoolOptions = {}): RawPool {
+  const threads = options.threads ?? Math.max(1, availableParallelism() - 1);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+    throw new ConfigError(`raw pool threads must be an integer in 1..256, got ${threads}`);
+  }
+  const pool = new Piscina<RawParams, Uint8Array | RawWithTruth>({
+    filename: new URL('./raw-worker.ts', import.meta.url).href,
+    execArgv: ['--import', tsxLoaderUrl()],
+    minThreads: threads,
+    maxThreads: threads,
+    idleTimeout: 60_000,
+    ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
+  });
+  return {
+    threads,
+    async simulate(params: RawParams): Promise<Uint8Array> {
+      return (await pool.run(params, { name: 'simulate' })) as Uint8Array;
+    },
+    async simulateWithTruth(params: RawParams): Promise<RawWithTruth> {
+      return (await pool.run(params, { name: 'simulateWithTruth' })) as RawWithTruth;
+    },
+    close: () => pool.close(),
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * Worker-thread entry of the raw pool (loaded by piscina through tsx). The FITS bytes go back to
+ * the caller by transfer, not by copy.
+ */
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { encodeRaw, simulateRaw, simulateRawPixels, type RawParams, type RawTruth } from './raw.ts';
+
+/** The `.fz` bytes of one detector snap. */
+export function simulate(params: RawParams): Uint8Array {
+  return move(simulateRaw(params)) as Uint8Array;
+}
+
+export interface RawWithTruth {
+  readonly bytes: Uint8Array;
+  readonly truth: RawTruth;
+}
+
+/** The `.fz` bytes and the truth (painted sources, cosmic rays, defects) of one detector snap. */
+export function simulateWithTruth(params: RawParams): RawWithTruth {
+  const raw = simulateRawPixels(params);
+  const bytes = encodeRaw(raw);
+  const value: RawWithTruth = { bytes, truth: raw.truth };
+  // piscina's Transferable protocol, marked movable: transfer the bytes' buffer, clone the rest
+  return move({ [transferableSymbol]: [bytes.buffer], [valueSymbol]: value } as unknown as Transferable) as unknown as RawWithTruth;
+}
+
+export default simulate;
