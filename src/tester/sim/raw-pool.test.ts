@@ -42,6 +42,7 @@ describe('raw pool', () => {
     } finally {
       await pool.close();
     }
+    await expect(pool.simulate(PARAMS)).rejects.toThrow(/closed/);
   });
 
   it('works from a plain node process that registered tsx with register()', () => {
@@ -62,9 +63,12 @@ describe('raw pool', () => {
           "console.log('bytes', bytes.length, new TextDecoder().decode(bytes.subarray(0, 6)));",
         ].join('\n'),
       );
+      const t0 = Date.now();
       const r = spawnSync(process.execPath, [script], { encoding: 'utf8', cwd: dir, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 });
       expect(r.stderr).toBe('');
       expect(r.stdout).toMatch(/^bytes \d+ SIMPLE/);
+      // the process exits as soon as the pool is closed (no lingering timers or workers)
+      expect(Date.now() - t0).toBeLessThan(20_000);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -56,14 +56,27 @@ export function createRawPool(options: RawPoolOptions = {}): RawPool {
     idleTimeout: 60_000,
     ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
   });
+  // Tasks in flight, so close() can wait for them and then destroy the pool: piscina's own
+  // close() leaves an un-cancelled closeTimeout timer (30 s) that keeps a process alive.
+  const inflight = new Set<Promise<unknown>>();
+  let closed = false;
+  const run = <R>(params: RawParams, name: string): Promise<R> => {
+    if (closed) return Promise.reject(new ConfigError('the raw pool is closed'));
+    const task = pool.run(params, { name }) as Promise<R>;
+    inflight.add(task);
+    const forget = (): void => void inflight.delete(task);
+    task.then(forget, forget);
+    return task;
+  };
   return {
     threads,
-    async simulate(params: RawParams): Promise<Uint8Array> {
-      return (await pool.run(params, { name: 'simulate' })) as Uint8Array;
+    simulate: (params) => run<Uint8Array>(params, 'simulate'),
+    simulateWithTruth: (params) => run<RawWithTruth>(params, 'simulateWithTruth'),
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await Promise.allSettled([...inflight]);
+      await pool.destroy();
     },
-    async simulateWithTruth(params: RawParams): Promise<RawWithTruth> {
-      return (await pool.run(params, { name: 'simulateWithTruth' })) as RawWithTruth;
-    },
-    close: () => pool.close(),
   };
 }

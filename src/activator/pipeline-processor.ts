@@ -1,0 +1,31 @@
+import { AlgorithmError, InvalidInputError, TransientError } from '../core/errors.ts';
+import type { NextVisit } from '../messages/next-visit.ts';
+import { createTsWorkerPool } from '../runtime/worker-pool.ts';
+import type { PipelineTask, PipelineTaskResult } from './pipeline-worker.ts';
+import type { IngestedSnap, ProcessResult, VisitProcessor } from './visit-flow.ts';
+
+/**
+ * Runs the science pipeline on a worker thread, so that this instance's HTTP server keeps
+ * answering (health checks, 429 to a concurrent push) while pixels are being processed.
+ */
+export function createPipelineProcessor(opts: { calibRepo: string | null; threads?: number }): VisitProcessor {
+  const pool = createTsWorkerPool(new URL('./pipeline-worker.ts', import.meta.url), { threads: opts.threads ?? 1 });
+  return {
+    async process(visit: NextVisit, snaps: readonly IngestedSnap[]): Promise<ProcessResult> {
+      const task: PipelineTask = {
+        visit,
+        snaps: snaps.map((s) => ({ objectKey: s.objectKey, bytes: s.bytes })),
+        calibRepo: opts.calibRepo,
+      };
+      const r = (await pool.run(task)) as PipelineTaskResult;
+      if (r.ok) return { files: r.files, sources: r.sources, timings: r.timings, summary: r.summary };
+      if (r.code === 'INVALID_INPUT') throw new InvalidInputError(r.message);
+      if (r.code === 'TRANSIENT') throw new TransientError(r.message);
+      if (r.code === 'ALGORITHM') throw new AlgorithmError(r.message);
+      throw new Error(`${r.name}: ${r.message}`);
+    },
+    async close(): Promise<void> {
+      await pool.destroy();
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import { getInstrument } from '../instruments/index.ts';
+import type { VisitKind } from '../messages/next-visit.ts';
+import { createLogger } from '../observability/logger.ts';
+import { Services } from '../runtime/services.ts';
+import type { SnapRequest } from '../tester/plan.ts';
+import { createRawPool } from '../tester/sim/raw-pool.ts';
+import { uploadNight, type UploadEvent } from '../tester/upload.ts';
+
+export interface UploadCommandOptions {
+  instrument: string;
+  groups: number;
+  broker: string;
+  bucket: string;
+  seed: number;
+  exposureTime: number;
+  slewTime: number;
+  dayObs: number;
+  firstSeq: number;
+  kind: VisitKind;
+  detectors?: number[];
+  threads?: number;
+  jsonProgress?: boolean;
+}
+
+/** `prompt upload`: the playbook's tester, with real simulated raws. */
+export async function runUpload(o: UploadCommandOptions): Promise<void> {
+  const instrument = getInstrument(o.instrument);
+  const log = createLogger({ component: 'tester', instrument: instrument.name });
+  const services = new Services();
+  const pool = createRawPool(o.threads ? { threads: o.threads } : {});
+  const started = Date.now();
+  const print = (e: UploadEvent): void => {
+    if (o.jsonProgress) {
+      process.stdout.write(JSON.stringify(e) + '\n');
+      return;
+    }
+    if (e.event === 'group') log.info(e, `group ${e.index}/${e.of}: ${e.group} in ${e.filter} at (${e.ra.toFixed(4)}, ${e.dec.toFixed(4)})`);
+    else if (e.event === 'uploaded') log.info(e, `uploaded ${e.key}`);
+    else if (e.event === 'error') log.error(e, `upload failed: ${e.reason}`);
+  };
+  try {
+    const r = await uploadNight({
+      instrument,
+      groups: o.groups,
+      seed: o.seed,
+      dayObs: o.dayObs,
+      firstSeq: o.firstSeq,
+      exposureTimeS: o.exposureTime,
+      slewTimeS: o.slewTime,
+      kind: o.kind,
+      detectors: o.detectors,
+      broker: services.broker(o.broker),
+      bucket: services.bucket(o.bucket),
+      simulate: (req: SnapRequest) =>
+        pool.simulate({
+          instrument: req.instrument,
+          detector: req.detector,
+          group: req.group,
+          snap: req.snap,
+          kind: req.kind,
+          filter: req.filter,
+          exposureTimeS: req.exposureTimeS,
+          raDeg: req.raDeg,
+          decDeg: req.decDeg,
+          rotationDeg: req.rotationDeg,
+          seeingFwhmArcsec: req.seeingFwhmArcsec,
+          seed: req.seed,
+          dateObs: new Date(req.startMs).toISOString(),
+        }),
+      onEvent: print,
+    });
+    const summary = { event: 'done', groups: r.visits.length, uploaded: r.uploaded, errors: r.errors, seconds: (Date.now() - started) / 1000 };
+    if (o.jsonProgress) process.stdout.write(JSON.stringify(summary) + '\n');
+    else log.info(summary, `uploaded ${r.uploaded} raw(s) in ${summary.seconds.toFixed(1)} s, ${r.errors} error(s)`);
+    if (r.errors > 0) process.exitCode = 1;
+  } finally {
+    await pool.close();
+    await services.close();
+  }
+}
