@@ -297,7 +297,7 @@ export function readBinColumn(
       }
       if (vc === 'A') rows[r] = decodeString(heap, off, off + nbytes);
       else if (vc === 'L') rows[r] = decodeLogicals(heap, off, count);
-      else rows[r] = applyScaling(typedFromBigEndian(heap.slice(off, off + nbytes), vc), vc, col.scale, col.zero);
+      else rows[r] = applyScaling(typedFromBigEndian(new Uint8Array(heap.subarray(off, off + nbytes)), vc), vc, col.scale, col.zero);
     }
     return rows;
   }

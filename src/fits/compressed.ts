@@ -89,7 +89,7 @@ const GZIP2: TileCodec = {
 const NOCOMPRESS: TileCodec = {
   name: 'NOCOMPRESS',
   decode(src, start, end) {
-    return { kind: 'bytes', bytes: src.slice(start, end) };
+    return { kind: 'bytes', bytes: new Uint8Array(src.subarray(start, end)) };
   },
 };
 

@@ -67,10 +67,13 @@ function startsWith(bytes: Uint8Array, offset: number, text: string): boolean {
 /** Parse a FITS file (gzip-wrapped input is gunzipped first). Pixel data are decoded on demand. */
 export function readFits(input: Uint8Array, options: ReadFitsOptions = {}): FitsFile {
   const file = options.name;
-  let bytes = input;
+  // A plain Uint8Array view (not a Buffer subclass): Buffer's slice() does not copy, and one array
+  // class keeps the decoding loops monomorphic.
+  let bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   if (isGzip(bytes)) {
     try {
-      bytes = new Uint8Array(gunzipSync(bytes));
+      const g = gunzipSync(bytes);
+      bytes = new Uint8Array(g.buffer, g.byteOffset, g.byteLength);
     } catch (err) {
       throw new FitsError(`cannot gunzip: ${(err as Error).message}`, { file }, { cause: err });
     }

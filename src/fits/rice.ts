@@ -93,7 +93,7 @@ function slowCode(src: Uint8Array, c: number, end: number, acc: number, avail: n
     const byte = src[c++];
     const lead = Math.clz32(byte) - 24;
     nz += lead;
-    acc = byte << (25 + lead);
+    acc = (byte << (24 + lead)) << 1; // two shifts: a shift by 32 would be a shift by 0
     avail = 7 - lead;
   } else {
     nz = Math.clz32(acc);

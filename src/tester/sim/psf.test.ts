@@ -37,6 +37,36 @@ describe('Moffat rendering', () => {
     }
   });
 
+  it('integrates the profile over each pixel to better than 0.5% of the peak', () => {
+    for (const alpha of [1.6, 2.7, 4.3]) {
+      const w = 41;
+      const img = new Float32Array(w * w);
+      const xc = 20.3;
+      const yc = 19.85;
+      addMoffat(img, w, w, xc, yc, 1e5, alpha);
+      const norm = (1e5 * (PSF_BETA - 1)) / (Math.PI * alpha * alpha);
+      const n = 41;
+      let worst = 0;
+      let peak = 0;
+      for (let y = 15; y <= 25; y++) {
+        for (let x = 15; x <= 25; x++) {
+          let s = 0;
+          for (let j = 0; j < n; j++) {
+            for (let i = 0; i < n; i++) {
+              const dx = x - 0.5 + (i + 0.5) / n - xc;
+              const dy = y - 0.5 + (j + 0.5) / n - yc;
+              s += (1 + (dx * dx + dy * dy) / (alpha * alpha)) ** -PSF_BETA;
+            }
+          }
+          const exact = (s * norm) / (n * n);
+          peak = Math.max(peak, exact);
+          worst = Math.max(worst, Math.abs(img[y * w + x] - exact));
+        }
+      }
+      expect(worst / peak, `alpha ${alpha}`).toBeLessThan(0.005);
+    }
+  });
+
   it('has the requested FWHM', () => {
     const w = 101;
     const img = new Float32Array(w * w);

@@ -30,15 +30,22 @@ export function stampRadius(electrons: number, alphaPx: number): number {
   return Math.min(MAX_STAMP_RADIUS, Math.max(rFlux, rFloor, 2));
 }
 
-/** (1 + r²/α²)^−3.5 without pow. */
-function moffat35(r2OverA2: number): number {
-  const u = 1 / (1 + r2OverA2);
-  return u * u * u * Math.sqrt(u);
+/**
+ * Integral of the unit-peak Moffat (β = 3.5) over a square of side h centred at r²/α² = s:
+ * f + (h²/24) ∇²f (second-order midpoint rule), with ∇²f / f = (−4β u + 4β(β+1) s u²) / α²,
+ * u = 1/(1+s). Divide by h² outside.
+ */
+function moffatCell(s: number, h2InvA2Over24: number): number {
+  const u = 1 / (1 + s);
+  const f = u * u * u * Math.sqrt(u);
+  return f * (1 + h2InvA2Over24 * (-14 * u + 63 * s * u * u));
 }
 
 /**
  * Adds a Moffat source of `electrons` total centred at (xc, yc) to a row-major image.
- * Returns the electrons actually added (less than `electrons` near the image edges).
+ * Each pixel gets the profile integrated over its area: 3×3 sub-pixels near the core, and the
+ * second-order (Laplacian-corrected) midpoint rule everywhere. Returns the electrons added (less
+ * than `electrons` near the image edges).
  */
 export function addMoffat(img: Float32Array, width: number, height: number, xc: number, yc: number, electrons: number, alphaPx: number): number {
   if (!(electrons > 0)) return 0;
@@ -51,12 +58,13 @@ export function addMoffat(img: Float32Array, width: number, height: number, xc: 
   const invA2 = 1 / (alphaPx * alphaPx);
   const norm = (electrons * (PSF_BETA - 1)) / (Math.PI * alphaPx * alphaPx);
   const R2 = R * R;
-  // sub-sample where the profile's curvature matters: within ~1 FWHM of the centre
-  const core = 2 * alphaPx + 1;
+  const core = alphaPx + 1.5;
   const core2 = core * core;
   const n = CORE_SUBSAMPLES;
   const sub = 1 / n;
   const subNorm = norm / (n * n);
+  const pixCorr = invA2 / 24;
+  const subCorr = pixCorr / (n * n);
   let added = 0;
   for (let y = y0; y <= y1; y++) {
     const dy = y - yc;
@@ -68,18 +76,18 @@ export function addMoffat(img: Float32Array, width: number, height: number, xc: 
       const r2 = dx * dx + dy2;
       let v: number;
       if (r2 < core2) {
-        let s = 0;
+        let acc = 0;
         for (let j = 0; j < n; j++) {
           const sy = dy - 0.5 + (j + 0.5) * sub;
           const sy2 = sy * sy;
           for (let i = 0; i < n; i++) {
             const sx = dx - 0.5 + (i + 0.5) * sub;
-            s += moffat35((sx * sx + sy2) * invA2);
+            acc += moffatCell((sx * sx + sy2) * invA2, subCorr);
           }
         }
-        v = s * subNorm;
+        v = acc * subNorm;
       } else if (r2 <= R2) {
-        v = norm * moffat35(r2 * invA2);
+        v = norm * moffatCell(r2 * invA2, pixCorr);
       } else {
         continue;
       }

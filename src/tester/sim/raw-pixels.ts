@@ -678,9 +678,12 @@ export function simulateRawPixels(input: RawParams): RawPixels {
     const peakFactor = (sky.psf.beta - 1) / (Math.PI * alpha * alpha);
     for (let i = 0; i < s.count; i++) {
       addMoffat(E, W, H, s.x[i], s.y[i], s.electrons[i], alpha);
-      if (s.electrons[i] * peakFactor > 0.5 * fullWell) {
-        const x0 = Math.max(0, Math.floor(s.x[i] - 3 * alpha));
-        const x1 = Math.min(W - 1, Math.ceil(s.x[i] + 3 * alpha));
+      const peak = s.electrons[i] * peakFactor;
+      if (peak > 0.5 * fullWell) {
+        // columns where the profile can exceed the full well (with the sky on top): they may bleed
+        const r = alpha * Math.sqrt(Math.max(0, (peak / (0.5 * fullWell)) ** (1 / sky.psf.beta) - 1)) + 2;
+        const x0 = Math.max(0, Math.floor(s.x[i] - r));
+        const x1 = Math.min(W - 1, Math.ceil(s.x[i] + r));
         for (let x = x0; x <= x1; x++) bright.add(x);
       }
     }

@@ -21,7 +21,7 @@ export function simulateWithTruth(params: RawParams): RawWithTruth {
   const bytes = encodeRaw(raw);
   const value: RawWithTruth = { bytes, truth: raw.truth };
   // piscina's Transferable protocol, marked movable: transfer the bytes' buffer, clone the rest
-  return move({ [transferableSymbol]: [bytes.buffer], [valueSymbol]: value } as unknown as Transferable) as unknown as RawWithTruth;
+  return move({ [transferableSymbol]: [bytes.buffer], [valueSymbol]: value } as unknown as Parameters<typeof move>[0]) as unknown as RawWithTruth;
 }
 
 export default simulate;

@@ -65,6 +65,19 @@ describe('background', () => {
     expect(() => runBackground(mi)).toThrow(AlgorithmError);
   });
 
+  it('subtracts in place when asked, and can use every pixel of each mesh', () => {
+    const mi = makeMaskedImage(300, 200);
+    for (let y = 0; y < 200; y++) for (let x = 0; x < 300; x++) mi.image[y * 300 + x] = 100 + x;
+    const copy = runBackground(mi, makeBackgroundConfig({ meshSizePx: 50, maxSamplesPerMesh: 0 }));
+    const r = runBackground(mi, makeBackgroundConfig({ meshSizePx: 50, maxSamplesPerMesh: 300 }), { inPlace: true });
+    expect(r.exposure.image).toBe(mi.image);
+    // A linear ramp is recovered exactly by the bilinear interpolation, with or without sampling.
+    for (const k of [0, 299, 150 * 300 + 77, 59999]) {
+      expect(Math.abs(copy.exposure.image[k])).toBeLessThan(1e-3);
+      expect(Math.abs(r.exposure.image[k])).toBeLessThan(1e-3);
+    }
+  });
+
   it('handles an image smaller than one mesh (constant background)', () => {
     const mi = makeMaskedImage(50, 40);
     mi.image.fill(7);

@@ -74,27 +74,31 @@ export function runBackground(input: MaskedImage, cfg: BackgroundConfig = makeBa
   const ny = Math.max(1, Math.round(H / cfg.meshSizePx));
   const ex = edges(W, nx);
   const ey = edges(H, ny);
-  const centersX = new Float64Array(nx);
-  const centersY = new Float64Array(ny);
-  for (let i = 0; i < nx; i++) centersX[i] = (ex[i] + ex[i + 1] - 1) / 2;
-  for (let j = 0; j < ny; j++) centersY[j] = (ey[j] + ey[j + 1] - 1) / 2;
   let maxCell = 0;
   for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) maxCell = Math.max(maxCell, (ex[i + 1] - ex[i]) * (ey[j + 1] - ey[j]));
+  // Sampling step (the same for every mesh) and offset; a mesh's centre is the mean position of
+  // its samples, so sampling does not shift the model.
+  const step = cfg.maxSamplesPerMesh > 0 ? Math.max(1, Math.ceil(Math.sqrt(maxCell / cfg.maxSamplesPerMesh))) : 1;
+  const off = step >> 1;
+  const sampleCentre = (a: number, b: number): number => {
+    const n = Math.max(1, Math.ceil((b - a - off) / step));
+    return a + off + ((n - 1) * step) / 2;
+  };
+  const centersX = new Float64Array(nx);
+  const centersY = new Float64Array(ny);
+  for (let i = 0; i < nx; i++) centersX[i] = sampleCentre(ex[i], ex[i + 1]);
+  for (let j = 0; j < ny; j++) centersY[j] = sampleCentre(ey[j], ey[j + 1]);
   const scratch = new Float32Array(maxCell);
   const values = new Float32Array(nx * ny);
   const ignore = cfg.ignoreBits;
 
   for (let j = 0; j < ny; j++) {
     for (let i = 0; i < nx; i++) {
-      const cellSize = (ex[i + 1] - ex[i]) * (ey[j + 1] - ey[j]);
-      const s = cfg.maxSamplesPerMesh > 0 ? Math.max(1, Math.ceil(Math.sqrt(cellSize / cfg.maxSamplesPerMesh))) : 1;
-      // Sub-grid offset by half a step so the samples sit across the mesh.
-      const off = s >> 1;
       let n = 0;
       let tried = 0;
-      for (let y = ey[j] + off; y < ey[j + 1]; y += s) {
+      for (let y = ey[j] + off; y < ey[j + 1]; y += step) {
         const base = y * W;
-        for (let x = base + ex[i] + off, end = base + ex[i + 1]; x < end; x += s) {
+        for (let x = base + ex[i] + off, end = base + ex[i + 1]; x < end; x += step) {
           tried++;
           const v = image[x];
           if ((mask[x] & ignore) === 0 && v === v) scratch[n++] = v;

@@ -115,6 +115,42 @@ describe('detection', () => {
     expect(r.labels[30 * W + 50]).toBe(0);
   });
 
+  it('matches a direct 2-D convolution for unrolled (r ≤ 6) and general kernels, zeroing masked pixels', () => {
+    const W = 40;
+    const H = 33;
+    const rng = new SeededRng(2);
+    const src = new Float32Array(W * H).map(() => rng.normal());
+    const mask = new Int32Array(W * H);
+    mask[17 * W + 9] = MaskBit.BAD;
+    for (const [sig, r] of [
+      [1.2, 4],
+      [1.7, 6],
+      [3, 11],
+    ] as const) {
+      const k = gaussianKernel(sig, r);
+      const dst = new Float32Array(W * H);
+      convolveSeparable(src, W, H, k, new Float32Array(W * H), dst, mask, MaskBit.BAD);
+      for (const [x, y] of [
+        [0, 0],
+        [9, 17],
+        [20, 15],
+        [39, 32],
+        [3, 30],
+      ]) {
+        let s = 0;
+        for (let j = -r; j <= r; j++) {
+          for (let i = -r; i <= r; i++) {
+            const xx = x + i;
+            const yy = y + j;
+            if (xx < 0 || yy < 0 || xx >= W || yy >= H || mask[yy * W + xx]) continue;
+            s += k[i + r] * k[j + r] * src[yy * W + xx];
+          }
+        }
+        expect(dst[y * W + x]).toBeCloseTo(s, 5);
+      }
+    }
+  });
+
   it('convolves separably with a normalised kernel (flux conserved away from edges)', () => {
     const W = 31;
     const H = 21;

@@ -124,6 +124,8 @@ export function gaussianKernel(sigma: number, r: number): Float32Array {
   return k;
 }
 
+const R6 = 6;
+
 /**
  * Separable convolution with a symmetric kernel, zero outside the image. `tmp` and `dst` are W·H
  * (dst may be src only if tmp is not). Pixels with `zeroBits` in `mask` count as zero.
@@ -142,30 +144,66 @@ export function convolveSeparable(
   const kc = kernel[r];
   const kh = new Float64Array(r + 1);
   for (let j = 0; j <= r; j++) kh[j] = kernel[r + j];
+  // Kernels up to half-width 6 (FWHM up to ~4.7 px at 3.5 sigma) run fully unrolled, padded
+  // with zero taps: about twice as fast as the loop over taps.
+  const fast = r <= R6;
+  const k6s = new Float64Array(R6 + 1);
+  if (fast) for (let j = 0; j <= r; j++) k6s[j] = kh[j];
+  const [k0, k1, k2, k3, k4, k5, k6] = k6s;
+  const pad = fast ? R6 : r;
   // Horizontal pass: each row is copied into a zero-padded buffer (masked pixels zeroed), then
   // filtered into tmp; no bounds tests in the inner loop.
-  const row = new Float32Array(W + 2 * r);
+  const row = new Float64Array(W + 2 * pad);
   for (let y = 0; y < H; y++) {
     const base = y * W;
     if (mask !== null && zeroBits !== 0) {
       for (let x = 0; x < W; x++) {
         const v = src[base + x];
-        row[r + x] = mask[base + x] & zeroBits || v !== v ? 0 : v;
+        row[pad + x] = mask[base + x] & zeroBits || v !== v ? 0 : v;
       }
     } else {
-      row.set(src.subarray(base, base + W), r);
+      for (let x = 0; x < W; x++) row[pad + x] = src[base + x];
     }
-    for (let x = 0; x < W; x++) {
-      const c = x + r;
-      let s = kc * row[c];
-      for (let j = 1; j <= r; j++) s += kh[j] * (row[c - j] + row[c + j]);
-      tmp[base + x] = s;
+    if (fast) {
+      for (let x = 0, c = R6; x < W; x++, c++) {
+        tmp[base + x] =
+          k0 * row[c] +
+          k1 * (row[c - 1] + row[c + 1]) +
+          k2 * (row[c - 2] + row[c + 2]) +
+          k3 * (row[c - 3] + row[c + 3]) +
+          k4 * (row[c - 4] + row[c + 4]) +
+          k5 * (row[c - 5] + row[c + 5]) +
+          k6 * (row[c - 6] + row[c + 6]);
+      }
+    } else {
+      for (let x = 0; x < W; x++) {
+        const c = x + pad;
+        let s = kc * row[c];
+        for (let j = 1; j <= r; j++) s += kh[j] * (row[c - j] + row[c + j]);
+        tmp[base + x] = s;
+      }
     }
   }
   // Vertical pass: tmp → dst.
   for (let y = 0; y < H; y++) {
     const out = y * W;
-    if (y >= r && y < H - r) {
+    if (fast && y >= R6 && y < H - R6) {
+      const W2 = 2 * W;
+      const W3 = 3 * W;
+      const W4 = 4 * W;
+      const W5 = 5 * W;
+      const W6 = 6 * W;
+      for (let c = out, end = out + W; c < end; c++) {
+        dst[c] =
+          k0 * tmp[c] +
+          k1 * (tmp[c - W] + tmp[c + W]) +
+          k2 * (tmp[c - W2] + tmp[c + W2]) +
+          k3 * (tmp[c - W3] + tmp[c + W3]) +
+          k4 * (tmp[c - W4] + tmp[c + W4]) +
+          k5 * (tmp[c - W5] + tmp[c + W5]) +
+          k6 * (tmp[c - W6] + tmp[c + W6]);
+      }
+    } else if (!fast && y >= r && y < H - r) {
       for (let x = 0; x < W; x++) {
         const c = out + x;
         let s = kc * tmp[c];

@@ -1,6 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../../core/errors.ts';
-import { encodeRaw, simulateRawPixels, type RawPixels, type SimCard } from '../../../tester/sim/raw.ts';
+import { simulateRaw, simulateRawPixels, type RawPixels, type SimCard } from '../../../tester/sim/raw.ts';
+import { rawFile } from '../../testing/sim-raws.ts';
+
+/** Header and geometry checks run on plain int32 HDUs; the RICE path has its own test below. */
+const encodeRaw = (raw: RawPixels) => rawFile(raw, false);
 import { readRawExposure } from './raw-input.ts';
 
 const GROUP = '2025050100007';
@@ -49,7 +53,15 @@ describe('raw-input', () => {
     expect(r.amps.map((a) => a.amp.name)).toEqual(['B', 'A']);
     expect(r.amps[0].raw).toBe(r.amps[1].raw);
     expect(r.amps[1].gainEPerAdu).toBeCloseTo(r.amps[1].amp.gainEPerAdu, 6);
-    expect(r.detectorName).toBe('N4');
+    expect(r.detectorName).toBe('S4');
+  });
+
+  it("reads the simulator's RICE-compressed file as uploaded", () => {
+    const bytes = simulateRaw({ instrument: 'LSSTComCam', detector: 4, group: '2025050100021', snap: 0, filter: 'r_03', raDeg: 53.2, decDeg: -28.1, seed: 21 });
+    const r = readRawExposure(bytes, { instrument: 'LSSTComCam', detector: 4, group: '2025050100021', snap: 0 });
+    expect(r.amps).toHaveLength(16);
+    expect(r.amps[0].raw.data).toBeInstanceOf(Int32Array);
+    expect(r.amps[0].raw.data[0]).toBeGreaterThan(10000);
   });
 
   it('rejects a file that does not match its object key, naming the keyword', () => {

@@ -82,6 +82,22 @@ describe('snap-combine', () => {
     expect(r.skyPerSnapE).toBeLessThan(SKY);
   });
 
+  it('gives the same result in place (into the first snap) as into new arrays', () => {
+    const fresh = runSnapCombine([a, b]);
+    const a2 = { ...a, image: a.image.slice(), mask: a.mask.slice(), variance: a.variance.slice() };
+    const inPlace = runSnapCombine([a2, b], makeSnapCombineConfig(), { inPlace: true });
+    expect(inPlace.exposure.image).toBe(a2.image);
+    expect(inPlace.crPixels).toBe(fresh.crPixels);
+    for (const [x, y] of [...crA.slice(0, 10), ...crB.slice(0, 10)]) {
+      for (let dy = -1; dy <= 1; dy++) {
+        const k = (y + dy) * W + x;
+        expect(inPlace.exposure.image[k]).toBeCloseTo(fresh.exposure.image[k], 1);
+        expect(inPlace.exposure.variance[k]).toBeCloseTo(fresh.exposure.variance[k], 1);
+        expect(inPlace.exposure.mask[k]).toBe(fresh.exposure.mask[k]);
+      }
+    }
+  });
+
   it('sums the snaps and propagates variance; one snap passes through', () => {
     const r = runSnapCombine([a, b], makeSnapCombineConfig({ doRepair: false }));
     expect(r.crPixels).toBe(0);
