@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/errors.ts';
 import { buildObjectKey } from '../instruments/keys.ts';
-import { encodeNextVisit, nextVisitAttributes, type NextVisit } from '../messages/next-visit.ts';
+import { nextVisitAttributes, type NextVisit } from '../messages/next-visit.ts';
 import { decodeOutcome } from '../messages/outcome.ts';
 import { createBroker } from '../messaging/backends.ts';
 import type { Broker } from '../messaging/broker.ts';

@@ -83,7 +83,15 @@ cols = [
     fits.Column(name='VLJ', format='PJ()', array=np.array([np.array([1, 2, 3]), np.array([4]), np.array([], dtype=np.int32)], dtype=object)),
     fits.Column(name='VLD', format='QD()', array=np.array([np.array([1.5]), np.array([2.5, 3.5]), np.array([4.5, 5.5, 6.5])], dtype=object)),
 ]
-fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, name='CAT')]).writeto(f'{d}/table.fits')
+acols = [
+    fits.Column(name='N', format='I5', array=np.array([1, -22, 333])),
+    fits.Column(name='X', format='F8.3', array=np.array([1.5, -2.25, 100.125])),
+    fits.Column(name='Y', format='E12.5', array=np.array([1e-5, 2.5e10, -3.0])),
+    fits.Column(name='Z', format='D20.10', array=np.array([0.1, 0.2, 0.3])),
+    fits.Column(name='S', format='A6', array=np.array(['ab', 'cdef', ''])),
+]
+fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, name='CAT'),
+              fits.TableHDU.from_columns(acols, name='ASCII')]).writeto(f'{d}/table.fits')
 json.dump(exp, open(f'{d}/expected.json', 'w'))
 `;
 
@@ -229,6 +237,15 @@ describe.skipIf(!haveAstropy)('files written by astropy', () => {
     const vld = t.column('VLD') as Float64Array[];
     expect(vld.map((r) => Array.from(r))).toEqual([[1.5], [2.5, 3.5], [4.5, 5.5, 6.5]]);
     expect(t.columns[2].unit).toBe('mag');
+
+    const a = f.hdu('ASCII');
+    expect(a.type).toBe('table');
+    const at = a.table();
+    expect(Array.from(at.column('N') as Int32Array)).toEqual([1, -22, 333]);
+    expect(Array.from(at.column('X') as Float64Array)).toEqual([1.5, -2.25, 100.125]);
+    expect(Array.from(at.column('Y') as Float64Array)).toEqual([1e-5, 2.5e10, -3]);
+    expect(Array.from(at.column('Z') as Float64Array)).toEqual([0.1, 0.2, 0.3]);
+    expect(at.column('S')).toEqual(['ab', 'cdef', '']);
   });
 });
 

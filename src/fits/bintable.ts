@@ -305,14 +305,6 @@ export function readBinColumn(
   return applyScaling(typedFromBigEndian(bytes, code), code, col.scale, col.zero);
 }
 
-/** Heap descriptor (element count and byte offset) of a P/Q column cell. */
-export function readDescriptor(col: ColumnLayout, table: Uint8Array, row: number, rowBytes: number): { count: number; offset: number } {
-  const base = table.byteOffset + row * rowBytes + col.offset;
-  const dv = new DataView(table.buffer, base, col.code === 'P' ? 8 : 16);
-  if (col.code === 'P') return { count: dv.getUint32(0), offset: dv.getUint32(4) };
-  return { count: Number(dv.getBigUint64(0)), offset: Number(dv.getBigUint64(8)) };
-}
-
 /** Read a scalar numeric cell (first element) of a fixed-width column as a number. */
 export function readScalarCell(col: ColumnLayout, table: Uint8Array, row: number, rowBytes: number): number {
   const base = table.byteOffset + row * rowBytes + col.offset;

@@ -333,14 +333,6 @@ export class Card {
     return this.key.toUpperCase();
   }
 
-  /** True when the value is a string whose last character is the CONTINUE marker '&' (before merging). */
-  get endsWithContinuation(): boolean {
-    if (this.isCommentary) return false;
-    const start = this.isHierarch ? this.#image.indexOf('=', 9) + 1 : 10;
-    const f = parseValueField(this.#image.slice(start, CARD_LENGTH));
-    return f.rawString !== null && f.rawString.trimEnd().endsWith('&');
-  }
-
   toString(): string {
     return this.#image;
   }

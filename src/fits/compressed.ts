@@ -405,6 +405,7 @@ export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset:
     const known = [...TILE_CODECS.keys()].join(', ');
     throw new FitsError(`unsupported compression '${info.zcmptype}' (supported: ${known})`, { ...ctx, keyword: 'ZCMPTYPE' });
   }
+  const tileCodec: TileCodec = codec;
   const grid = new TileGrid(info.shape, info.tile);
   if (grid.total !== nrows) {
     throw new FitsError(`table has ${nrows} rows but the image has ${grid.total} tiles`, { ...ctx, keyword: 'NAXIS2' });
@@ -447,66 +448,76 @@ export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset:
   const p: TileParams = { zbitpix: info.zbitpix, blockSize: info.blockSize, bytePix: info.bytePix, tileLen: 0, offset: 0, errorContext: ctx };
   const tileError = (t: number, what: string): FitsError => new FitsError(`tile ${t + 1}: ${what}`, { ...ctx, offset: p.offset });
 
-  for (let t = 0; t < nrows; t++) {
-    const tileLen = grid.select(t);
-    p.tileLen = tileLen;
-    let tile: Int32Array | Float32Array | Float64Array;
-    let quantized = false;
-    if (cData && desc.read(cData, t) > 0) {
-      const start = desc.offset;
-      const end = start + desc.count;
-      p.offset = heapFileOffset + start;
-      if (end > heap.length) throw tileError(t, 'compressed bytes run past the heap');
-      if (direct && codec.decodeInto) {
-        const at = grid.contiguousOffset();
-        if (at >= 0) {
-          codec.decodeInto(heap, start, end, p, direct, at);
-          continue;
-        }
-      }
-      const dec = codec.decode(heap, start, end, p, scratch);
-      if (dec.kind === 'int') {
-        tile = dec.values;
-      } else {
-        const es = dec.bytes.length / tileLen;
-        tile = bytesToValues(dec.bytes, es, isFloat && info.quantize === null, { ...ctx, offset: p.offset });
-      }
-      quantized = isFloat && info.quantize !== null && !(tile instanceof Float32Array || tile instanceof Float64Array);
-    } else if (gzData && desc.read(gzData, t) > 0) {
-      // A float tile that could not be quantized, stored losslessly with gzip.
-      p.offset = heapFileOffset + desc.offset;
-      if (desc.offset + desc.count > heap.length) throw tileError(t, 'gzip bytes run past the heap');
-      const bytes = gunzipTile(heap, desc.offset, desc.offset + desc.count, p);
-      tile = bytesToValues(bytes, bytes.length / tileLen, isFloat, { ...ctx, offset: p.offset });
-    } else if (rawData && desc.read(rawData, t) > 0) {
-      const vc = rawData.varCode;
-      const es = vc === 'D' || vc === 'K' ? 8 : vc === 'I' ? 2 : vc === 'B' ? 1 : 4;
-      p.offset = heapFileOffset + desc.offset;
-      if (desc.offset + desc.count * es > heap.length) throw tileError(t, 'uncompressed values run past the heap');
-      const bytes = heap.subarray(desc.offset, desc.offset + desc.count * es);
-      tile = bytesToValues(bytes, es, vc === 'E' || vc === 'D', { ...ctx, offset: p.offset });
-    } else {
-      throw tileError(t, 'no data in any of the compressed data columns');
-    }
-    if (tile.length < tileLen) throw tileError(t, `decoded to ${tile.length} of ${tileLen} pixels`);
-
-    let src: Int32Array | Float32Array | Float64Array = tile;
-    if (quantized && floatScratch) {
-      const scale = zscaleCol ? readScalarCell(zscaleCol, table, t, rowBytes) : zscaleKw;
-      const zero = zzeroCol ? readScalarCell(zzeroCol, table, t, rowBytes) : zzeroKw;
-      const blank = zblankCol ? readScalarCell(zblankCol, table, t, rowBytes) : blankKw;
-      unquantize(tile as Int32Array, tileLen, floatScratch, 0, {
-        method: info.quantize ?? 'NO_DITHER',
-        scale,
-        zero,
-        blank,
-        ditherRow: t + 1 + info.ditherSeed - 1,
-      });
-      src = floatScratch;
-    }
-    grid.copyToImage(src, out);
+  try {
+    decodeTiles(out);
+  } catch (err) {
+    // Codec errors know only a byte offset: add the file and HDU.
+    if (err instanceof FitsError) throw err.withContext({ ...ctx, offset: p.offset });
+    throw err;
   }
   return out;
+
+  function decodeTiles(out: CompressedStoredArray): void {
+    for (let t = 0; t < nrows; t++) {
+      const tileLen = grid.select(t);
+      p.tileLen = tileLen;
+      let tile: Int32Array | Float32Array | Float64Array;
+      let quantized = false;
+      if (cData && desc.read(cData, t) > 0) {
+        const start = desc.offset;
+        const end = start + desc.count;
+        p.offset = heapFileOffset + start;
+        if (end > heap.length) throw tileError(t, 'compressed bytes run past the heap');
+        if (direct && tileCodec.decodeInto) {
+          const at = grid.contiguousOffset();
+          if (at >= 0) {
+            tileCodec.decodeInto(heap, start, end, p, direct, at);
+            continue;
+          }
+        }
+        const dec = tileCodec.decode(heap, start, end, p, scratch);
+        if (dec.kind === 'int') {
+          tile = dec.values;
+        } else {
+          const es = dec.bytes.length / tileLen;
+          tile = bytesToValues(dec.bytes, es, isFloat && info.quantize === null, { ...ctx, offset: p.offset });
+        }
+        quantized = isFloat && info.quantize !== null && !(tile instanceof Float32Array || tile instanceof Float64Array);
+      } else if (gzData && desc.read(gzData, t) > 0) {
+        // A float tile that could not be quantized, stored losslessly with gzip.
+        p.offset = heapFileOffset + desc.offset;
+        if (desc.offset + desc.count > heap.length) throw tileError(t, 'gzip bytes run past the heap');
+        const bytes = gunzipTile(heap, desc.offset, desc.offset + desc.count, p);
+        tile = bytesToValues(bytes, bytes.length / tileLen, isFloat, { ...ctx, offset: p.offset });
+      } else if (rawData && desc.read(rawData, t) > 0) {
+        const vc = rawData.varCode;
+        const es = vc === 'D' || vc === 'K' ? 8 : vc === 'I' ? 2 : vc === 'B' ? 1 : 4;
+        p.offset = heapFileOffset + desc.offset;
+        if (desc.offset + desc.count * es > heap.length) throw tileError(t, 'uncompressed values run past the heap');
+        const bytes = heap.subarray(desc.offset, desc.offset + desc.count * es);
+        tile = bytesToValues(bytes, es, vc === 'E' || vc === 'D', { ...ctx, offset: p.offset });
+      } else {
+        throw tileError(t, 'no data in any of the compressed data columns');
+      }
+      if (tile.length < tileLen) throw tileError(t, `decoded to ${tile.length} of ${tileLen} pixels`);
+
+      let src: Int32Array | Float32Array | Float64Array = tile;
+      if (quantized && floatScratch) {
+        const scale = zscaleCol ? readScalarCell(zscaleCol, table, t, rowBytes) : zscaleKw;
+        const zero = zzeroCol ? readScalarCell(zzeroCol, table, t, rowBytes) : zzeroKw;
+        const blank = zblankCol ? readScalarCell(zblankCol, table, t, rowBytes) : blankKw;
+        unquantize(tile as Int32Array, tileLen, floatScratch, 0, {
+          method: info.quantize ?? 'NO_DITHER',
+          scale,
+          zero,
+          blank,
+          ditherRow: t + 1 + info.ditherSeed - 1,
+        });
+        src = floatScratch;
+      }
+      grid.copyToImage(src, out);
+    }
+  }
 }
 
 /** Result of compressing an integer image with RICE_1. */

@@ -30,13 +30,27 @@ export class FitsError extends InvalidInputError {
   readonly hduIndex: number | undefined;
   readonly keyword: string | undefined;
   readonly byteOffset: number | undefined;
+  /** The message without the location prefix. */
+  readonly detail: string;
 
   constructor(message: string, context: FitsErrorContext = {}, options?: { cause?: unknown }) {
     const where = describe(context);
     super(where ? `FITS ${where}: ${message}` : `FITS: ${message}`, options);
+    this.detail = message;
     this.file = context.file;
     this.hduIndex = context.hdu;
     this.keyword = context.keyword;
     this.byteOffset = context.offset;
+  }
+
+  /** The same error with missing location fields filled from `context`. */
+  withContext(context: FitsErrorContext): FitsError {
+    const merged: FitsErrorContext = {
+      file: this.file ?? context.file,
+      hdu: this.hduIndex ?? context.hdu,
+      keyword: this.keyword ?? context.keyword,
+      offset: this.byteOffset ?? context.offset,
+    };
+    return new FitsError(this.detail, merged, { cause: this.cause });
   }
 }

@@ -167,7 +167,7 @@ abstract class BaseHdu implements Hdu {
 
   pixelsAsFloat32(): Float32Array {
     const p = this.pixels();
-    return p instanceof Float32Array ? p : Float32Array.from(p);
+    return p instanceof Float32Array ? p : new Float32Array(p);
   }
 
   table(): FitsTable {

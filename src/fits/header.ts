@@ -117,11 +117,6 @@ export class Header {
     return this.#context;
   }
 
-  /** @internal Set the context used in error messages. */
-  setContext(context: HeaderContext): void {
-    this.#context = context;
-  }
-
   /** Number of logical cards (a long string with CONTINUE records counts once). */
   get length(): number {
     return this.#cards.length;

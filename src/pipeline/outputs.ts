@@ -25,7 +25,7 @@ export interface ExposureMetadata {
   readonly detector: number;
   readonly detectorName: string;
   readonly group: string;
-  /** Visit id: the exposure id of the first snap. */
+  /** Visit id: the exposure id of snap 0 of the group. */
   readonly visit: number;
   readonly exposureIds: readonly number[];
   readonly kind: VisitKind;

@@ -7,15 +7,10 @@ import { flatFieldPattern, type RawPixels } from '../tester/sim/raw.ts';
 import { adaptiveMoments } from './lib/moments.ts';
 import { readProcessedExposure, readSourceCatalog, writeProcessedExposure, type ExposureMetadata } from './outputs.ts';
 import { makeVisitConfig, processDetectorVisit, VISIT_STAGES } from './process-visit.ts';
-import { SourceFlag } from './source-catalog.ts';
+import { SourceFlag, type SourceCatalog } from './source-catalog.ts';
 import { rawFile, simulateVisit } from './testing/sim-raws.ts';
 
-/**
- * End-to-end: simulated raws (the tester's simulator) through the whole detector-visit pipeline.
- * The SCIENCE visit uses the simulator's files as uploaded (RICE); the other cases use plain
- * int32 HDUs, which test the same pipeline without depending on the codec.
- */
-const PLAIN = false;
+/** End-to-end: simulated raws (the tester's simulator, RICE files as uploaded) through the whole detector-visit pipeline. */
 
 const INSTRUMENT = 'LSSTComCam';
 const DETECTOR = 4;
@@ -53,13 +48,66 @@ function calibFile(kind: ExposureMetadata['kind'], image: Float32Array, bunit = 
   return writeProcessedExposure(mi, meta);
 }
 
+/**
+ * Truth stars of a simulated visit (every snap paints the same stars) matched to catalog
+ * sources within 1 px; "bright" = expected PSF S/N > 20 (Gaussian-equivalent area, sky and
+ * read noise of all snaps), away from the edges. Ratios: aperture flux / truth for unflagged
+ * matches, sorted.
+ */
+function matchTruth(cat: SourceCatalog, raw: RawPixels, snaps: number) {
+  const truth = raw.truth;
+  const s = truth.sources;
+  const g = getInstrument(truth.instrument).detector(truth.detector).geometry();
+  const sigma = truth.psf.fwhmPx / 2.3548;
+  const skyVar = snaps * (truth.skyElectronsPerPixel + 7 ** 2);
+  const grid = new Map<number, number[]>();
+  for (let k = 0; k < cat.length; k++) {
+    const key = Math.floor(cat.y[k] / 4) * 2000 + Math.floor(cat.x[k] / 4);
+    grid.set(key, [...(grid.get(key) ?? []), k]);
+  }
+  const nearest = (x: number, y: number): number => {
+    let best = -1;
+    let bd = 1;
+    for (let dy = -1; dy <= 1; dy++) {
+      for (let dx = -1; dx <= 1; dx++) {
+        for (const k of grid.get((Math.floor(y / 4) + dy) * 2000 + Math.floor(x / 4) + dx) ?? []) {
+          const d = (cat.x[k] - x) ** 2 + (cat.y[k] - y) ** 2;
+          if (d < bd) {
+            bd = d;
+            best = k;
+          }
+        }
+      }
+    }
+    return best;
+  };
+  let bright = 0;
+  let found = 0;
+  const ratios: number[] = [];
+  for (let i = 0; i < s.count; i++) {
+    const x = s.x[i];
+    const y = s.y[i];
+    if (x < 15 || y < 15 || x > g.width - 15 || y > g.height - 15) continue;
+    const f = snaps * s.electrons[i];
+    const snr = f / Math.sqrt(f + 4 * Math.PI * sigma * sigma * skyVar);
+    if (snr <= 20) continue;
+    bright++;
+    const k = nearest(x, y);
+    if (k < 0) continue;
+    found++;
+    if (cat.flags[k] === 0) ratios.push(cat.apFlux[k] / f);
+  }
+  ratios.sort((a, b) => a - b);
+  return { bright, found, ratios, nearest };
+}
+
 describe('processDetectorVisit', () => {
   let science: RawPixels[];
   let files: Uint8Array[];
   let flat: Uint8Array;
   beforeAll(() => {
     science = simulateVisit({ instrument: INSTRUMENT, detector: DETECTOR, group: GROUP, filter: FILTER, ...POINTING, seed: 21 }, 2);
-    files = science.map((r) => rawFile(r, true));
+    files = science.map((r) => rawFile(r));
     flat = calibFile('FLAT', flatFieldPattern(INSTRUMENT, DETECTOR));
   });
 
@@ -100,51 +148,10 @@ describe('processDetectorVisit', () => {
     expect(exp.metadata.exposureIds).toEqual(science.map((s) => s.truth.exposureId));
     expect(exp.metadata.diagnostics?.find((d) => d.key === 'NSOURCE')?.value).toBe(cat.length);
 
-    // Match truth stars (both snaps paint the same stars) to catalog sources within 1 px.
+    const { bright, found, ratios, nearest } = matchTruth(cat, science[0], 2);
     const s = truth.sources;
-    const sigma = truth.psf.fwhmPx / 2.3548;
-    const rn2 = 2 * 7 ** 2;
-    const skyVar = 2 * truth.skyElectronsPerPixel + rn2;
-    const grid = new Map<number, number[]>();
-    for (let k = 0; k < cat.length; k++) {
-      const key = Math.floor(cat.y[k] / 4) * 2000 + Math.floor(cat.x[k] / 4);
-      grid.set(key, [...(grid.get(key) ?? []), k]);
-    }
-    const nearest = (x: number, y: number): number => {
-      let best = -1;
-      let bd = 1;
-      for (let dy = -1; dy <= 1; dy++) {
-        for (let dx = -1; dx <= 1; dx++) {
-          for (const k of grid.get((Math.floor(y / 4) + dy) * 2000 + Math.floor(x / 4) + dx) ?? []) {
-            const d = (cat.x[k] - x) ** 2 + (cat.y[k] - y) ** 2;
-            if (d < bd) {
-              bd = d;
-              best = k;
-            }
-          }
-        }
-      }
-      return best;
-    };
-    let bright = 0;
-    let found = 0;
-    const ratios: number[] = [];
-    for (let i = 0; i < s.count; i++) {
-      const x = s.x[i];
-      const y = s.y[i];
-      if (x < 15 || y < 15 || x > 4072 - 15 || y > 4000 - 15) continue;
-      const f = 2 * s.electrons[i];
-      const snr = f / Math.sqrt(f + 4 * Math.PI * sigma * sigma * skyVar);
-      if (snr <= 20) continue;
-      bright++;
-      const k = nearest(x, y);
-      if (k < 0) continue;
-      found++;
-      if (cat.flags[k] === 0) ratios.push(cat.apFlux[k] / f);
-    }
     expect(bright).toBeGreaterThan(100);
     expect(found / bright).toBeGreaterThanOrEqual(0.95);
-    ratios.sort((a, b) => a - b);
     const median = ratios[ratios.length >> 1];
     expect(ratios.length).toBeGreaterThan(50);
     expect(Math.abs(median - 1)).toBeLessThan(0.03);
@@ -159,10 +166,36 @@ describe('processDetectorVisit', () => {
     }
   });
 
+  it('SCIENCE on DECam (one snap, two amps in one HDU): ≥ 95% of S/N > 20 stars, fluxes within 3%', () => {
+    const group = '2025050100031';
+    const [raw] = simulateVisit({ instrument: 'DECam', detector: 28, group, filter: 'r', ...POINTING, seed: 8, exposureTimeS: 30 }, 1);
+    const decamFlat = writeProcessedExposure(
+      { width: 2048, height: 4096, image: flatFieldPattern('DECam', 28), mask: new Int32Array(2048 * 4096), variance: new Float32Array(2048 * 4096) },
+      {
+        instrument: 'DECam', detector: 28, detectorName: 'S4', group: '2025043000001', visit: 2025043000001, exposureIds: [2025043000001],
+        kind: 'FLAT', filter: 'r', band: 'r', exposureTimeS: 1, darkTimeS: 1, mjdObs: null, dateObs: null, raDeg: null, decDeg: null, wcs: null, bunit: 'electron',
+      },
+    );
+    const r = processDetectorVisit({
+      raws: [rawFile(raw)],
+      expected: { instrument: 'DECam', detector: 28, group, filter: 'r' },
+      kind: 'SCIENCE',
+      calibs: { flat: decamFlat },
+      config: makeVisitConfig({ isr: { calibrate: { flatNormalization: 'none' } } }),
+      now: fakeNow,
+    });
+    const { catalog } = readSourceCatalog(r.catalog!);
+    const m = matchTruth(catalog, raw, 1);
+    expect(m.bright).toBeGreaterThan(50);
+    expect(m.found / m.bright).toBeGreaterThanOrEqual(0.95);
+    expect(Math.abs(m.ratios[m.ratios.length >> 1] - 1)).toBeLessThan(0.03);
+    expect(r.summary.psfMeasured).toBe(true);
+  });
+
   it('BIAS: ISR and combine only, with image statistics in the summary', () => {
     const bias = simulateVisit({ instrument: INSTRUMENT, detector: DETECTOR, group: '2025050100022', filter: FILTER, ...POINTING, seed: 5, kind: 'BIAS' }, 2);
     const r = processDetectorVisit({
-      raws: bias.map((b) => rawFile(b, PLAIN)),
+      raws: bias.map((b) => rawFile(b)),
       expected: { instrument: INSTRUMENT, detector: DETECTOR, group: '2025050100022', filter: FILTER },
       kind: 'BIAS',
       calibs: { flat },
@@ -199,6 +232,7 @@ describe('processDetectorVisit', () => {
     };
     fails({ expected: { ...expected, detector: 5 } }, InvalidInputError, /keyword DETECTOR is 4, but the object key says detector 5/);
     fails({ raws: [files[0], files[0]] }, InvalidInputError, /two raws are snap 0/);
+    fails({ kind: 'FLAT' }, InvalidInputError, /OBSTYPE SCIENCE, but the visit is FLAT/);
     fails({ raws: [files[0], files[1], files[0]] }, InvalidInputError, /takes 2 snap\(s\) per visit, got 3/);
     fails({ raws: [files[0].subarray(0, 5000)] }, InvalidInputError, /not a readable FITS file|raw snap file 0/);
     fails({ calibs: { flat: calibFile('FLAT', new Float32Array(4072 * 4000)).subarray(0, 100) } }, InvalidInputError, /master flat/);
@@ -216,12 +250,12 @@ describe('processDetectorVisit', () => {
     });
     expect(r.summary.snaps).toBe(1);
     expect(r.summary.crPixels).toBe(0);
-    expect(r.summary.visit).toBe(science[1].truth.exposureId);
+    expect(r.summary.visit).toBe(science[0].truth.exposureId);
     expect(r.summary.sources).toBeGreaterThan(100);
     const dark = simulateVisit({ instrument: INSTRUMENT, detector: DETECTOR, group: '2025050100023', filter: FILTER, ...POINTING, seed: 6, kind: 'DARK' }, 2);
     const biasLevel = new Float32Array(4072 * 4000).fill(3);
     const d = processDetectorVisit({
-      raws: dark.map((x) => rawFile(x, PLAIN)),
+      raws: dark.map((x) => rawFile(x)),
       expected: { instrument: INSTRUMENT, detector: DETECTOR, group: '2025050100023', filter: FILTER },
       kind: 'DARK',
       calibs: { bias: calibFile('BIAS', biasLevel), flat },

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../core/image.ts';
-import { getInstrument } from '../instruments/index.ts';
+import { exposureIdFor, getInstrument } from '../instruments/index.ts';
 import { parseConfig } from './config.ts';
 import { StageRunner, type Clock } from './runner.ts';
 import { IsrConfig, runIsr, type IsrResult } from './isr.ts';
@@ -206,6 +206,12 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
     }
   }
   const first = raws[0];
+  for (const r of raws) {
+    const t = r.observationType;
+    if (t !== null && (t === 'SCIENCE' || t === 'BIAS' || t === 'DARK' || t === 'FLAT') && t !== input.kind) {
+      throw new InvalidInputError(`raw snap ${r.snap} has OBSTYPE ${t}, but the visit is ${input.kind}`);
+    }
+  }
 
   // 2. Masters that apply to this kind of visit.
   const masters: { bias?: MasterCalibration; dark?: MasterCalibration; flat?: MasterCalibration } = {};
@@ -230,12 +236,14 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
 
   const noise = Float32Array.from(isr, (r) => r.overscanNoiseAdu);
   const exposureTimeS = raws.reduce((s, r) => s + r.exposureTimeS, 0);
+  // The visit id is the exposure id of snap 0, whichever snaps arrived.
+  const visit = exposureIdFor(first.group, 0, inst.snaps);
   const base: Omit<ExposureMetadata, 'diagnostics'> = {
     instrument: first.instrument,
     detector: first.detector,
     detectorName: first.detectorName,
     group: first.group,
-    visit: first.exposureId,
+    visit,
     exposureIds: raws.map((r) => r.exposureId),
     kind: input.kind,
     filter: first.filter,
@@ -269,7 +277,7 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
     instrument: first.instrument,
     detector: first.detector,
     group: first.group,
-    visit: first.exposureId,
+    visit,
     snaps: raws.length,
     exposureTimeS,
     overscanNoiseAdu,

@@ -65,22 +65,6 @@ export function medianInPlace(a: Float32Array, n: number): number {
   return 0.5 * (upper + maxOf(a, 0, k));
 }
 
-/**
- * Quantile q in [0,1] of a[0..n) by linear interpolation between order statistics (type 7).
- * Reorders a.
- */
-export function quantileInPlace(a: Float32Array, n: number, q: number): number {
-  if (n <= 0) return NaN;
-  const pos = q * (n - 1);
-  const k = Math.floor(pos);
-  const v = selectInPlace(a, 0, n, k);
-  if (k + 1 >= n || pos === k) return v;
-  // The next order statistic is the minimum of the right part.
-  let next = Infinity;
-  for (let i = k + 1; i < n; i++) if (a[i] < next) next = a[i];
-  return v + (pos - k) * (next - v);
-}
-
 export interface ClippedStats {
   /** Median of the values kept after clipping. */
   readonly median: number;
@@ -140,49 +124,4 @@ function stdev(a: Float32Array, n: number): number {
   let s2 = 0;
   for (let i = 0; i < n; i++) s2 += (a[i] - m) * (a[i] - m);
   return Math.sqrt(s2 / (n - 1));
-}
-
-/**
- * Mean and standard deviation after clipping at nSigma around a median/MAD starting point,
- * then iterating with the mean and standard deviation of the kept values. In place.
- */
-export function clippedMeanStdInPlace(a: Float32Array, n: number, nSigma: number, iterations: number): { mean: number; std: number; n: number } {
-  if (n === 0) return { mean: NaN, std: NaN, n: 0 };
-  let center = medianInPlace(a, n);
-  // MAD about the median, on a second pass over a copy-free absolute deviation trick.
-  let count = n;
-  let spread = madSigma(a, n, center);
-  let mean = center;
-  let std = spread;
-  for (let it = 0; it < iterations; it++) {
-    const lo = center - nSigma * spread;
-    const hi = center + nSigma * spread;
-    let kept = 0;
-    let s = 0;
-    for (let i = 0; i < count; i++) {
-      const v = a[i];
-      if (v >= lo && v <= hi) {
-        a[kept++] = v;
-        s += v;
-      }
-    }
-    if (kept === 0) break;
-    mean = s / kept;
-    let s2 = 0;
-    for (let i = 0; i < kept; i++) s2 += (a[i] - mean) * (a[i] - mean);
-    std = kept > 1 ? Math.sqrt(s2 / (kept - 1)) : 0;
-    const changed = kept !== count;
-    count = kept;
-    center = mean;
-    spread = std;
-    if (!changed || !(spread > 0)) break;
-  }
-  return { mean, std, n: count };
-}
-
-/** MAD sigma about `center` of a[0..n); uses no scratch beyond a temporary buffer of n floats. */
-function madSigma(a: Float32Array, n: number, center: number): number {
-  const dev = new Float32Array(n);
-  for (let i = 0; i < n; i++) dev[i] = Math.abs(a[i] - center);
-  return MAD_TO_SIGMA * medianInPlace(dev, n);
 }

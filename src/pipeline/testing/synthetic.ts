@@ -99,15 +99,6 @@ export function randomStars(
   return out;
 }
 
-/** Replaces each pixel's expected electrons by a Gaussian-approximated Poisson draw plus read noise. */
-export function addNoise(img: Float32Array, rng: SeededRng, readNoiseE: number): void {
-  const rn2 = readNoiseE * readNoiseE;
-  for (let i = 0; i < img.length; i++) {
-    const v = img[i];
-    img[i] = v + Math.sqrt(Math.max(v, 0) + rn2) * rng.normal();
-  }
-}
-
 export interface SyntheticRawOptions {
   /** Expected electrons per pixel in detector coordinates (width x height of the geometry), or null for none. */
   readonly electrons: Float32Array | null;

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../../core/errors.ts';
-import { simulateRaw, simulateRawPixels, type RawPixels, type SimCard } from '../../../tester/sim/raw.ts';
+import { encodeRaw as encodeRice, simulateRaw, simulateRawPixels, type RawPixels, type SimCard } from '../../../tester/sim/raw.ts';
 import { rawFile } from '../../testing/sim-raws.ts';
 
-/** Header and geometry checks run on plain int32 HDUs; the RICE path has its own test below. */
+/** Files re-encoded after editing headers or HDUs are written with plain int32 HDUs (faster). */
 const encodeRaw = (raw: RawPixels) => rawFile(raw, false);
 import { readRawExposure } from './raw-input.ts';
 
@@ -18,7 +18,7 @@ describe('raw-input', () => {
   let lsstBytes: Uint8Array;
   beforeAll(() => {
     lsst = simulateRawPixels({ instrument: 'LSSTCam', detector: 10, group: GROUP, snap: 1, filter: 'i_39', raDeg: 10, decDeg: -40, seed: 3 });
-    lsstBytes = encodeRaw(lsst);
+    lsstBytes = encodeRice(lsst);
   });
 
   it('reads an LSSTCam raw: header values, WCS and per-amp pixels matching the geometry', () => {
@@ -49,7 +49,7 @@ describe('raw-input', () => {
 
   it('reads a DECam raw with two amps in one HDU (GAINA/GAINB, DATASECA/B)', () => {
     const d = simulateRawPixels({ instrument: 'DECam', detector: 28, group: GROUP, filter: 'r', raDeg: 50, decDeg: -20, seed: 4, exposureTimeS: 30 });
-    const r = readRawExposure(encodeRaw(d), { instrument: 'DECam', detector: 28 });
+    const r = readRawExposure(encodeRice(d), { instrument: 'DECam', detector: 28 });
     expect(r.amps.map((a) => a.amp.name)).toEqual(['B', 'A']);
     expect(r.amps[0].raw).toBe(r.amps[1].raw);
     expect(r.amps[1].gainEPerAdu).toBeCloseTo(r.amps[1].amp.gainEPerAdu, 6);

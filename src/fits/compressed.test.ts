@@ -1,0 +1,276 @@
+/**
+ * Tile-compressed images built by hand, to reach the parts of the convention our writer and fpack
+ * do not produce: UNCOMPRESSED_DATA and GZIP_COMPRESSED_DATA fall-back columns, Q descriptors, a
+ * ZBLANK column, THEAP with a gap, 3-D images with edge tiles, and the error paths.
+ */
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { Card } from './card.ts';
+import type { FitsValue } from './card.ts';
+import { Header } from './header.ts';
+import { readFits, writeFits } from './index.ts';
+import { riceEncode, riceMaxEncodedSize } from './rice.ts';
+import type { RiceBytePix } from './rice.ts';
+import { randomTable } from './quantize.ts';
+
+function pad(bytes: Uint8Array, fill = 0): Uint8Array {
+  const out = new Uint8Array(Math.ceil(bytes.length / 2880) * 2880).fill(fill);
+  out.set(bytes);
+  return out;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function rice(values: number[], bytepix: RiceBytePix = 4): Uint8Array {
+  const v = Int32Array.from(values);
+  const buf = new Uint8Array(riceMaxEncodedSize(v.length, 32, bytepix));
+  return buf.slice(0, riceEncode(v, 0, v.length, 32, bytepix, buf, 0));
+}
+
+function be(kind: 'i16' | 'i32' | 'f32' | 'f64', values: number[]): Uint8Array {
+  const size = kind === 'i16' ? 2 : kind === 'f64' ? 8 : 4;
+  const out = new Uint8Array(values.length * size);
+  const dv = new DataView(out.buffer);
+  values.forEach((v, i) => {
+    if (kind === 'i16') dv.setInt16(i * size, v);
+    else if (kind === 'i32') dv.setInt32(i * size, v);
+    else if (kind === 'f32') dv.setFloat32(i * size, v);
+    else dv.setFloat64(i * size, v);
+  });
+  return out;
+}
+
+interface ColumnSpec {
+  name: string;
+  /** 'P' or 'Q' descriptor column of bytes/ints, or a scalar 'D'/'J' column. */
+  tform: string;
+  /** Per row: heap bytes (P/Q; empty = count 0, `count` gives the element count) or a number. */
+  cells: (Uint8Array | number | null)[];
+  elementSize?: number;
+}
+
+/** A file with an empty primary and one compressed-image BINTABLE built from raw columns. */
+function buildCompressedFile(keywords: [string, FitsValue][], columns: ColumnSpec[], heapGap = 0): Uint8Array {
+  const nrows = columns[0].cells.length;
+  const widths = columns.map((c) => (c.tform.includes('Q') ? 16 : c.tform.includes('P') ? 8 : c.tform.includes('D') ? 8 : 4));
+  const rowBytes = widths.reduce((a, b) => a + b, 0);
+  const table = new Uint8Array(rowBytes * nrows);
+  const dv = new DataView(table.buffer);
+  const heapParts: Uint8Array[] = [new Uint8Array(heapGap)];
+  let heapLen = heapGap;
+  for (let r = 0; r < nrows; r++) {
+    let off = r * rowBytes;
+    columns.forEach((c, ci) => {
+      const cell = c.cells[r];
+      if (c.tform.includes('P') || c.tform.includes('Q')) {
+        const bytes = cell instanceof Uint8Array ? cell : new Uint8Array(0);
+        const count = bytes.length / (c.elementSize ?? 1);
+        const heapOffset = bytes.length ? heapLen - heapGap : 0;
+        if (c.tform.includes('Q')) {
+          dv.setBigUint64(off, BigInt(count));
+          dv.setBigUint64(off + 8, BigInt(heapOffset));
+        } else {
+          dv.setUint32(off, count);
+          dv.setUint32(off + 4, heapOffset);
+        }
+        if (bytes.length) {
+          heapParts.push(bytes);
+          heapLen += bytes.length;
+        }
+      } else if (c.tform.includes('D')) dv.setFloat64(off, cell as number);
+      else dv.setInt32(off, cell as number);
+      off += widths[ci];
+    });
+  }
+  const cards: Card[] = [
+    Card.create('XTENSION', 'BINTABLE'),
+    Card.create('BITPIX', 8),
+    Card.create('NAXIS', 2),
+    Card.create('NAXIS1', rowBytes),
+    Card.create('NAXIS2', nrows),
+    Card.create('PCOUNT', heapLen),
+    Card.create('GCOUNT', 1),
+    Card.create('TFIELDS', columns.length),
+  ];
+  columns.forEach((c, i) => cards.push(Card.create(`TTYPE${i + 1}`, c.name), Card.create(`TFORM${i + 1}`, c.tform)));
+  if (heapGap) cards.push(Card.create('THEAP', rowBytes * nrows + heapGap));
+  cards.push(Card.create('ZIMAGE', true));
+  for (const [k, v] of keywords) cards.push(Card.create(k, v));
+  const primary = new Header([Card.create('SIMPLE', true), Card.create('BITPIX', 8), Card.create('NAXIS', 0), Card.create('EXTEND', true)]).toBytes();
+  // With THEAP, the gap lies between the table and the heap: the gap bytes come first in heapParts.
+  const data = concat([table, ...heapParts]);
+  return concat([primary, new Header(cards).toBytes(), pad(data)]);
+}
+
+describe('hand-built tile-compressed images', () => {
+  it('UNCOMPRESSED_DATA fall-back tiles mixed with RICE_1 tiles', () => {
+    const w = 6;
+    const rows = [
+      [1, 2, 3, 4, 5, 6],
+      [-7, 8, -9, 10, -11, 12],
+      [100, 100, 100, 100, 100, 100],
+      [2147483647, -2147483648, 0, 1, 2, 3],
+    ];
+    const file = buildCompressedFile(
+      [
+        ['ZCMPTYPE', 'RICE_1'],
+        ['ZBITPIX', 32],
+        ['ZNAXIS', 2],
+        ['ZNAXIS1', w],
+        ['ZNAXIS2', 4],
+        ['ZTILE1', w],
+        ['ZTILE2', 1],
+        ['ZNAME1', 'BLOCKSIZE'],
+        ['ZVAL1', 32],
+        ['ZNAME2', 'BYTEPIX'],
+        ['ZVAL2', 4],
+        ['EXTNAME', 'MIXED'],
+      ],
+      [
+        { name: 'COMPRESSED_DATA', tform: '1PB(40)', cells: [rice(rows[0]), null, rice(rows[2]), null] },
+        { name: 'UNCOMPRESSED_DATA', tform: '1PJ(6)', cells: [null, be('i32', rows[1]), null, be('i32', rows[3])], elementSize: 4 },
+      ],
+    );
+    const h = readFits(file).hdu('MIXED');
+    expect(h.type).toBe('compressed-image');
+    expect(Array.from(h.pixels())).toEqual(rows.flat());
+  });
+
+  it('quantized float tiles: ZBLANK column, GZIP_COMPRESSED_DATA fall-back, Q descriptors, THEAP gap', () => {
+    const w = 5;
+    const scale = [0.5, 1, 0.25];
+    const zero = [100, 0, -3];
+    const q = [
+      [0, 1, -2147483647, 3, 4],
+      [0, 0, 0, 0, 0],
+      [-4, -3, 7, 1000, 2],
+    ];
+    const raw = [1.5, NaN, -2.25, 1e30, 0];
+    const file = buildCompressedFile(
+      [
+        ['ZCMPTYPE', 'RICE_1'],
+        ['ZBITPIX', -32],
+        ['ZNAXIS', 2],
+        ['ZNAXIS1', w],
+        ['ZNAXIS2', 3],
+        ['ZTILE1', w],
+        ['ZTILE2', 1],
+        ['ZNAME1', 'BLOCKSIZE'],
+        ['ZVAL1', 32],
+        ['ZQUANTIZ', 'SUBTRACTIVE_DITHER_1'],
+        ['ZDITHER0', 77],
+        ['EXTNAME', 'QF'],
+      ],
+      [
+        { name: 'COMPRESSED_DATA', tform: '1QB(40)', cells: [rice(q[0]), null, rice(q[2])] },
+        { name: 'GZIP_COMPRESSED_DATA', tform: '1QB(80)', cells: [null, new Uint8Array(gzipSync(be('f32', raw))), null] },
+        { name: 'ZSCALE', tform: '1D', cells: scale },
+        { name: 'ZZERO', tform: '1D', cells: zero },
+        { name: 'ZBLANK', tform: '1J', cells: [-2147483647, -2147483647, 1000] },
+      ],
+      100,
+    );
+    const h = readFits(file).hdu('QF');
+    expect(h.compression).toBe('RICE_1 SUBTRACTIVE_DITHER_1');
+    const px = h.pixels();
+    expect(px).toBeInstanceOf(Float32Array);
+    const r = randomTable();
+    const expectTile = (t: number): number[] => {
+      let iseed = (t + 77 - 1) % 10000;
+      let next = Math.trunc(r[iseed] * 500);
+      return q[t].map((v) => {
+        const out = v === [-2147483647, -2147483647, 1000][t] ? NaN : Math.fround((v - r[next] + 0.5) * scale[t] + zero[t]);
+        next++;
+        if (next === 10000) {
+          iseed++;
+          next = Math.trunc(r[iseed] * 500);
+        }
+        return out;
+      });
+    };
+    expect(Array.from(px.subarray(0, 5))).toEqual(expectTile(0));
+    expect(Array.from(px.subarray(5, 10))).toEqual(raw.map((x) => Math.fround(x)));
+    expect(Array.from(px.subarray(10, 15))).toEqual(expectTile(2));
+    expect(px[2]).toBeNaN();
+    expect(px[13]).toBeNaN();
+  });
+
+  it('3-D image with 2x2x1 tiles (edge tiles clipped), BYTEPIX 2, old files without BYTEPIX', () => {
+    const [nx, ny, nz] = [5, 3, 2];
+    const image = Array.from({ length: nx * ny * nz }, (_, i) => (i * 37) % 1000 - 500);
+    for (const withBytepix of [true, false]) {
+      const tiles: Uint8Array[] = [];
+      for (let z = 0; z < nz; z++) {
+        for (let ty = 0; ty < ny; ty += 2) {
+          for (let tx = 0; tx < nx; tx += 2) {
+            const vals: number[] = [];
+            for (let y = ty; y < Math.min(ty + 2, ny); y++) for (let x = tx; x < Math.min(tx + 2, nx); x++) vals.push(image[z * nx * ny + y * nx + x]);
+            tiles.push(rice(vals, withBytepix ? 2 : 4));
+          }
+        }
+      }
+      const file = buildCompressedFile(
+        [
+          ['ZCMPTYPE', 'RICE_1'],
+          ['ZBITPIX', 16],
+          ['ZNAXIS', 3],
+          ['ZNAXIS1', nx],
+          ['ZNAXIS2', ny],
+          ['ZNAXIS3', nz],
+          ['ZTILE1', 2],
+          ['ZTILE2', 2],
+          ['ZTILE3', 1],
+          ['ZNAME1', 'BLOCKSIZE'],
+          ['ZVAL1', 32],
+          ...(withBytepix ? ([['ZNAME2', 'BYTEPIX'], ['ZVAL2', 2]] as [string, FitsValue][]) : []),
+        ],
+        [{ name: 'COMPRESSED_DATA', tform: '1PB(20)', cells: tiles }],
+      );
+      const h = readFits(file).hdus[1];
+      expect(h.shape).toEqual([nx, ny, nz]);
+      expect(h.header.get('NAXIS3')).toBe(nz);
+      expect(h.pixels()).toBeInstanceOf(Int16Array);
+      expect(Array.from(h.pixels())).toEqual(image);
+    }
+  });
+
+  it('reports corrupt or unsupported compressed data as FitsError naming the HDU and offset', () => {
+    const good = writeFits({}, [{ extname: 'A', width: 64, height: 4, data: Int32Array.from({ length: 256 }, (_, i) => i * i) , compression: { type: 'RICE_1' } }]);
+    const f = readFits(good, { name: 'c.fits' });
+    const h = f.hdu('A');
+    // Cut the first tile's compressed bytes short by rewriting its descriptor count.
+    const bad = good.slice();
+    const dv = new DataView(bad.buffer, h.dataOffset);
+    dv.setUint32(0, 3);
+    expect(() => readFits(bad, { name: 'c.fits' }).hdu('A').pixels()).toThrow(/c\.fits, HDU 1, byte offset \d+: RICE_1 (stream ends early|tile too short)/);
+    const unknown = buildCompressedFile(
+      [
+        ['ZCMPTYPE', 'PLIO_1'],
+        ['ZBITPIX', 16],
+        ['ZNAXIS', 1],
+        ['ZNAXIS1', 2],
+      ],
+      [{ name: 'COMPRESSED_DATA', tform: '1PI(2)', cells: [be('i16', [1, 2])], elementSize: 2 }],
+    );
+    expect(() => readFits(unknown).hdus[1].pixels()).toThrow(/unsupported compression 'PLIO_1'/);
+    const wrongRows = buildCompressedFile(
+      [
+        ['ZCMPTYPE', 'RICE_1'],
+        ['ZBITPIX', 32],
+        ['ZNAXIS', 2],
+        ['ZNAXIS1', 2],
+        ['ZNAXIS2', 5],
+      ],
+      [{ name: 'COMPRESSED_DATA', tform: '1PB(20)', cells: [rice([1, 2])] }],
+    );
+    expect(() => readFits(wrongRows).hdus[1].pixels()).toThrow(/1 rows but the image has 5 tiles/);
+  });
+});
