@@ -82,6 +82,9 @@ const GZIP2: TileCodec = {
   name: 'GZIP_2',
   decode(src, start, end, p) {
     const bytes = gunzipTile(src, start, end, p);
+    if (bytes.length % p.tileLen !== 0) {
+      throw new FitsError(`GZIP_2 tile has ${bytes.length} bytes for ${p.tileLen} pixels`, { ...p.errorContext, offset: p.offset });
+    }
     return { kind: 'bytes', bytes: unshuffle(bytes, bytes.length / p.tileLen) };
   },
 };

@@ -125,7 +125,14 @@ abstract class BaseHdu implements Hdu {
     return this.rawHeader.getInt('BITPIX');
   }
 
+  #shape: readonly number[] | null = null;
+
   get shape(): readonly number[] {
+    if (!this.#shape) this.#shape = Object.freeze(this.computeShape());
+    return this.#shape;
+  }
+
+  protected computeShape(): number[] {
     const s = headerShape(this.rawHeader);
     return s.length === 0 || s.some((n) => n === 0) ? [] : s;
   }
@@ -241,7 +248,7 @@ export class CompressedImageHdu extends BaseHdu {
     return this.rawHeader.getInt('ZBITPIX');
   }
 
-  override get shape(): readonly number[] {
+  protected override computeShape(): number[] {
     const n = this.rawHeader.getIntOr('ZNAXIS', 0);
     const s: number[] = [];
     for (let i = 1; i <= n; i++) s.push(this.rawHeader.getInt(`ZNAXIS${i}`));

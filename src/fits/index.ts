@@ -1,5 +1,11 @@
 /**
  * FITS reading and writing. Other code imports only from here.
+ *
+ * Layers (as in astropy.io.fits): Card (one keyword record, raw bytes kept, parsed lazily) ->
+ * Header (cards + keyword index) -> Hdu (primary/image, tile-compressed image, table; chosen from
+ * the header, pixels decoded on first access) -> FitsFile. Tile codecs (RICE_1, GZIP_1, GZIP_2,
+ * NOCOMPRESS) are looked up by ZCMPTYPE; quantized floats are restored with the standard
+ * subtractive-dither sequence.
  */
 export { FitsError } from './errors.ts';
 export type { FitsErrorContext } from './errors.ts';

@@ -29,10 +29,14 @@ function paramsFor(bytepix: number): RiceParams {
   return p;
 }
 
-/** Upper bound of the encoded size of `n` pixels. */
+/**
+ * Upper bound of the encoded size of `n` pixels, plus slack for the encoder's speculative stores.
+ * (A Rice-coded block never needs more than about fs + 3 bits per pixel, which is at most the raw
+ * size; a quarter more is kept as margin.)
+ */
 export function riceMaxEncodedSize(n: number, blockSize: number, bytepix: RiceBytePix): number {
   const blocks = Math.ceil(n / blockSize);
-  return bytepix + blocks + n * bytepix + 8;
+  return bytepix + blocks + Math.ceil(n * bytepix * 1.25) + 16;
 }
 
 /** Zero-padded copy of a tile that ends too close to the end of its array. */
@@ -145,6 +149,8 @@ function decodeStream(
     if (fs < 0) {
       out.fill(lastpix, outOff + i, outOff + imax);
       i = imax;
+    } else if (fs > fsmax) {
+      throw new FitsError(`RICE_1 stream is corrupt (split level ${fs} at pixel ${i})`, { offset: errorOffset });
     } else if (fs === fsmax) {
       // High-entropy block: differences stored raw, bbits each (read as halves of at most 16 bits).
       const half = bbits === 32 ? 16 : bbits;
@@ -221,7 +227,10 @@ export function riceEncode(
   mapDifferences(src, srcOff, n, blockSize, 32 - 8 * bytepix, fsmax, diffScratch, fsScratch);
   let p = dstOff;
   for (let k = bytepix - 1; k >= 0; k--) dst[p++] = first >>> (8 * k);
-  return writeCodes(diffScratch, n, blockSize, fsScratch, fsbits, fsmax, bbits, dst, p) - dstOff;
+  const end = writeCodes(diffScratch, n, blockSize, fsScratch, fsbits, fsmax, bbits, dst, p);
+  // Typed-array stores past the end are dropped silently: make that loud.
+  if (end + 2 > dst.length) throw new FitsError(`RICE_1 output buffer too small (${dst.length - dstOff} bytes for ${n} pixels)`);
+  return end - dstOff;
 }
 
 /**

@@ -435,7 +435,8 @@ function* emit(built: BuiltHdu, checksum: boolean): Generator<Uint8Array> {
 /**
  * Write a FITS file as a sequence of byte chunks (header blocks, data, padding per HDU), without
  * building one large buffer. A compressed primary image is written as an empty primary followed by
- * the compressed image (ZSIMPLE = T), as fpack does.
+ * the compressed image (ZSIMPLE = T), as fpack does. Chunks may share memory with the input (a
+ * Uint8Array image is yielded as is): consume each chunk before changing the input arrays.
  */
 export function* writeFitsChunks(
   primary: PrimaryHeaderInput | ImageHduInput,

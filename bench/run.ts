@@ -1,0 +1,29 @@
+/**
+ * `npm run bench [-- fits pipeline night]`: runs the benchmarks (all by default), prints each
+ * figure, and writes them to bench/results.json. Every figure the README quotes comes from here.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { benchFits } from './fits.bench.ts';
+import type { BenchResult } from './lib.ts';
+import { benchNight } from './night.bench.ts';
+import { benchPipeline } from './pipeline.bench.ts';
+
+const all: Record<string, () => BenchResult | Promise<BenchResult>> = {
+  fits: () => benchFits(),
+  pipeline: () => benchPipeline(),
+  night: () => benchNight(),
+};
+const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+for (const c of chosen) if (!(c in all)) throw new Error(`unknown benchmark '${c}' (known: ${Object.keys(all).join(', ')})`);
+const results: BenchResult[] = [];
+for (const name of chosen.length ? chosen : Object.keys(all)) {
+  process.stdout.write(`\n# ${name}\n`);
+  const r = await all[name]();
+  process.stdout.write(`${r.what}\n`);
+  for (const [k, v] of Object.entries(r.figures)) process.stdout.write(`  ${k.padEnd(34)} ${v}\n`);
+  results.push(r);
+}
+const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', loadavg: loadavg().map((x) => Number(x.toFixed(2))), node: process.version };
+writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, results }, null, 2) + '\n');
+process.stdout.write(`\nwritten to bench/results.json\n`);
