@@ -28,12 +28,25 @@ export function hasTool(name: string): boolean {
 
 let astropyCache: boolean | null = null;
 
-/** True when python3 can import astropy.io.fits and numpy. */
+let pythonCache: string | null | undefined;
+
+/**
+ * A Python 3 that can import astropy.io.fits and numpy: `python3` on the PATH, or Debian's
+ * `/usr/bin/python3` (python3-astropy) when the PATH's python3 is another installation.
+ */
+export function astropyPython(): string | null {
+  if (pythonCache !== undefined) return pythonCache;
+  for (const py of ['python3', '/usr/bin/python3']) {
+    const r = spawnSync(py, ['-c', 'import astropy.io.fits, numpy'], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status === 0) return (pythonCache = py);
+  }
+  return (pythonCache = null);
+}
+
+/** True when a python3 can import astropy.io.fits and numpy. */
 export function hasAstropy(): boolean {
   if (astropyCache !== null) return astropyCache;
-  if (!hasTool('python3')) return (astropyCache = false);
-  const r = spawnSync('python3', ['-c', 'import astropy.io.fits, numpy'], { encoding: 'utf8', timeout: 60_000 });
-  astropyCache = r.status === 0;
+  astropyCache = astropyPython() !== null;
   return astropyCache;
 }
 
@@ -44,7 +57,7 @@ export function skipNotice(what: string, reason: string): void {
 
 /** Run python3 with a script; returns stdout. Throws with stderr on failure. */
 export function runPython(script: string, args: readonly string[] = []): string {
-  const r = spawnSync('python3', ['-c', script, ...args], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
+  const r = spawnSync(astropyPython() ?? 'python3', ['-c', script, ...args], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
   if (r.status !== 0) throw new Error(`python3 failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 }
