@@ -2,7 +2,7 @@
  * `npm run bench [-- fits pipeline night]`: runs the benchmarks (all by default), prints each
  * figure, and writes them to bench/results.json. Every figure the README quotes comes from here.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { benchFits } from './fits.bench.ts';
 import type { BenchResult } from './lib.ts';
@@ -24,6 +24,14 @@ for (const name of chosen.length ? chosen : Object.keys(all)) {
   for (const [k, v] of Object.entries(r.figures)) process.stdout.write(`  ${k.padEnd(34)} ${v}\n`);
   results.push(r);
 }
+// Results of benchmarks not run this time are kept from the last run that had them.
+const file = new URL('./results.json', import.meta.url);
 const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', loadavg: loadavg().map((x) => Number(x.toFixed(2))), node: process.version };
-writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, results }, null, 2) + '\n');
+const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { results?: Array<BenchResult & { date?: string }> }).results ?? [] : [];
+const now = new Date().toISOString();
+const merged = [
+  ...previous.filter((p) => !results.some((r) => r.name === p.name)),
+  ...results.map((r) => ({ ...r, date: now, machine })),
+];
+writeFileSync(file, JSON.stringify({ results: merged }, null, 2) + '\n');
 process.stdout.write(`\nwritten to bench/results.json\n`);

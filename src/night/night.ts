@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promises as fs, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, promises as fs } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { errorMessage } from '../core/errors.ts';
@@ -13,9 +15,6 @@ import { startChildService, PROMPT_BIN, type ChildService } from './child-servic
 import { ServiceFront } from './front.ts';
 import { Progress } from './progress.ts';
 import { formatSummary, recordFromOutcome, summarize, type NightRecord, type NightSummary } from './summary.ts';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { createWriteStream } from 'node:fs';
 
 export interface NightOptions {
   instrument: InstrumentName;
@@ -73,7 +72,8 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
   const children: ChildService[] = [];
   const front = new ServiceFront({ queueTimeoutMs: 600_000 });
   let broker: Broker | undefined;
-  const progress = new Progress(out, { plain: opts.plain, startedAt: started });
+  let shuttingDown = false;
+  const progress = new Progress(out, { plain: opts.plain, startedAt: started, inFlight: () => front.busyCount });
 
   try {
     progress.note(`starting the broker, the bucket and ${nActivators} activator instance(s) in ${workdir}`);
@@ -97,19 +97,27 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
       OUTPUT_REPO: outputRepo,
       PROMPT_LOG_LEVEL: process.env.PROMPT_LOG_LEVEL ?? 'info',
     };
-    const activators = await Promise.all(
-      Array.from({ length: nActivators }, (_, i) =>
-        startChildService({
-          name: `activator-${i}`,
-          args: ['activator'],
-          env: { ...activatorEnv, INSTANCE_ID: `activator-${i}` },
-          logFile: path.join(logs, `activator-${i}.log`),
-          onLine: (rec) => progress.activatorLine(rec),
-        }),
-      ),
-    );
-    children.push(...activators);
-    for (const a of activators) front.addInstance(a.url);
+    // The activator pool: like Cloud Run, an instance that dies is replaced (a few times at most),
+    // and the push subscription redelivers whatever it was handling.
+    const startActivator = async (i: number, restarts: number): Promise<void> => {
+      const svc = await startChildService({
+        name: `activator-${i}`,
+        args: ['activator'],
+        env: { ...activatorEnv, INSTANCE_ID: `activator-${i}${restarts ? `-r${restarts}` : ''}` },
+        logFile: path.join(logs, `activator-${i}.log`),
+      });
+      children.push(svc);
+      front.addInstance(svc.url);
+      void svc.exited.then((code) => {
+        front.removeInstance(svc.url);
+        if (shuttingDown) return;
+        progress.note(`activator-${i} exited with code ${code}; see ${path.join(logs, `activator-${i}.log`)}`);
+        if (restarts < 3) {
+          startActivator(i, restarts + 1).catch((e: unknown) => progress.note(`could not restart activator-${i}: ${errorMessage(e)}`));
+        }
+      });
+    };
+    await Promise.all(Array.from({ length: nActivators }, (_, i) => startActivator(i, 0)));
     const frontUrl = await front.listen();
     await broker.ensureSubscription('nextVisit-sub', 'nextVisit', {
       push: { endpoint: `${frontUrl}/next-visit?token=${token}` },
@@ -194,7 +202,10 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
     const deadline = Date.now() + perVisitS * 1000 * Math.max(1, Math.ceil(expected.size / nActivators));
     while (Date.now() < deadline) {
       if ([...expected.keys()].every((k) => outcomes.has(k))) break;
-      if (children.some((c) => c.name.startsWith('activator') && c.child.exitCode !== null) && front.size === 0) break;
+      if (front.size === 0) {
+        progress.note('no activator instance is left running');
+        break;
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
     abort.abort();
@@ -231,6 +242,7 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
     out.write(`  summary written to ${jsonFile}\n`);
     return summary;
   } finally {
+    shuttingDown = true;
     progress.done();
     await front.close();
     await Promise.all(children.reverse().map((c) => c.stop()));

@@ -13,7 +13,6 @@ export class Progress {
   private processed = 0;
   private failed = 0;
   private timedOut = 0;
-  private inFlight = 0;
   private readonly latencies: number[] = [];
   private lastPlain = 0;
   private timer?: NodeJS.Timeout;
@@ -21,7 +20,7 @@ export class Progress {
 
   constructor(
     private readonly out: NodeJS.WritableStream,
-    private readonly opts: { plain?: boolean; startedAt: number },
+    private readonly opts: { plain?: boolean; startedAt: number; inFlight?: () => number },
   ) {
     this.tty = !opts.plain && Boolean((out as NodeJS.WriteStream).isTTY);
     if (this.tty) this.timer = setInterval(() => this.render(), 500);
@@ -41,7 +40,7 @@ export class Progress {
     return (
       `[${this.elapsed()}] group ${this.groupIndex}/${this.groupCount} · snaps uploaded ${this.uploads}` +
       ` · detector-visits ${done}/${this.expectedCount} (processed ${this.processed}, failed ${this.failed}, timed out ${this.timedOut})` +
-      ` · in flight ${this.inFlight}` +
+      (this.opts.inFlight ? ` · activators busy ${this.opts.inFlight()}` : '') +
       (p50 !== null ? ` · latency p50 ${p50.toFixed(1)} s` : '') +
       remaining
     );
@@ -77,11 +76,6 @@ export class Progress {
     this.groupIndex = index;
     this.groupCount = of;
     this.render(true);
-  }
-
-  activatorLine(rec: Record<string, unknown>): void {
-    if (rec.message === 'snap arrived; ingesting' && rec.snap === 0) this.inFlight++;
-    if (typeof rec.message === 'string' && rec.message.startsWith('detector-visit ')) this.inFlight = Math.max(0, this.inFlight - 1);
   }
 
   outcome(o: Outcome): void {
