@@ -2,6 +2,8 @@
  * Pixel statistics ignoring NaN: count, min, max, mean, median (quickselect) and population std.
  */
 
+import { selectInPlace } from '../core/select.ts';
+
 export interface PixelStats {
   /** Pixels that are not NaN. */
   count: number;
@@ -14,45 +16,12 @@ export interface PixelStats {
   std: number;
 }
 
-/** Rearrange a[lo..hi] so that a[k] holds the value it would have if sorted. */
-function select(a: Float64Array, k: number): void {
-  let lo = 0;
-  let hi = a.length - 1;
-  while (hi > lo) {
-    const mid = (lo + hi) >>> 1;
-    // Median of three as pivot.
-    let x = a[lo];
-    let y = a[mid];
-    let z = a[hi];
-    if (x > y) [x, y] = [y, x];
-    if (y > z) [y, z] = [z, y];
-    if (x > y) [x, y] = [y, x];
-    const pivot = y;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i] < pivot) i++;
-      while (a[j] > pivot) j--;
-      if (i <= j) {
-        const t = a[i];
-        a[i] = a[j];
-        a[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else return;
-  }
-}
-
 /** Median of the values (NaN-free copy is rearranged in place). */
 function medianInPlace(values: Float64Array): number {
   const n = values.length;
   if (n === 0) return NaN;
   const k = (n - 1) >>> 1;
-  select(values, k);
+  selectInPlace(values, 0, n, k);
   const lower = values[k];
   if (n % 2 === 1) return lower;
   let upper = Infinity;
