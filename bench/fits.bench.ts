@@ -7,26 +7,16 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { readFits, writeFits, type CardInput, type ImageHduInput } from '../src/fits/index.ts';
-import { simulateRawPixels } from '../src/tester/sim/raw.ts';
+import { readFits } from '../src/fits/index.ts';
+import { encodeRaw, simulateRawPixels } from '../src/tester/sim/raw.ts';
 import { hasCommand, ratio, timeCommandMs, timeMs, type BenchResult } from './lib.ts';
 
 export function benchFits(): BenchResult {
   const raw = simulateRawPixels({ instrument: 'LSSTComCam', detector: 4, group: '2026112700001', filter: 'r_03', raDeg: 53.1, decDeg: -27.8, seed: 7 });
-  const hdus = (compress: boolean): ImageHduInput[] =>
-    raw.hdus.map((h) => ({
-      extname: h.name,
-      header: h.header as readonly CardInput[],
-      width: h.width,
-      height: h.height,
-      data: h.data,
-      ...(compress ? { compression: { type: 'RICE_1' as const } } : {}),
-    }));
-  const primary = { header: raw.primaryHeader as readonly CardInput[] };
-  const plain = writeFits(primary, hdus(false));
+  const plain = encodeRaw(raw, { compress: false });
   let fz: Uint8Array = new Uint8Array();
   const encode = timeMs(() => {
-    fz = writeFits(primary, hdus(true));
+    fz = encodeRaw(raw);
   });
   const decode = timeMs(() => {
     const f = readFits(fz);

@@ -7,16 +7,19 @@ import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
 import { decodeBase64, encodeBase64 } from './base64.ts';
 
+/** A message as Pub/Sub's JSON shows it (pull responses and push envelopes alike). */
+export interface PubsubMessageJson {
+  data?: string;
+  attributes?: Record<string, string>;
+  messageId: string;
+  message_id: string;
+  publishTime: string;
+  publish_time: string;
+  orderingKey?: string;
+}
+
 export interface PushEnvelope {
-  message: {
-    data?: string;
-    attributes?: Record<string, string>;
-    messageId: string;
-    message_id: string;
-    publishTime: string;
-    publish_time: string;
-    orderingKey?: string;
-  };
+  message: PubsubMessageJson;
   subscription: string;
   deliveryAttempt?: number;
 }

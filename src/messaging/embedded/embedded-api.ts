@@ -7,7 +7,7 @@ import { InvalidInputError } from '../../core/errors.ts';
 import { base64ByteLength, canonicalBase64 } from '../base64.ts';
 import { MAX_FILTER_BYTES, parseFilter } from '../filter.ts';
 import { checkResourceId, resourcePath } from '../names.ts';
-import { describeZodError } from '../push-envelope.ts';
+import { describeZodError, type PubsubMessageJson } from '../push-envelope.ts';
 import type { Delivery, PublishInput, StoredMessage, SubscriptionConfig, SubscriptionInfo } from './store.ts';
 
 export const LIMITS = {
@@ -88,15 +88,7 @@ export interface TopicJson {
   name: string;
 }
 
-export interface PubsubMessageJson {
-  data?: string;
-  attributes?: Record<string, string>;
-  messageId: string;
-  message_id: string;
-  publishTime: string;
-  publish_time: string;
-  orderingKey?: string;
-}
+export type { PubsubMessageJson };
 
 export interface ReceivedMessageJson {
   ackId: string;

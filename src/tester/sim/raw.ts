@@ -10,15 +10,19 @@ import { simulateRawPixels, type RawParams, type RawPixels } from './raw-pixels.
 export type { RawParams, RawPixels, RawHduPixels, RawTruth, ResolvedRawParams, SimCard, ObservationKind } from './raw-pixels.ts';
 export { simulateRawPixels, parseRawParams, RawParamsSchema, flatFieldPattern, fitsSection, DEFAULT_CATALOG_SEED, DEFAULT_EXPOSURE_S, OBSERVATION_KINDS, SIM_VERSION } from './raw-pixels.ts';
 
-/** The FITS bytes (`.fz`) of simulated raw pixels: row tiles (width × 1), as the LSST camera writes. */
-export function encodeRaw(raw: RawPixels): Uint8Array {
+/**
+ * The FITS bytes (`.fz`) of simulated raw pixels: row tiles (width × 1), as the LSST camera
+ * writes; with `compress: false`, plain int32 image extensions.
+ */
+export function encodeRaw(raw: RawPixels, options: { compress?: boolean } = {}): Uint8Array {
+  const compress = options.compress ?? true;
   const extensions: ImageHduInput[] = raw.hdus.map((h) => ({
     extname: h.name,
     header: h.header as readonly CardInput[],
     width: h.width,
     height: h.height,
     data: h.data,
-    compression: { type: 'RICE_1', tileWidth: h.width, tileHeight: 1 },
+    ...(compress ? { compression: { type: 'RICE_1' as const, tileWidth: h.width, tileHeight: 1 } } : {}),
   }));
   return writeFits({ header: raw.primaryHeader as readonly CardInput[] }, extensions);
 }
