@@ -2,4 +2,9 @@ export type { ObjectStore, ObjectStoreCapabilities, StoredObject } from './objec
 export { assertSafeKey, assertSafePrefix } from './key-safety.ts';
 export { LocalBucket } from './local/local-bucket.ts';
 export type { NotificationConfig, Notifier, LocalBucketOptions } from './local/local-bucket.ts';
-export { openObjectStore } from './backends.ts';
+export { openObjectStore, supportedBucketUrls } from './backends.ts';
+export type { OpenStoreDeps } from './backends.ts';
+export { createS3Store } from './s3/s3-store.ts';
+export type { S3ClientLike, S3CommandLike, S3StoreDeps } from './s3/s3-store.ts';
+export { parseS3Url, resolveS3Settings, validateS3StoreConfig, S3_ENDPOINT_ENV } from './s3/s3-config.ts';
+export type { S3Settings, S3StoreConfig } from './s3/s3-config.ts';
