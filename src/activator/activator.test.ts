@@ -92,6 +92,13 @@ describe('activator', () => {
       imageTopic: 'LATISS-image',
       outcomeTopic: 'prompt-outcomes',
       instanceId: 'test-1',
+      centralRepo: null,
+      localRepo: path.join(dir, 'local'),
+      deployment: 'test',
+      pipeline: 'ApPipe',
+      exportTypes: ['*'],
+      calibCacheSize: 8,
+      preloadPadArcsec: 60,
       ...overrides,
     };
     activator = await startActivator({ config, processor, log: silentLogger(), services });

@@ -1,4 +1,5 @@
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 import { getInstrument, type InstrumentName } from '../instruments/index.ts';
@@ -21,6 +22,16 @@ export interface ActivatorConfig {
   readonly imageTopic: string;
   readonly outcomeTopic: string;
   readonly instanceId: string;
+  /** The central data repository (directory or s3://…); null: outputs only to outputRepo. */
+  readonly centralRepo: string | null;
+  /** This instance's local repository. */
+  readonly localRepo: string;
+  readonly deployment: string;
+  readonly pipeline: string;
+  readonly exportTypes: readonly string[];
+  readonly calibCacheSize: number;
+  /** Padding of the predicted detector footprint for the preload, arcseconds. */
+  readonly preloadPadArcsec: number;
 }
 
 /** The playbook sets RUBIN_INSTRUMENT to the instrument class; short names work too. */
@@ -55,6 +66,13 @@ const envSchema = z.object({
   IMAGE_TOPIC: z.string().optional(),
   OUTCOME_TOPIC: z.string().default('prompt-outcomes'),
   INSTANCE_ID: z.string().optional(),
+  CENTRAL_REPO: z.string().optional(),
+  LOCAL_REPO: z.string().optional(),
+  DEPLOYMENT: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, _ . -').default('local'),
+  PIPELINE: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, _ . -').default('ApPipe'),
+  EXPORT_TYPES: z.string().default('*'),
+  CALIB_CACHE_SIZE: z.coerce.number().int('must be an integer').min(0).default(64),
+  PRELOAD_PAD_ARCSEC: z.coerce.number().min(0).default(60),
 });
 
 export function activatorConfigFromEnv(env: Record<string, string | undefined> = process.env): ActivatorConfig {
@@ -78,5 +96,12 @@ export function activatorConfigFromEnv(env: Record<string, string | undefined> =
     imageTopic: e.IMAGE_TOPIC ?? `${instrument}-image`,
     outcomeTopic: e.OUTCOME_TOPIC,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+    centralRepo: e.CENTRAL_REPO && e.CENTRAL_REPO.length > 0 ? e.CENTRAL_REPO : null,
+    localRepo: e.LOCAL_REPO ?? path.join(tmpdir(), `prompt-local-repo-${e.INSTANCE_ID ?? process.pid}`),
+    deployment: e.DEPLOYMENT,
+    pipeline: e.PIPELINE,
+    exportTypes: e.EXPORT_TYPES.split(',').map((x) => x.trim()).filter(Boolean),
+    calibCacheSize: e.CALIB_CACHE_SIZE,
+    preloadPadArcsec: e.PRELOAD_PAD_ARCSEC,
   });
 }

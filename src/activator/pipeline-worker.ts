@@ -11,6 +11,8 @@ export interface PipelineTask {
   readonly visit: NextVisit;
   readonly snaps: ReadonlyArray<{ readonly objectKey: string; readonly bytes: Uint8Array }>;
   readonly calibRepo: string | null;
+  /** Master calibrations preloaded from the data repository; they take precedence over calibRepo. */
+  readonly calibs?: { bias?: Uint8Array; dark?: Uint8Array; flat?: Uint8Array };
 }
 
 export type PipelineTaskResult =
@@ -57,7 +59,7 @@ export default function runPipelineTask(task: PipelineTask): PipelineTaskResult 
       rawNames: task.snaps.map((s) => s.objectKey),
       expected: { instrument: task.visit.instrument, detector: task.visit.detector, group: task.visit.group, filter: task.visit.filter },
       kind: task.visit.kind,
-      calibs: loadCalibs(task.calibRepo, task.visit),
+      calibs: task.calibs ?? loadCalibs(task.calibRepo, task.visit),
       now: () => performance.now(),
     });
     const files: Record<string, Uint8Array> = { 'processed.fits': r.exposure };

@@ -8,6 +8,7 @@ import type { Broker } from '../messaging/broker.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ObjectStore, StoredObject } from '../storage/object-store.ts';
 import type { ActivatorConfig } from './config.ts';
+import type { CalibFiles, Preloaded, VisitMiddleware } from './middleware.ts';
 import type { OutputRepository } from './output-repository.ts';
 
 /** One raw snap, fetched from the bucket and checked against its key. */
@@ -29,7 +30,7 @@ export interface ProcessResult {
 
 /** Runs the science pipeline for the visit's kind on the ingested snaps. */
 export interface VisitProcessor {
-  process(visit: NextVisit, snaps: readonly IngestedSnap[]): Promise<ProcessResult>;
+  process(visit: NextVisit, snaps: readonly IngestedSnap[], calibs?: CalibFiles): Promise<ProcessResult>;
   close(): Promise<void>;
 }
 
@@ -39,6 +40,8 @@ export interface VisitDeps {
   readonly bucket: ObjectStore;
   readonly processor: VisitProcessor;
   readonly outputs: OutputRepository;
+  /** The data repositories (preload, export); without it outputs go to `outputs` only. */
+  readonly middleware?: VisitMiddleware;
   readonly log: Logger;
   /** Wall clock, ms since the epoch. */
   readonly now: () => number;
@@ -128,11 +131,17 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
   }
 
   let timedOut = false;
+  // Preloading runs while the snaps are awaited: it is what the time before the pixels is for.
+  let preloading: Promise<Preloaded> | null = null;
   try {
     try {
       for (const obj of await bucket.list(prefix)) offer(obj);
     } catch (e) {
       return { disposition: 'retry', reason: `could not list the raw bucket: ${errorMessage(e)}` };
+    }
+    if (deps.middleware) {
+      preloading = deps.middleware.prepare(visit);
+      preloading.catch(() => undefined);
     }
     let deadline = deps.now() + config.imageTimeoutS * 1000;
     while (snaps.size < visit.snaps) {
@@ -179,10 +188,18 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
     summary: {},
   };
 
+  // Whatever was preloaded for a visit that goes no further is removed again.
+  const release = async (): Promise<void> => {
+    if (!preloading) return;
+    await preloading.catch(() => undefined);
+    await deps.middleware?.cleanup(visit).catch(() => undefined);
+  };
+
   let ingested: IngestedSnap[];
   try {
     ingested = (await Promise.all(snaps.values())).sort((a, b) => a.key.snap - b.key.snap);
   } catch (e) {
+    await release();
     if (isTransient(e)) return { disposition: 'retry', reason: `could not read a snap: ${errorMessage(e)}` };
     return finish(deps, { ...base, status: 'failed', snaps: 0, reason: `could not ingest a snap: ${errorMessage(e)}` });
   }
@@ -190,6 +207,7 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
   const lastSnapFinalizedAt = ingested.length ? new Date(lastFinalized).toISOString() : undefined;
 
   if (ingested.length === 0) {
+    await release();
     const why = ingestErrors.length ? ` (rejected: ${ingestErrors.join('; ')})` : '';
     return finish(deps, {
       ...base,
@@ -202,10 +220,22 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
     log.warn({ ...ctx, arrived: ingested.length, expected: visit.snaps }, 'processing with the snaps that arrived before the timeout');
   }
 
+  let preloaded: Preloaded | null = null;
+  if (preloading) {
+    try {
+      preloaded = await preloading;
+      await deps.middleware?.ingest(visit, ingested);
+    } catch (e) {
+      await deps.middleware?.cleanup(visit).catch(() => undefined);
+      return { disposition: 'retry', reason: `could not prepare the data repository: ${errorMessage(e)}` };
+    }
+  }
+
   let result: ProcessResult;
   try {
-    result = await deps.processor.process(visit, ingested);
+    result = await deps.processor.process(visit, ingested, preloaded?.calibs);
   } catch (e) {
+    await deps.middleware?.cleanup(visit).catch(() => undefined);
     if (isTransient(e)) return { disposition: 'retry', reason: `processing failed: ${errorMessage(e)}` };
     const reason =
       e instanceof InvalidInputError || e instanceof AlgorithmError ? errorMessage(e) : `unexpected error: ${errorMessage(e)}`;
@@ -214,12 +244,23 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
   }
 
   const paths: Record<string, string> = {};
+  const timings: Record<string, number> = { ...result.timings };
+  if (preloaded) timings.preload = preloaded.seconds;
   try {
-    for (const [name, bytes] of Object.entries(result.files)) {
-      paths[name] = await outputs.writeFile(visit.instrument, visit.group, visit.detector, name, bytes);
+    if (deps.middleware) {
+      const visitId = typeof result.summary.visit === 'number' ? result.summary.visit : ingested[0].key.exposureId;
+      const exported = await deps.middleware.exportOutputs(visit, visitId, result.files);
+      Object.assign(paths, exported.outputs);
+      timings.export = exported.seconds;
+    } else {
+      for (const [name, bytes] of Object.entries(result.files)) {
+        paths[name] = await outputs.writeFile(visit.instrument, visit.group, visit.detector, name, bytes);
+      }
     }
   } catch (e) {
-    return { disposition: 'retry', reason: errorMessage(e) };
+    return { disposition: 'retry', reason: `could not write the outputs: ${errorMessage(e)}` };
+  } finally {
+    await deps.middleware?.cleanup(visit).catch((e: unknown) => log.warn({ ...ctx, reason: errorMessage(e) }, 'could not clean the local repository'));
   }
   const writtenAt = deps.now();
   return finish(deps, {
@@ -232,7 +273,7 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
     latencySeconds: (writtenAt - lastFinalized) / 1000,
     sources: result.sources ?? undefined,
     outputs: paths,
-    timings: { ...result.timings },
+    timings,
     summary: { ...result.summary },
   });
 }

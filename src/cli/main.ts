@@ -34,6 +34,16 @@ function detectorList(v: string): number[] {
   return out;
 }
 
+/**
+ * The first group sequence number of a night started now: half the seconds since midnight UTC,
+ * so nights run one after another on the same day never reuse a group id (a group takes far
+ * longer than 2 s), and two snaps per group still fit in an exposure id.
+ */
+function defaultFirstSeq(): number {
+  const d = new Date();
+  return Math.floor((d.getUTCHours() * 3600 + d.getUTCMinutes() * 60 + d.getUTCSeconds()) / 2) + 1;
+}
+
 function todayDayObs(): number {
   const d = new Date();
   return d.getUTCFullYear() * 10000 + (d.getUTCMonth() + 1) * 100 + d.getUTCDate();
@@ -112,14 +122,14 @@ program
   .option('--exposure-time <s>', 'exposure time per snap', seconds('--exposure-time'), 18)
   .option('--slew-time <s>', 'slew between groups', seconds('--slew-time'), 2)
   .option('--day-obs <yyyymmdd>', 'observing day of the group ids (default: today, UTC)', int('--day-obs', 19000101))
-  .option('--first-seq <n>', 'sequence number of the first group', int('--first-seq'), 1)
+  .option('--first-seq <n>', 'sequence number of the first group (default: from the time of day, so group ids stay unique)', int('--first-seq'))
   .addOption(new Option('--kind <kind>', 'kind of every visit').choices(VISIT_KINDS).default('SCIENCE'))
   .option('--detectors <list>', 'detector ids, e.g. 0-8 or 1,4,7 (default: all)', detectorList)
   .option('--threads <n>', 'threads simulating raws', int('--threads', 1))
   .option('--json-progress', 'print one JSON line per event')
   .action(async (instrument: string, groups: number, o) => {
     const { runUpload } = await import('./upload-command.ts');
-    await runUpload({ instrument, groups, ...o, dayObs: o.dayObs ?? todayDayObs() });
+    await runUpload({ instrument, groups, ...o, dayObs: o.dayObs ?? todayDayObs(), firstSeq: o.firstSeq ?? defaultFirstSeq() });
   });
 
 const fits = program.command('fits').description('FITS tools');
@@ -132,6 +142,9 @@ fits
     const { runFitsInfo } = await import('./fits-command.ts');
     await runFitsInfo(file, Boolean(o.json));
   });
+
+const { butlerCommands } = await import('./butler-command.ts');
+program.addCommand(butlerCommands());
 
 const bucket = program.command('bucket').description('directory bucket tools');
 bucket

@@ -1,0 +1,26 @@
+import type { DatasetType } from '../registry/index.ts';
+
+/**
+ * The dataset types prompt processing reads and writes. Calibrations are looked up through
+ * CALIBRATION collections by validity time; everything else by collection search order.
+ */
+export const DATASET_TYPES = {
+  raw: { name: 'raw', dimensions: ['instrument', 'detector', 'exposure'], storageClass: 'Exposure', isCalibration: false },
+  bias: { name: 'bias', dimensions: ['instrument', 'detector'], storageClass: 'ExposureF', isCalibration: true },
+  dark: { name: 'dark', dimensions: ['instrument', 'detector'], storageClass: 'ExposureF', isCalibration: true },
+  flat: { name: 'flat', dimensions: ['instrument', 'detector', 'physical_filter'], storageClass: 'ExposureF', isCalibration: true },
+  refcat: { name: 'refcat', dimensions: ['htm7'], storageClass: 'SimpleCatalog', isCalibration: false },
+  template_coadd: { name: 'template_coadd', dimensions: ['skymap', 'tract', 'patch', 'band'], storageClass: 'ExposureF', isCalibration: false },
+  processed_exposure: { name: 'processed_exposure', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'ExposureF', isCalibration: false },
+  source_catalog: { name: 'source_catalog', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'SourceCatalog', isCalibration: false },
+} as const satisfies Record<string, DatasetType>;
+
+export type StandardDatasetType = keyof typeof DATASET_TYPES;
+
+/** Which calibration types a kind of visit uses, by the pipeline's rules. */
+export const CALIBS_FOR_KIND = {
+  BIAS: [],
+  DARK: ['bias'],
+  FLAT: ['bias', 'dark'],
+  SCIENCE: ['bias', 'dark', 'flat'],
+} as const;
