@@ -17,6 +17,7 @@ export async function benchNight(): Promise<BenchResult> {
       groups: 2,
       seed: 1,
       workdir: path.join(dir, 'night'),
+      centralRepo: path.join(dir, 'central'),
       plain: true,
       out: new Writable({ write: (_c, _e, cb) => cb() }),
     });

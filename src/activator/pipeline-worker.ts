@@ -5,6 +5,7 @@ import { Piscina, transferableSymbol, valueSymbol } from 'piscina';
 import { PromptError } from '../core/errors.ts';
 import type { NextVisit } from '../messages/next-visit.ts';
 import { processDetectorVisit } from '../pipeline/process-visit.ts';
+import type { MasterCalibration } from '../pipeline/index.ts';
 
 /** What crosses into the worker thread: the visit and the raw bytes (transferred, not copied). */
 export interface PipelineTask {
@@ -52,6 +53,9 @@ function flatten(summary: object): Record<string, number | string | boolean | nu
   return out;
 }
 
+/** Decoded master calibrations, kept by this worker thread from one visit to the next. */
+const masterCache = new Map<string, MasterCalibration>();
+
 export default function runPipelineTask(task: PipelineTask): PipelineTaskResult | ReturnType<typeof Piscina.move> {
   try {
     const r = processDetectorVisit({
@@ -60,6 +64,7 @@ export default function runPipelineTask(task: PipelineTask): PipelineTaskResult 
       expected: { instrument: task.visit.instrument, detector: task.visit.detector, group: task.visit.group, filter: task.visit.filter },
       kind: task.visit.kind,
       calibs: task.calibs ?? loadCalibs(task.calibRepo, task.visit),
+      masterCache,
       now: () => performance.now(),
     });
     const files: Record<string, Uint8Array> = { 'processed.fits': r.exposure };

@@ -5,6 +5,7 @@ import { Services } from '../runtime/services.ts';
 import { createActivatorApp, type ActivatorApp } from './app.ts';
 import { activatorConfigFromEnv, type ActivatorConfig } from './config.ts';
 import { OutputRepository } from './output-repository.ts';
+import type { VisitMiddleware } from './middleware.ts';
 import type { VisitProcessor } from './visit-flow.ts';
 
 export interface RunningActivator {
@@ -19,6 +20,7 @@ export interface StartActivatorOptions {
   processor: VisitProcessor;
   log?: Logger;
   services?: Services;
+  middleware?: VisitMiddleware;
   now?: () => number;
 }
 
@@ -41,6 +43,7 @@ export async function startActivator(opts: StartActivatorOptions): Promise<Runni
     bucket: services.bucket(config.imageBucket),
     processor: opts.processor,
     outputs: new OutputRepository(config.outputRepo),
+    middleware: opts.middleware,
     log,
     now: opts.now ?? Date.now,
   });

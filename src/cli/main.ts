@@ -70,6 +70,8 @@ program
   .addOption(new Option('--kind <kind>', 'kind of every visit').choices(VISIT_KINDS).default('SCIENCE'))
   .option('--detectors <list>', 'detector ids, e.g. 0-8 or 1,4,7 (default: all)', detectorList)
   .option('--tester-threads <n>', 'threads simulating raws', int('--tester-threads', 1))
+  .option('--central-repo <repo>', 'central data repository (directory or s3://…), built when missing', 'central-repo')
+  .option('--no-central-repo', 'no data repository: outputs only under the work directory')
   .option('--plain', 'plain progress lines even on a terminal')
   .action(async (o) => {
     const { runNight } = await import('../night/night.ts');
@@ -87,6 +89,7 @@ program
       detectors: o.detectors,
       testerThreads: o.testerThreads,
       plain: o.plain,
+      centralRepo: o.centralRepo === false ? null : o.centralRepo,
     });
     const dv = s.detectorVisits;
     process.exitCode = dv.processed === dv.expected ? 0 : 1;
@@ -145,6 +148,32 @@ fits
 
 const { butlerCommands } = await import('./butler-command.ts');
 program.addCommand(butlerCommands());
+
+program
+  .command('central')
+  .description('build (or complete) a central repository for a simulated night: master calibrations, templates, reference catalog')
+  .argument('<repo>', 'repository root: a directory or s3://bucket/prefix (made when missing)')
+  .addOption(new Option('--instrument <name>', 'instrument').choices(INSTRUMENT_NAMES).default('LSSTComCam'))
+  .option('--groups <n>', 'visits the night will take', int('--groups', 0), 2)
+  .option('--seed <n>', 'the night\'s seed (its pointings)', int('--seed'), 1)
+  .option('--detectors <list>', 'detector ids (default: all)', detectorList)
+  .action(async (repo: string, o) => {
+    const { ensureCentralRepo } = await import('../tester/central/ensure.ts');
+    let last = 0;
+    const r = await ensureCentralRepo(repo, {
+      instrument: o.instrument,
+      seed: o.seed,
+      groups: o.groups,
+      detectors: o.detectors,
+      onProgress: (done, total, name) => {
+        if (Date.now() - last > 2000 || done === total) {
+          last = Date.now();
+          process.stdout.write(`built ${done}/${total} (${name})\n`);
+        }
+      },
+    });
+    process.stdout.write(`central repository ${r.root}: ${r.built} dataset(s) built, ${r.present} already there, ${r.seconds.toFixed(1)} s\n`);
+  });
 
 const bucket = program.command('bucket').description('directory bucket tools');
 bucket

@@ -4,3 +4,4 @@ export type { Detector, DetectorPurpose, Instrument, InstrumentName, PhysicalFil
 export { getInstrument, isInstrumentName, INSTRUMENT_NAMES } from './instruments.ts';
 export { buildObjectKey, parseObjectKey, exposureIdFor, groupFor, parseGroup } from './keys.ts';
 export type { ObjectKey } from './keys.ts';
+export { detectorFootprint, detectorPlacement, detectorPointingWcs } from './placement.ts';

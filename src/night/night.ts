@@ -12,6 +12,7 @@ import type { Broker } from '../messaging/broker.ts';
 import { createBroker } from '../messaging/backends.ts';
 import { LocalBucket } from '../storage/local/local-bucket.ts';
 import { startChildService, PROMPT_BIN, type ChildService } from './child-service.ts';
+import { ensureCentralRepo } from '../tester/central/ensure.ts';
 import { ServiceFront } from './front.ts';
 import { Progress } from './progress.ts';
 import { formatSummary, recordFromOutcome, summarize, type NightRecord, type NightSummary } from './summary.ts';
@@ -33,6 +34,12 @@ export interface NightOptions {
   out?: NodeJS.WritableStream;
   /** Plain progress lines instead of a redrawn status line. */
   plain?: boolean;
+  /**
+   * The central data repository (directory or s3://…): built or completed for this night's
+   * pointings before the night starts, preloaded from and exported to by the activators.
+   * null: no repository, outputs only under the work directory.
+   */
+  centralRepo?: string | null;
 }
 
 const MARKER = '.prompt-night';
@@ -86,6 +93,27 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
     await bucket.addNotification({ topic: imageTopic, broker: brokerSvc.url, prefix: `${inst.name}/` });
     await broker.ensureSubscription('night-outcomes', 'prompt-outcomes', { ackDeadlineSeconds: 60, retentionSeconds: 3600 });
 
+    let centralRoot: string | null = null;
+    if (opts.centralRepo !== null) {
+      const where = opts.centralRepo ?? 'central-repo';
+      progress.note(`making sure the central repository ${where} holds the calibrations, templates and reference catalog this night needs`);
+      let last = 0;
+      const r = await ensureCentralRepo(where, {
+        instrument: inst.name,
+        seed: opts.seed,
+        groups: opts.groups,
+        detectors: opts.detectors,
+        onProgress: (done, total) => {
+          if (Date.now() - last > 3000 || done === total) {
+            last = Date.now();
+            progress.note(`  central repository: built ${done}/${total}`);
+          }
+        },
+      });
+      centralRoot = r.root;
+      progress.note(`central repository ready: ${r.built} dataset(s) built, ${r.present} already there, ${r.seconds.toFixed(1)} s`);
+    }
+
     const activatorEnv = {
       RUBIN_INSTRUMENT: inst.name,
       PUBSUB_VERIFICATION_TOKEN: token,
@@ -96,6 +124,8 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
       BROKER_URL: brokerSvc.url,
       OUTPUT_REPO: outputRepo,
       PROMPT_LOG_LEVEL: process.env.PROMPT_LOG_LEVEL ?? 'info',
+      CENTRAL_REPO: centralRoot ?? '',
+      DEPLOYMENT: 'night',
     };
     // The activator pool: like Cloud Run, an instance that dies is replaced (a few times at most),
     // and the push subscription redelivers whatever it was handling.
@@ -103,7 +133,11 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
       const svc = await startChildService({
         name: `activator-${i}`,
         args: ['activator'],
-        env: { ...activatorEnv, INSTANCE_ID: `activator-${i}${restarts ? `-r${restarts}` : ''}` },
+        env: {
+          ...activatorEnv,
+          INSTANCE_ID: `activator-${i}${restarts ? `-r${restarts}` : ''}`,
+          LOCAL_REPO: path.join(workdir, 'local', `activator-${i}`),
+        },
         logFile: path.join(logs, `activator-${i}.log`),
       });
       children.push(svc);
@@ -231,6 +265,7 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
         finishedAt: new Date(finished).toISOString(),
         wallSeconds: (finished - started) / 1000,
         activators: nActivators,
+        centralRepo: centralRoot,
       },
       records,
     );

@@ -22,6 +22,8 @@ export interface NightSummary {
   finishedAt: string;
   wallSeconds: number;
   activators: number;
+  /** The central data repository the night preloaded from and exported to, or null. */
+  centralRepo: string | null;
   detectorVisits: { expected: number; processed: number; failed: number; timedOut: number; missing: number };
   latencySeconds: { p50: number | null; p95: number | null; max: number | null; mean: number | null };
   /** Mean seconds per pipeline stage over processed detector-visits. */

@@ -5,6 +5,7 @@
  * with the injected clock and classifies failures: bad input → InvalidInputError naming what;
  * a failing algorithm → AlgorithmError with the stage in its metadata.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../core/image.ts';
@@ -73,6 +74,11 @@ export interface ProcessVisitInput {
   readonly kind: VisitKind;
   /** Master calibrations as processed-exposure files (see outputs.ts). */
   readonly calibs?: { readonly bias?: Uint8Array; readonly dark?: Uint8Array; readonly flat?: Uint8Array };
+  /**
+   * Decoded masters kept between visits by the caller (a worker that processes one detector
+   * after another), keyed by the master's content; at most `MASTER_CACHE_SIZE` are kept.
+   */
+  readonly masterCache?: Map<string, MasterCalibration>;
   readonly defects?: readonly Defect[];
   readonly config?: VisitConfig;
   /** Monotonic clock, milliseconds (e.g. performance.now). */
@@ -124,6 +130,9 @@ export interface ProcessVisitResult {
   readonly timings: Readonly<Record<string, number>>;
   readonly summary: VisitSummary;
 }
+
+/** Decoded masters a caller's cache keeps: bias, dark and a couple of flats. */
+export const MASTER_CACHE_SIZE = 6;
 
 /** Which masters each kind of visit applies. */
 const MASTERS_FOR: Readonly<Record<VisitKind, ReadonlyArray<'bias' | 'dark' | 'flat'>>> = {
@@ -220,7 +229,22 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
     () => {
       for (const which of MASTERS_FOR[input.kind]) {
         const bytes = input.calibs?.[which];
-        if (bytes) masters[which] = masterFrom(bytes, which, first);
+        if (!bytes) continue;
+        const cache = input.masterCache;
+        if (!cache) {
+          masters[which] = masterFrom(bytes, which, first);
+          continue;
+        }
+        const key = `${which}:${createHash('sha1').update(bytes).digest('hex')}`;
+        let m = cache.get(key);
+        if (m) {
+          cache.delete(key);
+        } else {
+          m = masterFrom(bytes, which, first);
+        }
+        cache.set(key, m);
+        while (cache.size > MASTER_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+        masters[which] = m;
       }
     },
     'input',
