@@ -26,6 +26,11 @@ export function createPipelineProcessor(opts: { calibRepo: string | null; thread
       if (r.code === 'ALGORITHM') throw new AlgorithmError(r.message);
       throw new Error(`${r.name}: ${r.message}`);
     },
+    async prepare(visit: NextVisit, calibs: CalibFiles): Promise<void> {
+      if (!calibs.bias && !calibs.dark && !calibs.flat) return;
+      const r = (await pool.run({ op: 'warm', visit, snaps: [], calibRepo: null, calibs } satisfies PipelineTask)) as PipelineTaskResult;
+      if (!r.ok) throw new InvalidInputError(r.message);
+    },
     async close(): Promise<void> {
       await pool.destroy();
     },

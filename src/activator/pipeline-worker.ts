@@ -4,11 +4,14 @@ import { performance } from 'node:perf_hooks';
 import { Piscina, transferableSymbol, valueSymbol } from 'piscina';
 import { PromptError } from '../core/errors.ts';
 import type { NextVisit } from '../messages/next-visit.ts';
-import { processDetectorVisit } from '../pipeline/process-visit.ts';
+import { getInstrument } from '../instruments/index.ts';
+import { processDetectorVisit, warmMasterCache } from '../pipeline/process-visit.ts';
 import type { MasterCalibration } from '../pipeline/index.ts';
 
 /** What crosses into the worker thread: the visit and the raw bytes (transferred, not copied). */
 export interface PipelineTask {
+  /** 'warm': only decode the calibrations into this thread's cache, ahead of the pixels. */
+  readonly op?: 'process' | 'warm';
   readonly visit: NextVisit;
   readonly snaps: ReadonlyArray<{ readonly objectKey: string; readonly bytes: Uint8Array }>;
   readonly calibRepo: string | null;
@@ -58,6 +61,11 @@ const masterCache = new Map<string, MasterCalibration>();
 
 export default function runPipelineTask(task: PipelineTask): PipelineTaskResult | ReturnType<typeof Piscina.move> {
   try {
+    if (task.op === 'warm') {
+      const g = getInstrument(task.visit.instrument).detector(task.visit.detector).geometry();
+      const n = warmMasterCache(masterCache, task.calibs ?? {}, { instrument: task.visit.instrument, detector: task.visit.detector, width: g.width, height: g.height });
+      return { ok: true, files: {}, sources: null, timings: {}, summary: { warmed: n } };
+    }
     const r = processDetectorVisit({
       raws: task.snaps.map((s) => s.bytes),
       rawNames: task.snaps.map((s) => s.objectKey),

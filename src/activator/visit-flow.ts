@@ -31,6 +31,8 @@ export interface ProcessResult {
 /** Runs the science pipeline for the visit's kind on the ingested snaps. */
 export interface VisitProcessor {
   process(visit: NextVisit, snaps: readonly IngestedSnap[], calibs?: CalibFiles): Promise<ProcessResult>;
+  /** Gets ready for a visit's calibrations while its snaps are still being exposed (optional). */
+  prepare?(visit: NextVisit, calibs: CalibFiles): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -133,6 +135,7 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
   let timedOut = false;
   // Preloading runs while the snaps are awaited: it is what the time before the pixels is for.
   let preloading: Promise<Preloaded> | null = null;
+  let warming: Promise<void> | null = null;
   try {
     try {
       for (const obj of await bucket.list(prefix)) offer(obj);
@@ -142,6 +145,10 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
     if (deps.middleware) {
       preloading = deps.middleware.prepare(visit);
       preloading.catch(() => undefined);
+      // Decoding the calibrations also happens before the pixels arrive.
+      warming = preloading
+        .then((p) => deps.processor.prepare?.(visit, p.calibs))
+        .catch((e: unknown) => log.warn({ ...ctx, reason: errorMessage(e) }, 'could not prepare the calibrations ahead of the pixels'));
     }
     let deadline = deps.now() + config.imageTimeoutS * 1000;
     while (snaps.size < visit.snaps) {
@@ -224,6 +231,7 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
   if (preloading) {
     try {
       preloaded = await preloading;
+      await warming;
       await deps.middleware?.ingest(visit, ingested);
     } catch (e) {
       await deps.middleware?.cleanup(visit).catch(() => undefined);

@@ -7,7 +7,7 @@ import { FitsError } from './errors.ts';
 import type { FitsErrorContext } from './errors.ts';
 import type { Header } from './header.ts';
 import { readBigEndian } from './endian.ts';
-import { asImageArray, physicalPixels, scalingOf } from './pixels.ts';
+import { asImageArray, physicalFloat32, physicalPixels, scalingOf } from './pixels.ts';
 import type { ImageArray, RawImageArray } from './pixels.ts';
 import { makeAsciiTable, makeBinTable } from './bintable.ts';
 import type { FitsTable } from './bintable.ts';
@@ -58,6 +58,8 @@ export interface Hdu {
   pixels(): ImageArray;
   /** Physical values as Float32Array (the cached array itself when pixels() is Float32Array). */
   pixelsAsFloat32(): Float32Array;
+  /** Physical values in a new Float32Array the caller may change (one pass, no cache). */
+  float32Copy(): Float32Array;
   /** Table contents; throws FitsError for non-table HDUs. */
   table(): FitsTable;
 }
@@ -175,6 +177,12 @@ abstract class BaseHdu implements Hdu {
   pixelsAsFloat32(): Float32Array {
     const p = this.pixels();
     return p instanceof Float32Array ? p : new Float32Array(p);
+  }
+
+  float32Copy(): Float32Array {
+    const stored = this.storedPixels();
+    if (this.bitpix === 64) return physicalFloat32(this.storedBigInts(), scalingOf(this.header, this.bitpix));
+    return physicalFloat32(stored, scalingOf(this.header, this.bitpix));
   }
 
   table(): FitsTable {

@@ -80,3 +80,32 @@ export function physicalPixels(stored: RawImageArray, bitpix: number, scaling: S
   }
   return out;
 }
+
+/**
+ * Physical values as a new Float32Array the caller owns: one pass from the stored values, with
+ * no 64-bit intermediate for scaled 32-bit images. BLANK pixels become NaN.
+ */
+export function physicalFloat32(stored: ImageArray | BigInt64Array, scaling: Scaling): Float32Array {
+  const { bscale, bzero, blank } = scaling;
+  const n = stored.length;
+  const out = new Float32Array(n);
+  if (stored instanceof BigInt64Array) {
+    const b = blank === null ? null : BigInt(blank);
+    for (let i = 0; i < n; i++) out[i] = b !== null && stored[i] === b ? NaN : Number(stored[i]) * bscale + bzero;
+    return out;
+  }
+  const src = stored;
+  if (bscale === 1 && bzero === 0 && blank === null) {
+    out.set(src);
+    return out;
+  }
+  if (blank === null || src instanceof Float32Array || src instanceof Float64Array) {
+    for (let i = 0; i < n; i++) out[i] = src[i] * bscale + bzero;
+  } else {
+    for (let i = 0; i < n; i++) {
+      const v = src[i];
+      out[i] = v === blank ? NaN : v * bscale + bzero;
+    }
+  }
+  return out;
+}

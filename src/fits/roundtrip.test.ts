@@ -377,3 +377,18 @@ describe('sections', () => {
     expect(() => formatSection({ x0: 5, x1: 5, y0: 0, y1: 1 })).toThrow(FitsError);
   });
 });
+
+describe('float32Copy', () => {
+  it('gives the physical values of a scaled, compressed int32 image in a new array the caller owns', () => {
+    const data = new Int32Array(64 * 8);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 37) % 1000 - 500;
+    const bytes = writeFits({}, [{ extname: 'IMG', width: 64, height: 8, data, bscale: 0.25, bzero: 10, compression: { type: 'RICE_1' } }]);
+    const hdu = readFits(bytes).hdu('IMG');
+    const a = hdu.float32Copy();
+    expect(a).toBeInstanceOf(Float32Array);
+    for (let i = 0; i < data.length; i++) expect(a[i]).toBe(data[i] * 0.25 + 10);
+    a[0] = 12345;
+    expect(hdu.float32Copy()[0]).toBe(data[0] * 0.25 + 10);
+    expect(hdu.pixels()[0]).toBe(data[0] * 0.25 + 10);
+  });
+});

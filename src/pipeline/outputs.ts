@@ -179,8 +179,8 @@ export function readProcessedExposure(bytes: Uint8Array, label = 'processed expo
   for (const hdu of [msk, vr]) {
     if (hdu.shape[0] !== w || hdu.shape[1] !== h) throw new InvalidInputError(`${label}: HDU ${hdu.name} is ${hdu.shape.join('x')}, IMAGE is ${w}x${h}`);
   }
-  const image = img.pixelsAsFloat32().slice();
-  const variance = vr.pixelsAsFloat32().slice();
+  const image = img.float32Copy();
+  const variance = vr.float32Copy();
   const rawMask = msk.pixels();
   const mask = new Int32Array(rawMask.length);
   // Remap file bits to ours by plane name.

@@ -26,7 +26,7 @@ import { BackgroundConfig, runBackground } from './stages/background/background.
 import type { CalibrationMasters, MasterCalibration } from './stages/calibrate-signature/calibrate-signature.ts';
 import { DetectionConfig, runDetection } from './stages/detection/detection.ts';
 import { MeasurementConfig, runMeasurement } from './stages/measurement/measurement.ts';
-import { readRawExposure, type RawExpectation, type RawExposure } from './stages/raw-input/raw-input.ts';
+import { readRawExposure, type RawExpectation } from './stages/raw-input/raw-input.ts';
 import { runSnapCombine, SnapCombineConfig } from './stages/snap-combine/snap-combine.ts';
 import type { Defect } from './types.ts';
 
@@ -134,6 +134,35 @@ export interface ProcessVisitResult {
 /** Decoded masters a caller's cache keeps: bias, dark and a couple of flats. */
 export const MASTER_CACHE_SIZE = 6;
 
+function cachedMaster(cache: Map<string, MasterCalibration>, bytes: Uint8Array, which: 'bias' | 'dark' | 'flat', target: MasterTarget): MasterCalibration {
+  const key = `${which}:${target.instrument}:${target.detector}:${createHash('sha1').update(bytes).digest('hex')}`;
+  let m = cache.get(key);
+  if (m) cache.delete(key);
+  else m = masterFrom(bytes, which, target);
+  cache.set(key, m);
+  while (cache.size > MASTER_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+  return m;
+}
+
+/**
+ * Decodes and checks masters into a caller's cache ahead of the visit (while its snaps are
+ * still being exposed), so that processDetectorVisit finds them ready.
+ */
+export function warmMasterCache(
+  cache: Map<string, MasterCalibration>,
+  calibs: { readonly bias?: Uint8Array; readonly dark?: Uint8Array; readonly flat?: Uint8Array },
+  target: MasterTarget,
+): number {
+  let n = 0;
+  for (const which of ['bias', 'dark', 'flat'] as const) {
+    const bytes = calibs[which];
+    if (!bytes) continue;
+    cachedMaster(cache, bytes, which, target);
+    n++;
+  }
+  return n;
+}
+
 /** Which masters each kind of visit applies. */
 const MASTERS_FOR: Readonly<Record<VisitKind, ReadonlyArray<'bias' | 'dark' | 'flat'>>> = {
   BIAS: [],
@@ -142,15 +171,23 @@ const MASTERS_FOR: Readonly<Record<VisitKind, ReadonlyArray<'bias' | 'dark' | 'f
   SCIENCE: ['bias', 'dark', 'flat'],
 };
 
-function masterFrom(bytes: Uint8Array, which: 'bias' | 'dark' | 'flat', raw: RawExposure): MasterCalibration {
+/** The detector a master must be for. */
+export interface MasterTarget {
+  readonly instrument: string;
+  readonly detector: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+function masterFrom(bytes: Uint8Array, which: 'bias' | 'dark' | 'flat', target: MasterTarget): MasterCalibration {
   const { masked, metadata } = readProcessedExposure(bytes, `master ${which}`);
-  if (metadata.instrument !== raw.instrument || metadata.detector !== raw.detector) {
+  if (metadata.instrument !== target.instrument || metadata.detector !== target.detector) {
     throw new InvalidInputError(
-      `master ${which} is for ${metadata.instrument} detector ${metadata.detector}, the visit is ${raw.instrument} detector ${raw.detector}`,
+      `master ${which} is for ${metadata.instrument} detector ${metadata.detector}, the visit is ${target.instrument} detector ${target.detector}`,
     );
   }
-  if (masked.width !== raw.geometry.width || masked.height !== raw.geometry.height) {
-    throw new InvalidInputError(`master ${which} is ${masked.width}x${masked.height}, the detector ${raw.geometry.width}x${raw.geometry.height}`);
+  if (masked.width !== target.width || masked.height !== target.height) {
+    throw new InvalidInputError(`master ${which} is ${masked.width}x${masked.height}, the detector ${target.width}x${target.height}`);
   }
   if (which === 'dark' && !/\/s$/.test(metadata.bunit)) {
     // A dark in electrons for its own dark time: scale to electrons per second.
@@ -230,21 +267,8 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
       for (const which of MASTERS_FOR[input.kind]) {
         const bytes = input.calibs?.[which];
         if (!bytes) continue;
-        const cache = input.masterCache;
-        if (!cache) {
-          masters[which] = masterFrom(bytes, which, first);
-          continue;
-        }
-        const key = `${which}:${createHash('sha1').update(bytes).digest('hex')}`;
-        let m = cache.get(key);
-        if (m) {
-          cache.delete(key);
-        } else {
-          m = masterFrom(bytes, which, first);
-        }
-        cache.set(key, m);
-        while (cache.size > MASTER_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-        masters[which] = m;
+        const target = { instrument: first.instrument, detector: first.detector, width: first.geometry.width, height: first.geometry.height };
+        masters[which] = input.masterCache ? cachedMaster(input.masterCache, bytes, which, target) : masterFrom(bytes, which, target);
       }
     },
     'input',
