@@ -28,6 +28,9 @@ export interface NightSummary {
   latencySeconds: { p50: number | null; p95: number | null; max: number | null; mean: number | null };
   /** Mean seconds per pipeline stage over processed detector-visits. */
   stageSeconds: Record<string, number>;
+  /** Preloading from the central repository (before the pixels) and exporting to it, per detector-visit. */
+  preloadSeconds: { p50: number | null; p95: number | null };
+  exportSeconds: { p50: number | null; p95: number | null };
   sources: { total: number; perDetectorVisitMedian: number | null };
   records: NightRecord[];
 }
@@ -56,7 +59,9 @@ export function recordFromOutcome(o: Outcome): NightRecord {
   };
 }
 
-export function summarize(base: Omit<NightSummary, 'detectorVisits' | 'latencySeconds' | 'stageSeconds' | 'sources' | 'records'>, records: NightRecord[]): NightSummary {
+type Derived = 'detectorVisits' | 'latencySeconds' | 'stageSeconds' | 'preloadSeconds' | 'exportSeconds' | 'sources' | 'records';
+
+export function summarize(base: Omit<NightSummary, Derived>, records: NightRecord[]): NightSummary {
   const count = (s: NightRecord['status']): number => records.filter((r) => r.status === s).length;
   const lat = records
     .filter((r) => r.status === 'processed' && r.latencySeconds !== null)
@@ -72,6 +77,10 @@ export function summarize(base: Omit<NightSummary, 'detectorVisits' | 'latencySe
       t.n++;
     }
   }
+  const stagePercentiles = (name: string): { p50: number | null; p95: number | null } => {
+    const v = records.filter((r) => r.status === 'processed' && r.timings[name] !== undefined).map((r) => r.timings[name]).sort((a, b) => a - b);
+    return { p50: round(percentile(v, 50)), p95: round(percentile(v, 95)) };
+  };
   const srcs = records.filter((r) => r.sources !== null).map((r) => r.sources as number).sort((a, b) => a - b);
   return {
     ...base,
@@ -88,6 +97,8 @@ export function summarize(base: Omit<NightSummary, 'detectorVisits' | 'latencySe
       max: round(lat.length ? lat[lat.length - 1] : null),
       mean: round(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : null),
     },
+    preloadSeconds: stagePercentiles('preload'),
+    exportSeconds: stagePercentiles('export'),
     stageSeconds: Object.fromEntries(Object.entries(stageTotals).map(([k, t]) => [k, Math.round((t.sum / t.n) * 1000) / 1000])),
     sources: { total: srcs.reduce((a, b) => a + b, 0), perDetectorVisitMedian: percentile(srcs, 50) },
     records: [...records].sort((a, b) => (a.group === b.group ? a.detector - b.detector : a.group < b.group ? -1 : 1)),
@@ -103,6 +114,11 @@ export function formatSummary(s: NightSummary): string {
     `  latency (last snap finalized → outputs written): p50 ${f(s.latencySeconds.p50)}   p95 ${f(s.latencySeconds.p95)}   max ${f(s.latencySeconds.max)}`,
     `  sources: ${s.sources.total} in all, median ${s.sources.perDetectorVisitMedian ?? '—'} per detector-visit`,
   ];
+  if (s.centralRepo) {
+    lines.push(
+      `  central repository ${s.centralRepo}: preload p50 ${f(s.preloadSeconds.p50)} p95 ${f(s.preloadSeconds.p95)}, export p50 ${f(s.exportSeconds.p50)} p95 ${f(s.exportSeconds.p95)}`,
+    );
+  }
   const stages = Object.entries(s.stageSeconds);
   if (stages.length) lines.push(`  mean stage time: ${stages.map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}`);
   const bad = s.records.filter((r) => r.status !== 'processed');
