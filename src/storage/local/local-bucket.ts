@@ -5,6 +5,7 @@ import { ConfigError, NotFoundError, TransientError } from '../../core/errors.ts
 import { buildStorageNotification, type StoredObject } from '../../messages/storage-notification.ts';
 import { assertSafeKey, assertSafePrefix } from '../key-safety.ts';
 import type { ObjectStore } from '../object-store.ts';
+import { contentTypeFor } from '../content-type.ts';
 
 /**
  * A directory as a bucket. An upload is written to a temporary file inside the bucket's
@@ -226,8 +227,3 @@ export class LocalBucket implements ObjectStore {
   async close(): Promise<void> {}
 }
 
-function contentTypeFor(key: string): string {
-  if (key.endsWith('.fz') || key.endsWith('.fits')) return 'image/fits';
-  if (key.endsWith('.json')) return 'application/json';
-  return 'application/octet-stream';
-}

@@ -5,6 +5,7 @@ import { assertSafeKey, assertSafePrefix } from '../key-safety.ts';
 import type { ObjectStore } from '../object-store.ts';
 import { resolveS3Settings, type S3Settings, type S3StoreConfig } from './s3-config.ts';
 import { classifyS3Error, mapS3Error, noSuchBucketError } from './s3-errors.ts';
+import { contentTypeFor } from '../content-type.ts';
 
 export type { S3StoreConfig } from './s3-config.ts';
 
@@ -329,8 +330,3 @@ function isSafeKey(key: string): boolean {
 }
 
 /** The content type a key implies (the same choice as the directory bucket's). */
-function contentTypeFor(key: string): string {
-  if (key.endsWith('.fz') || key.endsWith('.fits')) return 'image/fits';
-  if (key.endsWith('.json')) return 'application/json';
-  return 'application/octet-stream';
-}
