@@ -101,7 +101,9 @@ export class LocalBucket implements ObjectStore {
     const dest = this.pathOf(key);
     const tmpDir = await this.ensureMeta();
     const tmp = path.join(tmpDir, `${randomBytes(8).toString('hex')}.part`);
-    const md5Base64 = createHash('md5').update(bytes).digest('base64');
+    // The MD5 goes into notifications only; large products written where nobody listens skip it.
+    const configs = (await this.notifications()).filter((n) => key.startsWith(n.prefix));
+    const md5Base64 = configs.length ? createHash('md5').update(bytes).digest('base64') : undefined;
     try {
       await fs.writeFile(tmp, bytes);
       await fs.mkdir(path.dirname(dest), { recursive: true });
@@ -120,12 +122,11 @@ export class LocalBucket implements ObjectStore {
       md5Base64,
       updated: new Date(Number(stat.mtimeNs / 1000000n)).toISOString(),
     };
-    await this.announce(obj);
+    await this.announce(obj, configs);
     return obj;
   }
 
-  private async announce(obj: StoredObject): Promise<void> {
-    const configs = (await this.notifications()).filter((n) => obj.key.startsWith(n.prefix));
+  private async announce(obj: StoredObject, configs: readonly NotificationConfig[]): Promise<void> {
     if (configs.length === 0) return;
     if (!this.notify) throw new ConfigError(`bucket ${this.bucket} has notifications configured but no notifier`);
     for (const cfg of configs) {
