@@ -553,7 +553,7 @@ describe('runWarp', () => {
     expect(runWarp({ target: target(wcsA, 10, 10), sources: [{ image: bad, wcs: far }] }).coveredFraction).toBe(0);
   });
 
-  it('warps a 2200 × 2200 patch onto a 4072 × 4000 ITL detector quickly (timing printed)', () => {
+  it('warps a 2200 × 2200 patch onto a 4072 × 4000 ITL detector at a different position angle', () => {
     const T = 2200;
     const rng = new SeededRng(1);
     const patch = makeMaskedImage(T, T);
@@ -567,18 +567,10 @@ describe('runWarp', () => {
     const W = 4072;
     const H = 4000;
     const sci = makeTanWcs({ raDeg: 150.02, decDeg: 2.03, crpix: [W / 2, H / 2], pixelScaleArcsec: 0.2, rotationDeg: 33 });
-    const times: number[] = [];
-    let covered = 0;
-    for (let rep = 0; rep < 3; rep++) {
-      const t0 = performance.now();
-      const r = runWarp({ target: target(sci, W, H), sources: [{ image: patch, wcs: pw }] });
-      times.push(performance.now() - t0);
-      covered = r.coveredFraction;
-    }
-    const best = Math.min(...times);
-    console.log(`warp 2200x2200 -> 4072x4000: best ${best.toFixed(0)} ms of ${times.map((t) => t.toFixed(0)).join(', ')}; covered ${(covered * 100).toFixed(1)}% (${((best * 1e6) / (covered * W * H)).toFixed(0)} ns per covered pixel)`);
-    expect(covered).toBeGreaterThan(0.25);
-    // generous for loaded CI machines; the target is well under 1 s
-    expect(best).toBeLessThan(4000);
+    const r = runWarp({ target: target(sci, W, H), sources: [{ image: patch, wcs: pw }] });
+    // Speed is measured by the benchmarks, not here.
+    expect(r.coveredFraction).toBeGreaterThan(0.25);
+    expect(r.warped.width).toBe(W);
+    expect(r.diagnostics.maskedPixels).toBeGreaterThan(0);
   });
 });
