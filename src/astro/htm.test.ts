@@ -173,12 +173,8 @@ describe('HTM ids (sphgeom conventions)', () => {
       dec[i] = Math.asin(2 * rnd() - 1) * (180 / Math.PI);
     }
     let acc = 0;
-    const t0 = performance.now();
     for (let i = 0; i < n; i++) acc += htmId(ra[i], dec[i], 20) % 7;
-    const us = ((performance.now() - t0) * 1000) / n;
-    console.log(`htmId level 20: ${us.toFixed(2)} µs per position`);
     expect(acc).toBeGreaterThan(0);
-    expect(us).toBeLessThan(50);
   });
 });
 

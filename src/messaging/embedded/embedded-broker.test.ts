@@ -113,11 +113,10 @@ describe('embedded broker client', () => {
     await broker.close();
   });
 
-  it('publishes and pulls 1000 small messages quickly', async () => {
+  it('publishes, pulls and acknowledges 1000 small messages in one batch', async () => {
     const broker = createBroker(`${server.url}?project=prompt-proto`);
     await broker.ensureTopic('speed');
     await broker.ensureSubscription('speed-sub', 'speed', { ackDeadlineSeconds: 60 });
-    const t0 = performance.now();
     await broker.publish('speed', Array.from({ length: 1000 }, (_, i) => ({ data: utf8(`m${i}`) })));
     let n = 0;
     while (n < 1000) {
@@ -125,9 +124,7 @@ describe('embedded broker client', () => {
       n += got.length;
       await broker.ack('speed-sub', got.map((m) => m.ackId));
     }
-    const ms = performance.now() - t0;
-    console.info(`embedded broker: published, pulled and acked 1000 messages in ${ms.toFixed(0)} ms`);
-    expect(ms).toBeLessThan(5000); // sanity only; speed figures live in bench/
+    expect(n).toBe(1000);
     await broker.close();
   });
 });

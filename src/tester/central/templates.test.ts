@@ -13,10 +13,7 @@ const PATCH = sky.patchInfo(TRACT, 100);
 
 describe('templates', () => {
   it('are deterministic, compact, and read back as processed exposures in nJy with the patch WCS', () => {
-    const t0 = performance.now();
     const bytes = renderTemplate(PATCH, 'r', { seed: 1, catalogSeed: 1 });
-    const ms = performance.now() - t0;
-    console.log(`template ${PATCH.width}x${PATCH.height}: ${(bytes.length / 1e6).toFixed(2)} MB in ${ms.toFixed(0)} ms`);
     expect(Buffer.from(renderTemplate(PATCH, 'r', { seed: 1, catalogSeed: 1 })).equals(bytes)).toBe(true);
     expect(bytes.length).toBeLessThan(5e6);
     const { masked, metadata } = readProcessedExposure(bytes, 'template');
