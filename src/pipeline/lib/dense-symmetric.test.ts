@@ -111,6 +111,30 @@ describe('dense-symmetric: Jacobi eigen-decomposition', () => {
     }
   });
 
+  it('converges from start vectors of a nearby matrix to the same decomposition', () => {
+    const rng = new SeededRng(8);
+    const n = 12;
+    const a = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j <= i; j++) {
+        const v = rng.normal() + (i === j ? 3 * i : 0);
+        a[i * n + j] = v;
+        a[j * n + i] = v;
+      }
+    }
+    const b = a.slice();
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) b[i * n + j] += 0.01 * Math.sin(i + j);
+    const ea = symmetricEigen(a, n);
+    const eb = symmetricEigen(b, n, ea.vectors);
+    const ref = symmetricEigen(b, n);
+    for (let k = 0; k < n; k++) {
+      expect(eb.values[k]).toBeCloseTo(ref.values[k], 10);
+      let dot = 0;
+      for (let i = 0; i < n; i++) dot += eb.vectors[k * n + i] * ref.vectors[k * n + i];
+      expect(Math.abs(dot)).toBeCloseTo(1, 8);
+    }
+  });
+
   it('finds the rank of a Gram matrix of rank 2', () => {
     const n = 7;
     const u = [1, 2, 3, 4, 3, 2, 1];

@@ -161,14 +161,41 @@ export interface SymmetricEigen {
  * Eigen-decomposition of a symmetric n × n matrix (row-major; `a` is not modified) by cyclic
  * Jacobi rotations, until the off-diagonal norm is below 1e-15 of the Frobenius norm (at most
  * 100 sweeps). Eigenvectors are orthonormal.
+ *
+ * `start` (optional): orthonormal vectors as rows (e.g. the eigenvectors of a similar matrix);
+ * the rotations then start from Vᵀ A V, which is nearly diagonal, and converge in a sweep or two.
  */
-export function symmetricEigen(a: ArrayLike<number>, n: number): SymmetricEigen {
+export function symmetricEigen(a: ArrayLike<number>, n: number, start: Float64Array | null = null): SymmetricEigen {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`symmetric eigen: bad order ${n}`);
   if (a.length < n * n) throw new RangeError(`symmetric eigen: array shorter than ${n} x ${n}`);
-  const m = Float64Array.from({ length: n * n }, (_, i) => a[i]);
+  if (start !== null && start.length < n * n) throw new RangeError(`symmetric eigen: start vectors shorter than ${n} x ${n}`);
+  let m: Float64Array;
   // v: accumulated rotations, columns are eigenvectors.
   const v = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) v[i * n + i] = 1;
+  if (start === null) {
+    m = Float64Array.from({ length: n * n }, (_, i) => a[i]);
+    for (let i = 0; i < n; i++) v[i * n + i] = 1;
+  } else {
+    // V's columns are the start rows; m = Vᵀ A V.
+    for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) v[i * n + k] = start[k * n + i];
+    const av = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < n; k++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += a[i * n + j] * v[j * n + k];
+        av[i * n + k] = s;
+      }
+    }
+    m = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let k = i; k < n; k++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += v[j * n + i] * av[j * n + k];
+        m[i * n + k] = s;
+        m[k * n + i] = s;
+      }
+    }
+  }
   let frob = 0;
   for (let i = 0; i < n * n; i++) frob += m[i] * m[i];
   const tol = 1e-30 * frob;

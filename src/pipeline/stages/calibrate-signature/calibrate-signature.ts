@@ -115,47 +115,49 @@ export function runCalibrateSignature(
   const badBits = cfg.masterBadBits;
   let newBad = 0;
 
-  // One pass over the pixels for bias, dark and flat together (the order of the operations is
-  // kept per pixel: subtract bias, subtract the scaled dark, divide by the normalised flat).
-  const t = useDark ? input.darkTimeS : 0;
-  const t2 = t * t;
-  const b = useBias ? bias.image : null;
-  const bv = useBias ? (bias.variance ?? null) : null;
-  const d = useDark ? dark.image : null;
-  const dv = useDark ? (dark.variance ?? null) : null;
-  let norm = 1;
-  if (useFlat && cfg.flatNormalization !== 'none') {
-    norm = flatLevel(flat, cfg.flatNormalization);
-    if (!(norm > 0)) throw new InvalidInputError('master flat has no positive finite pixels');
+  if (useBias) {
+    const b = bias.image;
+    const bv = bias.variance;
+    const bm = bias.mask;
+    for (let i = 0; i < n; i++) image[i] -= b[i];
+    if (bv) for (let i = 0; i < n; i++) variance[i] += bv[i];
+    if (bm) newBad += orBad(mask, bm, badBits);
   }
-  const f = useFlat ? flat.image : null;
-  const fv = useFlat ? (flat.variance ?? null) : null;
-  const inv = 1 / norm;
-  for (let i = 0; i < n; i++) {
-    let v = image[i];
-    let vv = variance[i];
-    if (b) v -= b[i];
-    if (bv) vv += bv[i];
-    if (d) v -= t * d[i];
-    if (dv) vv += t2 * dv[i];
-    if (f) {
+  if (useDark) {
+    const t = input.darkTimeS;
+    const d = dark.image;
+    for (let i = 0; i < n; i++) image[i] -= t * d[i];
+    const dv = dark.variance;
+    if (dv) {
+      const t2 = t * t;
+      for (let i = 0; i < n; i++) variance[i] += t2 * dv[i];
+    }
+    if (dark.mask) newBad += orBad(mask, dark.mask, badBits);
+  }
+  let norm = 1;
+  if (useFlat) {
+    if (cfg.flatNormalization !== 'none') {
+      norm = flatLevel(flat, cfg.flatNormalization);
+      if (!(norm > 0)) throw new InvalidInputError('master flat has no positive finite pixels');
+    }
+    const f = flat.image;
+    const fv = flat.variance;
+    const inv = 1 / norm;
+    for (let i = 0; i < n; i++) {
       const fi = f[i] * inv;
-      if (fi > 0 && fi < Infinity) {
-        v /= fi;
+      if (fi > 0 && Number.isFinite(fi)) {
+        const v = image[i] / fi;
+        image[i] = v;
         // var(I/F) = var(I)/F² + I²·var(F)/F² with I the flat-fielded value.
-        vv = fv ? (vv + v * v * fv[i] * inv * inv) / (fi * fi) : vv / (fi * fi);
+        variance[i] = fv ? (variance[i] + v * v * fv[i] * inv * inv) / (fi * fi) : variance[i] / (fi * fi);
       } else {
         if ((mask[i] & MaskBit.BAD) === 0) newBad++;
         mask[i] |= MaskBit.BAD;
-        v = 0;
+        image[i] = 0;
       }
     }
-    image[i] = v;
-    variance[i] = vv;
+    if (flat.mask) newBad += orBad(mask, flat.mask, badBits);
   }
-  if (useBias && bias.mask) newBad += orBad(mask, bias.mask, badBits);
-  if (useDark && dark.mask) newBad += orBad(mask, dark.mask, badBits);
-  if (useFlat && flat.mask) newBad += orBad(mask, flat.mask, badBits);
   return {
     exposure: { width: src.width, height: src.height, image, mask, variance },
     biasApplied: useBias,
