@@ -358,8 +358,13 @@ describe('subtraction: noise-adaptive kernel approximation', () => {
     // A sparse field: 150 faint stars and 5 bright ones.
     const faint = makeImagePair({ ...FIELD, seed: 21, nStars: 150, fluxMin: 4e3, fluxMax: 2e4, newSources: [], vanishedSources: [] });
     const bright = makeImagePair({ ...FIELD, seed: 22, nStars: 5, fluxMin: 3e5, fluxMax: 1e6, scienceSky: 0, templateBackground: 0, templateSkyVariance: 1e-6, readNoise: 0, newSources: [], vanishedSources: [] });
-    const sci = { ...faint.science, image: faint.science.image.map((v, i) => v + bright.science.image[i]) };
-    const tmpl = { ...faint.template, image: faint.template.image.map((v, i) => v + bright.template.image[i]) };
+    const sum = (a: MaskedImage, b: MaskedImage): MaskedImage => ({
+      ...a,
+      image: a.image.map((v, i) => v + b.image[i]),
+      variance: a.variance.map((v, i) => v + b.variance[i]),
+    });
+    const sci = sum(faint.science, bright.science);
+    const tmpl = sum(faint.template, bright.template);
     const stars = [...bright.stars, ...faint.stars];
     const m = runPsfMatching({ science: sci, template: tmpl, candidates: { x: stars.map((t) => t.x), y: stars.map((t) => t.y) } });
     const adaptive = runSubtraction({ science: sci, template: tmpl, matching: m });

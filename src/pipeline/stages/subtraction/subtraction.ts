@@ -589,7 +589,7 @@ function growMask(mi: MaskedImage, r: number, bits: number, out: Int32Array): Ui
         const finite = image[p] - image[p] + (variance[p] - variance[p]) === 0;
         const mk = mask[p];
         const m = (mk & bits) | (finite ? 0 : noData);
-        out[p] |= mk & keepBits;
+        if (mk & keepBits) out[p] |= mk & keepBits;
         line[r + x] = m;
         nz |= m;
         if (!finite) bad = 1;
