@@ -47,7 +47,13 @@ export interface ExposureMetadata {
 /** Mask plane names in afw order: bit i of the mask is MP_<name> = i. */
 const MASK_PLANES: ReadonlyArray<[MaskBitName, number]> = (Object.entries(MaskBit) as Array<[MaskBitName, number]>).sort((a, b) => a[1] - b[1]);
 
-function metadataCards(m: ExposureMetadata): CardInput[] {
+/** MP_<name> cards naming the mask planes, afw style. */
+export function maskPlaneCards(): CardInput[] {
+  return MASK_PLANES.map(([name, bit]) => ({ key: `MP_${name}`, value: Math.log2(bit), comment: `mask bit for ${name}` }));
+}
+
+/** The primary header of a processed exposure. */
+export function metadataCards(m: ExposureMetadata): CardInput[] {
   const cards: CardInput[] = [
     { key: 'INSTRUME', value: m.instrument },
     { key: 'DETECTOR', value: m.detector, comment: 'detector id' },
@@ -85,7 +91,7 @@ export function writeProcessedExposure(masked: MaskedImage, metadata: ExposureMe
     throw new InvalidInputError(`processed exposure planes do not match ${width}x${height}`);
   }
   const wcs = metadata.wcs ? tanWcsCards(metadata.wcs) : [];
-  const maskCards: CardInput[] = MASK_PLANES.map(([name, bit]) => ({ key: `MP_${name}`, value: Math.log2(bit), comment: `mask bit for ${name}` }));
+  const maskCards = maskPlaneCards();
   return writeFits({ header: metadataCards(metadata) }, [
     { extname: 'IMAGE', header: [{ key: 'BUNIT', value: metadata.bunit }, ...wcs], width, height, data: masked.image },
     { extname: 'MASK', header: [...maskCards, ...wcs], width, height, data: masked.mask },

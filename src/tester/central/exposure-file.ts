@@ -14,9 +14,9 @@
  */
 import { tanWcsCards } from '../../astro/index.ts';
 import { InvalidInputError } from '../../core/errors.ts';
-import { MaskBit, type MaskBitName, type MaskedImage } from '../../core/image.ts';
+import type { MaskedImage } from '../../core/image.ts';
 import { writeFits, type CardInput, type ImageHduInput } from '../../fits/index.ts';
-import type { ExposureMetadata } from '../../pipeline/outputs.ts';
+import { maskPlaneCards, metadataCards, type ExposureMetadata } from '../../pipeline/outputs.ts';
 
 /** Quantisation of a float plane: stored int32 = round((value − bzero) / bscale). */
 export interface Quantization {
@@ -33,38 +33,8 @@ export interface CompressedExposureOptions {
   readonly imageCards?: readonly CardInput[];
 }
 
-const MASK_PLANES: ReadonlyArray<[MaskBitName, number]> = (Object.entries(MaskBit) as Array<[MaskBitName, number]>).sort((a, b) => a[1] - b[1]);
-
-/** The primary header of a processed exposure (outputs.ts' metadataCards). */
-export function exposureMetadataCards(m: ExposureMetadata): CardInput[] {
-  const cards: CardInput[] = [
-    { key: 'INSTRUME', value: m.instrument },
-    { key: 'DETECTOR', value: m.detector, comment: 'detector id' },
-    { key: 'DETNAME', value: m.detectorName },
-    { key: 'GROUPID', value: m.group, comment: 'visit group' },
-    { key: 'VISIT', value: m.visit, comment: 'visit id (exposure id of snap 0)' },
-    { key: 'NSNAPS', value: m.exposureIds.length, comment: 'snaps combined' },
-  ];
-  m.exposureIds.forEach((id, i) => cards.push({ key: `EXPID${i}`, value: id, comment: `exposure id of snap ${i}` }));
-  cards.push(
-    { key: 'IMGTYPE', value: m.kind },
-    { key: 'FILTER', value: m.filter, comment: 'physical filter' },
-    { key: 'BAND', value: m.band },
-    { key: 'EXPTIME', value: m.exposureTimeS, comment: '[s] total exposure time' },
-    { key: 'DARKTIME', value: m.darkTimeS, comment: '[s] total dark time' },
-  );
-  if (m.mjdObs !== null) cards.push({ key: 'MJD-OBS', value: m.mjdObs, comment: 'start of first snap (MJD, UTC)' });
-  if (m.dateObs !== null) cards.push({ key: 'DATE-OBS', value: m.dateObs, comment: 'start of first snap (UTC)' });
-  if (m.raDeg !== null) cards.push({ key: 'RA', value: m.raDeg, comment: '[deg] boresight' });
-  if (m.decDeg !== null) cards.push({ key: 'DEC', value: m.decDeg, comment: '[deg] boresight' });
-  cards.push({ key: 'BUNIT', value: m.bunit });
-  if (m.wcs) cards.push(...tanWcsCards(m.wcs));
-  for (const d of m.diagnostics ?? []) {
-    if (typeof d.value === 'number' && !Number.isFinite(d.value)) continue;
-    cards.push({ key: d.key, value: d.value, comment: d.comment });
-  }
-  return cards;
-}
+/** The primary header of a processed exposure. */
+export const exposureMetadataCards = metadataCards;
 
 /** Quantises a float plane to int32 (no allocation per pixel); throws when a value does not fit. */
 export function quantize(plane: Float32Array, q: Quantization, what: string): Int32Array {
@@ -91,7 +61,7 @@ export function writeCompressedExposure(masked: MaskedImage, metadata: ExposureM
     throw new InvalidInputError(`exposure planes do not match ${width}x${height}`);
   }
   const wcs = metadata.wcs ? tanWcsCards(metadata.wcs) : [];
-  const maskCards: CardInput[] = MASK_PLANES.map(([name, bit]) => ({ key: `MP_${name}`, value: Math.log2(bit), comment: `mask bit for ${name}` }));
+  const maskCards = maskPlaneCards();
   const plane = (extname: string, header: CardInput[], data: Float32Array, q: Quantization | null): ImageHduInput =>
     q === null
       ? { extname, header, width, height, data }

@@ -27,6 +27,7 @@ import { InvalidInputError } from '../../core/errors.ts';
 import type { RngSeed } from '../../core/rng.ts';
 import { type Band, type SkyCatalogSpec, starsInRegion } from './sky-catalog.ts';
 import { moffatAlpha, PSF_BETA } from './psf.ts';
+import { detectorPointingWcs } from '../../instruments/placement.ts';
 
 
 export const ZERO_POINTS: Readonly<Record<InstrumentName, Readonly<Record<Band, number>>>> = {
@@ -102,40 +103,13 @@ export function detectorToFocalPlane(detector: Detector, pixelScaleArcsec: numbe
   return [detector.centerArcsec.x + pixelScaleArcsec * (dx * c - dy * s), detector.centerArcsec.y + pixelScaleArcsec * (dx * s + dy * c)];
 }
 
-function boresightWcs(pointing: Pointing): TanWcs {
-  return { crvalDeg: [pointing.raDeg, pointing.decDeg], crpix: [0, 0], cd: [[1, 0], [0, 1]] };
-}
-
-/** The detector's TAN WCS for a pointing (see the module comment for the conventions). */
+/**
+ * The detector's TAN WCS for a pointing (see the module comment for the conventions): the
+ * camera geometry of src/instruments/placement.ts, which the activator uses too, so the
+ * footprint it predicts is the one the simulator paints.
+ */
 export function detectorWcs(instrument: Instrument, detector: Detector, pointing: Pointing): TanWcs {
-  const g = detector.geometry();
-  const cx = (g.width - 1) / 2;
-  const cy = (g.height - 1) / 2;
-  const bore = boresightWcs(pointing);
-  const sky = new Float64Array(2);
-  const toSky = (x: number, y: number): [number, number] => {
-    const [fx, fy] = detectorToFocalPlane(detector, instrument.pixelScaleArcsec, x, y);
-    const [xi, eta] = focalPlaneToTangent(pointing, fx, fy);
-    pixelToSky(bore, xi, eta, sky);
-    return [sky[0], sky[1]];
-  };
-  const [ra0, dec0] = toSky(cx, cy);
-  const local: TanWcs = { crvalDeg: [ra0, dec0], crpix: [0, 0], cd: [[1, 0], [0, 1]] };
-  const L = Math.min(g.width, g.height) / 4;
-  const tangent = (x: number, y: number): [number, number] => {
-    const [ra, dec] = toSky(x, y);
-    const p = skyToPixel(local, ra, dec);
-    return [p[0], p[1]];
-  };
-  const xp = tangent(cx + L, cy);
-  const xm = tangent(cx - L, cy);
-  const yp = tangent(cx, cy + L);
-  const ym = tangent(cx, cy - L);
-  const cd: TanWcs['cd'] = [
-    [(xp[0] - xm[0]) / (2 * L), (yp[0] - ym[0]) / (2 * L)],
-    [(xp[1] - xm[1]) / (2 * L), (yp[1] - ym[1]) / (2 * L)],
-  ];
-  return { crvalDeg: [ra0, dec0], crpix: [cx, cy], cd };
+  return detectorPointingWcs(instrument, detector.id, pointing);
 }
 
 /** A WCS shifted on the sky by (dEast, dNorth) arcsec: the header WCS of a mis-pointed telescope. */
