@@ -5,10 +5,11 @@
  *   bits) and VARIANCE (float32) extensions, uncompressed;
  * - the source catalog: a BINTABLE 'SOURCES' with one column per SourceCatalog field, with units.
  */
-import { tanWcsCards, tanWcsFromHeader, type TanWcs } from '../astro/index.ts';
+import type { TanWcs } from '../astro/index.ts';
 import { errorMessage, InvalidInputError } from '../core/errors.ts';
 import { MaskBit, type MaskBitName, type MaskedImage } from '../core/image.ts';
 import { readFits, writeFits, type CardInput, type FitsFile, type Hdu } from '../fits/index.ts';
+import { sipWcsCards, sipWcsFromHeader, type SipWcs } from './lib/sip-wcs.ts';
 import { makeSourceCatalog, SOURCE_COLUMNS, type SourceCatalog } from './source-catalog.ts';
 
 export type VisitKind = 'SCIENCE' | 'BIAS' | 'DARK' | 'FLAT';
@@ -38,7 +39,8 @@ export interface ExposureMetadata {
   readonly dateObs: string | null;
   readonly raDeg: number | null;
   readonly decDeg: number | null;
-  readonly wcs: TanWcs | null;
+  /** The header WCS from the raw, or the fitted one (TAN, with SIP distortion when fitted with it). */
+  readonly wcs: TanWcs | SipWcs | null;
   /** Unit of the image plane ('electron'). */
   readonly bunit: string;
   readonly diagnostics?: readonly DiagnosticCard[];
@@ -50,6 +52,11 @@ const MASK_PLANES: ReadonlyArray<[MaskBitName, number]> = (Object.entries(MaskBi
 /** MP_<name> cards naming the mask planes, afw style. */
 export function maskPlaneCards(): CardInput[] {
   return MASK_PLANES.map(([name, bit]) => ({ key: `MP_${name}`, value: Math.log2(bit), comment: `mask bit for ${name}` }));
+}
+
+/** WCS cards of a TAN or TAN-SIP WCS (1-based CRPIX). */
+export function wcsCards(wcs: TanWcs | SipWcs): CardInput[] {
+  return sipWcsCards({ ...wcs, sip: 'sip' in wcs ? wcs.sip : null });
 }
 
 /** The primary header of a processed exposure. */
@@ -75,7 +82,7 @@ export function metadataCards(m: ExposureMetadata): CardInput[] {
   if (m.raDeg !== null) cards.push({ key: 'RA', value: m.raDeg, comment: '[deg] boresight' });
   if (m.decDeg !== null) cards.push({ key: 'DEC', value: m.decDeg, comment: '[deg] boresight' });
   cards.push({ key: 'BUNIT', value: m.bunit });
-  if (m.wcs) cards.push(...tanWcsCards(m.wcs));
+  if (m.wcs) cards.push(...wcsCards(m.wcs));
   for (const d of m.diagnostics ?? []) {
     if (typeof d.value === 'number' && !Number.isFinite(d.value)) continue; // FITS has no NaN
     cards.push({ key: d.key, value: d.value, comment: d.comment });
@@ -90,7 +97,7 @@ export function writeProcessedExposure(masked: MaskedImage, metadata: ExposureMe
   if (masked.image.length !== n || masked.mask.length !== n || masked.variance.length !== n) {
     throw new InvalidInputError(`processed exposure planes do not match ${width}x${height}`);
   }
-  const wcs = metadata.wcs ? tanWcsCards(metadata.wcs) : [];
+  const wcs = metadata.wcs ? wcsCards(metadata.wcs) : [];
   const maskCards = maskPlaneCards();
   return writeFits({ header: metadataCards(metadata) }, [
     { extname: 'IMAGE', header: [{ key: 'BUNIT', value: metadata.bunit }, ...wcs], width, height, data: masked.image },
@@ -145,7 +152,7 @@ function readMetadata(primary: Hdu, label: string): ExposureMetadata {
     dateObs: str(primary, 'DATE-OBS'),
     raDeg: num(primary, 'RA'),
     decDeg: num(primary, 'DEC'),
-    wcs: tanWcsFromHeader((k) => {
+    wcs: sipWcsFromHeader((k) => {
       const v = primary.header.get(k);
       return typeof v === 'bigint' ? Number(v) : v;
     }),
@@ -155,7 +162,7 @@ function readMetadata(primary: Hdu, label: string): ExposureMetadata {
 }
 
 const STRUCTURAL = /^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|END|COMMENT|HISTORY|CHECKSUM|DATASUM|PCOUNT|GCOUNT|XTENSION|EXTNAME|TFIELDS|TTYPE\d+|TFORM\d+|TUNIT\d+)$/;
-const WCS_KEYS = /^(WCSAXES|CTYPE[12]|CUNIT[12]|CRVAL[12]|CRPIX[12]|CD[12]_[12]|RADESYS|EQUINOX)$/;
+const WCS_KEYS = /^(WCSAXES|CTYPE[12]|CUNIT[12]|CRVAL[12]|CRPIX[12]|CD[12]_[12]|RADESYS|EQUINOX|[AB]_ORDER|[AB]_\d+_\d+)$/;
 
 function open(bytes: Uint8Array, label: string): FitsFile {
   try {

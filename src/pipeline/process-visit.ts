@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../core/image.ts';
 import { exposureIdFor, getInstrument } from '../instruments/index.ts';
+import { AlertProductionConfig, calibrateCatalog, subtractTemplate, type DifferenceOutcome } from './alert-production.ts';
 import { parseConfig } from './config.ts';
 import { StageRunner, type Clock } from './runner.ts';
 import { IsrConfig, runIsr, type IsrResult } from './isr.ts';
@@ -36,6 +37,8 @@ export const VisitConfig = z.object({
   background: BackgroundConfig.default({}),
   detection: DetectionConfig.default({}),
   measurement: MeasurementConfig.default({}),
+  /** Astrometry, photometric calibration and difference imaging (SCIENCE visits with a reference catalog and templates). */
+  alertProduction: AlertProductionConfig.default({}),
   /**
    * Seeing guess (arcsec) for the matched filter, converted with the instrument's pixel scale;
    * null: the detection config's psfFwhmGuessPx is used as is.
@@ -60,6 +63,13 @@ export const VISIT_STAGES = [
   'background',
   'detection',
   'measurement',
+  'refcatInput',
+  'astrometry',
+  'photometricCalibration',
+  'templateInput',
+  'templateWarp',
+  'psfMatching',
+  'subtraction',
   'outputs',
 ] as const;
 export type VisitStage = (typeof VISIT_STAGES)[number];
@@ -80,6 +90,10 @@ export interface ProcessVisitInput {
    */
   readonly masterCache?: Map<string, MasterCalibration>;
   readonly defects?: readonly Defect[];
+  /** Reference-catalog shard files overlapping the detector (SCIENCE: astrometry and zero point). */
+  readonly refcatShards?: readonly Uint8Array[];
+  /** Template patch files (processed-exposure format, nJy) overlapping the detector (SCIENCE: difference imaging). */
+  readonly templates?: readonly Uint8Array[];
   readonly config?: VisitConfig;
   /** Monotonic clock, milliseconds (e.g. performance.now). */
   readonly now: Clock;
@@ -121,11 +135,26 @@ export interface VisitSummary {
   readonly psfFwhmArcsec: number | null;
   readonly psfMeasured: boolean | null;
   readonly psfStars: number | null;
+  /** Astrometric fit: matches and rms (arcsec); null when it did not run. */
+  readonly astrometryMatches: number | null;
+  readonly astrometryRmsArcsec: number | null;
+  /** AB magnitude of one electron in the exposure, and its error; null without calibration. */
+  readonly zeroPointMag: number | null;
+  readonly zeroPointErrMag: number | null;
+  /** Difference imaging: the kernel fit and the normalised residual of the difference. */
+  readonly templateCoverage: number | null;
+  readonly kernelStars: number | null;
+  readonly kernelSum: number | null;
+  readonly differenceNormalizedStd: number | null;
+  /** Why calibration or difference imaging was skipped (null when it ran). */
+  readonly diaSkipped: string | null;
 }
 
 export interface ProcessVisitResult {
   readonly exposure: Uint8Array;
   readonly catalog: Uint8Array | null;
+  /** The difference image (processed-exposure format), when difference imaging ran. */
+  readonly difference: Uint8Array | null;
   /** Seconds per stage (VISIT_STAGES), plus 'total'. */
   readonly timings: Readonly<Record<string, number>>;
   readonly summary: VisitSummary;
@@ -344,6 +373,7 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
     return {
       exposure: bytes,
       catalog: null,
+      difference: null,
       timings: run.timings,
       summary: {
         ...summaryBase,
@@ -354,6 +384,8 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
         psfFwhmArcsec: null,
         psfMeasured: null,
         psfStars: null,
+        ...NO_ALERT_PRODUCTION,
+        diaSkipped: `a ${input.kind} visit has no difference imaging`,
       },
     };
   }
@@ -366,6 +398,44 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
   const meas = run.stage('measurement', () =>
     runMeasurement({ exposure: science, footprints: det.footprints, psfSigmaPx: det.psf.sigmaPx, wcs: first.wcs }, cfg.measurement),
   );
+  // 5. Calibration against the reference catalog, then difference imaging against the templates.
+  const width = science.width;
+  const height = science.height;
+  const cal = calibrateCatalog(
+    run,
+    {
+      catalog: meas.catalog,
+      refcatShards: input.refcatShards ?? [],
+      band: first.band,
+      headerWcs: first.wcs,
+      width,
+      height,
+      exposureTimeS,
+      mjdObs: first.mjdObs,
+    },
+    cfg.alertProduction,
+  );
+  let diff: DifferenceOutcome | null = null;
+  let diaSkipped = cal.skipped;
+  if (cal.photoCalib && cal.wcs) {
+    const d = subtractTemplate(
+      run,
+      {
+        science,
+        catalog: meas.catalog,
+        wcs: cal.wcs,
+        calibNjyPerElectron: cal.photoCalib.calibNjyPerElectron,
+        templates: input.templates ?? [],
+        band: first.band,
+        sciencePsfSigmaPx: det.psf.sigmaPx,
+      },
+      cfg.alertProduction,
+    );
+    if ('skipped' in d) diaSkipped = d.skipped;
+    else diff = d;
+  }
+  const a = cal.astrometry;
+  const pc = cal.photoCalib;
   const cards: DiagnosticCard[] = [
     ...isrCards,
     { key: 'BGMEAN', value: bg.meanLevel, comment: '[electron] mean background subtracted' },
@@ -377,15 +447,45 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
     { key: 'NSOURCE', value: meas.catalog.length, comment: 'sources measured' },
     { key: 'APRAD', value: meas.apertureRadiusPx, comment: '[pix] aperture radius' },
   ];
-  const metadata: ExposureMetadata = { ...base, diagnostics: cards };
+  if (a) {
+    cards.push(
+      { key: 'ASTQUAL', value: a.quality, comment: 'astrometric fit quality' },
+      { key: 'ASTNMAT', value: a.matches, comment: 'reference matches in the WCS fit' },
+      { key: 'ASTRMS', value: a.rmsArcsec, comment: '[arcsec] rms of the WCS fit residuals' },
+      { key: 'ASTSHIFT', value: a.shiftArcsec, comment: '[arcsec] fitted WCS minus header WCS at centre' },
+    );
+  }
+  if (pc) {
+    cards.push(
+      { key: 'MAGZERO', value: pc.zeroPointMag, comment: '[mag] AB magnitude of 1 electron in the exposure' },
+      { key: 'MAGZERR', value: pc.zeroPointErrMag, comment: '[mag] zero-point error' },
+      { key: 'PHOTCAL', value: pc.calibNjyPerElectron, comment: '[nJy/electron] photometric calibration' },
+      { key: 'PHOTCALE', value: pc.calibErrNjyPerElectron, comment: '[nJy/electron] its error' },
+      { key: 'PHOTNSTR', value: pc.nUsed, comment: 'stars in the zero point' },
+    );
+  }
+  const metadata: ExposureMetadata = { ...base, wcs: cal.wcs, diagnostics: cards };
+  const differenceCards: DiagnosticCard[] = diff
+    ? [
+        ...cards,
+        { key: 'TMPLCOV', value: diff.warp.coveredFraction, comment: 'fraction of the detector the template covers' },
+        { key: 'KERNCONV', value: diff.matching.convolved, comment: 'image convolved by the matching kernel' },
+        { key: 'KERNSUM', value: diff.matching.kernelSum, comment: 'matching kernel sum' },
+        { key: 'KERNNSTR', value: diff.matching.nStampsUsed, comment: 'stars in the kernel fit' },
+        { key: 'KERNCHI2', value: diff.matching.chi2PerDof, comment: 'kernel fit chi2 per dof' },
+        { key: 'DIFFNSTD', value: diff.subtraction.diagnostics.normalizedStd, comment: 'std of difference / sigma, source-free' },
+      ]
+    : [];
   const out = run.stage('outputs', () => ({
     exposure: writeProcessedExposure(science, metadata),
     catalog: writeSourceCatalog(meas.catalog, metadata),
+    difference: diff ? writeProcessedExposure(diff.subtraction.difference, { ...metadata, diagnostics: differenceCards }) : null,
   }));
   run.timings.total = run.since(tStart);
   return {
     exposure: out.exposure,
     catalog: out.catalog,
+    difference: out.difference,
     timings: run.timings,
     summary: {
       ...summaryBase,
@@ -396,6 +496,26 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
       psfFwhmArcsec: det.psf.fwhmPx * inst.pixelScaleArcsec,
       psfMeasured: det.psf.measured,
       psfStars: det.psf.nStars,
+      astrometryMatches: a ? a.matches : null,
+      astrometryRmsArcsec: a ? a.rmsArcsec : null,
+      zeroPointMag: pc ? pc.zeroPointMag : null,
+      zeroPointErrMag: pc ? pc.zeroPointErrMag : null,
+      templateCoverage: diff ? diff.warp.coveredFraction : null,
+      kernelStars: diff ? diff.matching.nStampsUsed : null,
+      kernelSum: diff ? diff.matching.kernelSum : null,
+      differenceNormalizedStd: diff ? diff.subtraction.diagnostics.normalizedStd : null,
+      diaSkipped,
     },
   };
 }
+
+const NO_ALERT_PRODUCTION = {
+  astrometryMatches: null,
+  astrometryRmsArcsec: null,
+  zeroPointMag: null,
+  zeroPointErrMag: null,
+  templateCoverage: null,
+  kernelStars: null,
+  kernelSum: null,
+  differenceNormalizedStd: null,
+} as const;

@@ -8,7 +8,7 @@
  * TanWcs of astro/tan-wcs.ts. The inverse (sky → pixel) is solved by Newton iterations on the
  * forward polynomial, so it is exact to ~1e-10 px; no AP/BP inverse coefficients are kept or written.
  */
-import { pixelToSky, skyToPixel, type TanWcs } from '../../astro/index.ts';
+import { pixelToSky, skyToPixel, tanWcsCards, type TanWcs } from '../../astro/index.ts';
 
 export interface SipDistortion {
   /** Largest p + q. */
@@ -164,23 +164,9 @@ export function projectTangent(
 /** FITS header cards (1-based CRPIX) of a TAN or TAN-SIP WCS. */
 export function sipWcsCards(wcs: SipWcs): Array<{ key: string; value: string | number; comment?: string }> {
   const sip = wcs.sip;
-  const cards: Array<{ key: string; value: string | number; comment?: string }> = [
-    { key: 'WCSAXES', value: 2 },
-    { key: 'CTYPE1', value: sip ? 'RA---TAN-SIP' : 'RA---TAN', comment: sip ? 'gnomonic projection + SIP distortion' : 'gnomonic projection' },
-    { key: 'CTYPE2', value: sip ? 'DEC--TAN-SIP' : 'DEC--TAN', comment: sip ? 'gnomonic projection + SIP distortion' : 'gnomonic projection' },
-    { key: 'CUNIT1', value: 'deg' },
-    { key: 'CUNIT2', value: 'deg' },
-    { key: 'CRVAL1', value: wcs.crvalDeg[0], comment: '[deg] RA at reference pixel' },
-    { key: 'CRVAL2', value: wcs.crvalDeg[1], comment: '[deg] Dec at reference pixel' },
-    { key: 'CRPIX1', value: wcs.crpix[0] + 1, comment: 'reference pixel (1-based)' },
-    { key: 'CRPIX2', value: wcs.crpix[1] + 1, comment: 'reference pixel (1-based)' },
-    { key: 'CD1_1', value: wcs.cd[0][0] },
-    { key: 'CD1_2', value: wcs.cd[0][1] },
-    { key: 'CD2_1', value: wcs.cd[1][0] },
-    { key: 'CD2_2', value: wcs.cd[1][1] },
-    { key: 'RADESYS', value: 'ICRS' },
-    { key: 'EQUINOX', value: 2000.0 },
-  ];
+  const cards = tanWcsCards(wcs).map((c) =>
+    sip && (c.key === 'CTYPE1' || c.key === 'CTYPE2') ? { ...c, value: `${c.value}-SIP`, comment: 'gnomonic projection + SIP distortion' } : c,
+  );
   if (sip) {
     const terms = sipTerms(sip.order);
     cards.push({ key: 'A_ORDER', value: sip.order, comment: 'SIP polynomial order, axis 1' });

@@ -15,15 +15,16 @@
  */
 import { htmId, htmLevel, htmTrixel } from '../../astro/htm.ts';
 import { angleBetween, centroid, lonLatDeg, R2D } from '../../astro/sphere.ts';
-import { errorMessage, InvalidInputError } from '../../core/errors.ts';
+import { InvalidInputError } from '../../core/errors.ts';
 import type { RngSeed } from '../../core/rng.ts';
-import { readFits, writeFits, type TableColumnInput } from '../../fits/index.ts';
+import { writeFits, type TableColumnInput } from '../../fits/index.ts';
+import { readReferenceShard, REFCAT_SHARD_EXTNAME } from '../../pipeline/stages/astrometry/reference-shard-file.ts';
 import { BANDS, magToNjy, starsNear, type Band, type SkyCatalogSpec, type StarCatalog } from '../sim/sky-catalog.ts';
 
 export const REFCAT_HTM_LEVEL = 7;
 /** MJD (TAI) of J2000.0: the epoch of every position. */
 export const REFCAT_EPOCH_MJD = 51544.5;
-export const REFCAT_EXTNAME = 'REFCAT';
+export const REFCAT_EXTNAME = REFCAT_SHARD_EXTNAME;
 
 export interface RefcatShardOptions {
   /** The sky catalog (the simulator's `catalog`). */
@@ -126,47 +127,11 @@ export function refcatShard(htm7Id: number, opts: RefcatShardOptions): Uint8Arra
   ]);
 }
 
-/** Reads a shard written by refcatShard; InvalidInputError naming what is wrong otherwise. */
+/** Reads a shard written by refcatShard (the pipeline's reader); InvalidInputError naming what is wrong otherwise. */
 export function readRefcatShard(bytes: Uint8Array, label = 'refcat shard'): RefcatShard {
-  let file;
-  try {
-    file = readFits(bytes, { name: label });
-  } catch (err) {
-    throw new InvalidInputError(`${label}: not a readable FITS file: ${errorMessage(err)}`, { cause: err });
-  }
-  if (!file.has(REFCAT_EXTNAME)) throw new InvalidInputError(`${label}: HDU ${REFCAT_EXTNAME} is missing`);
-  const hdu = file.hdu(REFCAT_EXTNAME);
-  const htm = hdu.header.get('HTMID');
-  const htm7 = typeof htm === 'bigint' ? Number(htm) : typeof htm === 'number' ? htm : -1;
-  if (htmLevel(htm7) !== REFCAT_HTM_LEVEL) throw new InvalidInputError(`${label}: HTMID card is missing or not a level-7 id`);
-  const t = hdu.table();
-  const col = (name: string): ArrayLike<number | bigint> => {
-    if (!t.has(name)) throw new InvalidInputError(`${label}: column ${name} is missing`);
-    const d = t.column(name);
-    if (!ArrayBuffer.isView(d)) throw new InvalidInputError(`${label}: column ${name} is not numeric`);
-    return d as unknown as ArrayLike<number | bigint>;
-  };
-  const f64 = (name: string): Float64Array => Float64Array.from(col(name), Number);
-  const f32 = (name: string): Float32Array => Float32Array.from(col(name), Number);
-  const flux = {} as Record<Band, Float64Array>;
-  const fluxErr = {} as Record<Band, Float64Array>;
-  const mag = {} as Record<Band, Float32Array>;
+  const s = readReferenceShard(bytes, label);
   for (const b of BANDS) {
-    flux[b] = f64(`${b}_flux`);
-    fluxErr[b] = f64(`${b}_fluxErr`);
-    mag[b] = f32(`${b}_mag`);
+    if (!s.flux[b] || !s.mag[b]) throw new InvalidInputError(`${label}: column ${b}_flux or ${b}_mag is missing`);
   }
-  return {
-    htm7,
-    count: t.nrows,
-    ids: f64('id'),
-    ra: f64('coord_ra'),
-    dec: f64('coord_dec'),
-    pmRa: f32('pm_ra'),
-    pmDec: f32('pm_dec'),
-    epochMjd: f64('epoch'),
-    flux,
-    fluxErr,
-    mag,
-  };
+  return s as RefcatShard;
 }

@@ -1,0 +1,81 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { getInstrument } from '../instruments/index.ts';
+import { masterFlat } from '../tester/central/masters.ts';
+import type { RawPixels } from '../tester/sim/raw.ts';
+import { readProcessedExposure, readSourceCatalog } from './outputs.ts';
+import { processDetectorVisit, type ProcessVisitResult } from './process-visit.ts';
+import { simulatedCalibrationInputs } from './testing/sim-inputs.ts';
+import { rawFile, simulateVisit } from './testing/sim-raws.ts';
+
+/**
+ * A simulated LSSTComCam visit (two snaps, header WCS 10" off) through the whole SCIENCE
+ * pipeline with the reference shards and template patches the activator would preload.
+ */
+const INSTRUMENT = 'LSSTComCam';
+const DETECTOR = 4;
+const GROUP = '2025050100041';
+const FILTER = 'r_03';
+const POINTING = { raDeg: 53.2, decDeg: -28.1 };
+
+let t = 0;
+const now = (): number => (t += 1);
+
+describe('alert production on a simulated visit', () => {
+  let raws: RawPixels[];
+  let r: ProcessVisitResult;
+  beforeAll(() => {
+    raws = simulateVisit({ instrument: INSTRUMENT, detector: DETECTOR, group: GROUP, filter: FILTER, ...POINTING, seed: 7, pointingErrorArcsec: 10 }, 2);
+    const inputs = simulatedCalibrationInputs({ instrument: INSTRUMENT, detector: DETECTOR, ...POINTING, band: 'r' });
+    r = processDetectorVisit({
+      raws: raws.map((x) => rawFile(x)),
+      expected: { instrument: INSTRUMENT, detector: DETECTOR, group: GROUP, filter: FILTER },
+      kind: 'SCIENCE',
+      calibs: { flat: masterFlat(INSTRUMENT, DETECTOR, FILTER) },
+      refcatShards: inputs.refcatShards,
+      templates: inputs.templates,
+      now,
+    });
+  }, 120_000);
+
+  it('fits the WCS and the zero point against the reference catalog', () => {
+    const s = r.summary;
+    expect(s.diaSkipped).toBeNull();
+    expect(s.astrometryMatches).toBeGreaterThan(100);
+    expect(s.astrometryRmsArcsec).toBeLessThan(0.05);
+    // The simulator's zero point is for 1 e-/s; the exposure adds 2.5 log10(EXPTIME).
+    const expected = raws[0].truth.zeroPointMag + 2.5 * Math.log10(s.exposureTimeS);
+    expect(Math.abs((s.zeroPointMag as number) - expected)).toBeLessThan(0.01);
+    const cat = readSourceCatalog(r.catalog as Uint8Array);
+    const w = cat.metadata.wcs as { sip: unknown };
+    expect(w).not.toBeNull();
+    expect(cat.metadata.diagnostics?.find((d) => d.key === 'MAGZERO')).toBeDefined();
+  });
+
+  it('subtracts the template to a difference consistent with its variance', () => {
+    const s = r.summary;
+    expect(s.templateCoverage).toBeGreaterThan(0.99);
+    expect(s.kernelStars).toBeGreaterThanOrEqual(10);
+    expect(Math.abs((s.kernelSum as number) - 1)).toBeLessThan(0.03);
+    expect(s.differenceNormalizedStd).toBeGreaterThan(0.8);
+    expect(s.differenceNormalizedStd).toBeLessThan(1.3);
+    const d = readProcessedExposure(r.difference as Uint8Array, 'difference');
+    const g = getInstrument(INSTRUMENT).detector(DETECTOR).geometry();
+    expect(d.masked.width).toBe(g.width);
+    expect(d.metadata.diagnostics?.find((c) => c.key === 'KERNSUM')).toBeDefined();
+    for (const k of ['astrometry', 'photometricCalibration', 'templateWarp', 'psfMatching', 'subtraction']) expect(r.timings[k]).toBeGreaterThan(0);
+  });
+
+  it('says why difference imaging was skipped when no template covers the detector', () => {
+    const inputs = simulatedCalibrationInputs({ instrument: INSTRUMENT, detector: DETECTOR, ...POINTING, band: 'r', templates: false });
+    const q = processDetectorVisit({
+      raws: raws.map((x) => rawFile(x)),
+      expected: { instrument: INSTRUMENT, detector: DETECTOR, group: GROUP, filter: FILTER },
+      kind: 'SCIENCE',
+      refcatShards: inputs.refcatShards,
+      now,
+    });
+    expect(q.difference).toBeNull();
+    expect(q.summary.diaSkipped).toMatch(/no template/);
+    expect(q.summary.astrometryRmsArcsec).toBeLessThan(0.05);
+  }, 60_000);
+});
