@@ -16,8 +16,18 @@ export interface CalibFiles {
   flat?: Uint8Array;
 }
 
+/** What the pipeline reads besides the raws: calibrations, reference shards, template patches (files). */
+export interface PipelineInputs {
+  readonly calibs: CalibFiles;
+  readonly refcatShards: readonly Uint8Array[];
+  readonly templates: readonly Uint8Array[];
+}
+
 export interface Preloaded {
   readonly calibs: CalibFiles;
+  /** Files of the reference shards and template patches preloaded for the detector. */
+  readonly refcatShardFiles: readonly Uint8Array[];
+  readonly templateFiles: readonly Uint8Array[];
   readonly calibsFromCache: number;
   readonly refcatShards: number;
   readonly templatePatches: number;
@@ -60,9 +70,13 @@ export interface MiddlewareConfig {
 }
 
 /** File names the pipeline produces → dataset types in the repository. */
-const OUTPUT_TYPES: Readonly<Record<string, string>> = {
+export const OUTPUT_TYPES: Readonly<Record<string, string>> = {
   'processed.fits': 'processed_exposure',
   'sources.fits': 'source_catalog',
+  'difference.fits': 'difference_image',
+  'diaSources.fits': 'dia_source_catalog',
+  'cutouts.fits': 'dia_cutouts',
+  'verification.json': 'calib_verification',
 };
 
 function globToRegExp(glob: string): RegExp {
@@ -156,13 +170,17 @@ export class RepositoryMiddleware implements VisitMiddleware {
       const wanted = new Set(patches.map((p) => `${p.skymap}/${p.tract}/${p.patch}`));
       templates = found.filter((r) => wanted.has(`${r.dataId.skymap}/${r.dataId.tract}/${r.dataId.patch}`));
     }
-    this.remember(visit, await this.local.transferFrom(this.central, [...refcats, ...templates]));
+    const localRefcats = await this.local.transferFrom(this.central, refcats);
+    const localTemplates = await this.local.transferFrom(this.central, templates);
+    this.remember(visit, [...localRefcats, ...localTemplates]);
+    const refcatShardFiles = await Promise.all(localRefcats.map((r) => this.local.get(r)));
+    const templateFiles = await Promise.all(localTemplates.map((r) => this.local.get(r)));
     const seconds = (this.now() - t0) / 1000;
     this.log.info(
       { group: visit.group, detector: visit.detector, stage: 'preload', durationS: seconds, refcatShards: refcats.length, templatePatches: templates.length, calibs: Object.keys(calibs), calibsFromCache: fromCache },
       'preloaded inputs for the detector',
     );
-    return { calibs, calibsFromCache: fromCache, refcatShards: refcats.length, templatePatches: templates.length, seconds };
+    return { calibs, refcatShardFiles, templateFiles, calibsFromCache: fromCache, refcatShards: refcats.length, templatePatches: templates.length, seconds };
   }
 
   private async trimCalibCache(): Promise<void> {

@@ -1,7 +1,7 @@
 import { AlgorithmError, InvalidInputError, TransientError } from '../core/errors.ts';
 import type { NextVisit } from '../messages/next-visit.ts';
 import { createTsWorkerPool } from '../runtime/worker-pool.ts';
-import type { CalibFiles } from './middleware.ts';
+import type { CalibFiles, PipelineInputs } from './middleware.ts';
 import type { PipelineTask, PipelineTaskResult } from './pipeline-worker.ts';
 import type { IngestedSnap, ProcessResult, VisitProcessor } from './visit-flow.ts';
 
@@ -12,12 +12,14 @@ import type { IngestedSnap, ProcessResult, VisitProcessor } from './visit-flow.t
 export function createPipelineProcessor(opts: { calibRepo: string | null; threads?: number }): VisitProcessor {
   const pool = createTsWorkerPool(new URL('./pipeline-worker.ts', import.meta.url), { threads: opts.threads ?? 1 });
   return {
-    async process(visit: NextVisit, snaps: readonly IngestedSnap[], calibs?: CalibFiles): Promise<ProcessResult> {
+    async process(visit: NextVisit, snaps: readonly IngestedSnap[], inputs?: PipelineInputs): Promise<ProcessResult> {
       const task: PipelineTask = {
         visit,
         snaps: snaps.map((s) => ({ objectKey: s.objectKey, bytes: s.bytes })),
         calibRepo: opts.calibRepo,
-        calibs,
+        calibs: inputs?.calibs,
+        refcatShards: inputs?.refcatShards,
+        templates: inputs?.templates,
       };
       const r = (await pool.run(task)) as PipelineTaskResult;
       if (r.ok) return { files: r.files, sources: r.sources, timings: r.timings, summary: r.summary };

@@ -17,6 +17,9 @@ export interface PipelineTask {
   readonly calibRepo: string | null;
   /** Master calibrations preloaded from the data repository; they take precedence over calibRepo. */
   readonly calibs?: { bias?: Uint8Array; dark?: Uint8Array; flat?: Uint8Array };
+  /** Reference-catalog shards and template patches preloaded for the detector (files). */
+  readonly refcatShards?: readonly Uint8Array[];
+  readonly templates?: readonly Uint8Array[];
 }
 
 export type PipelineTaskResult =
@@ -73,10 +76,13 @@ export default function runPipelineTask(task: PipelineTask): PipelineTaskResult 
       kind: task.visit.kind,
       calibs: task.calibs ?? loadCalibs(task.calibRepo, task.visit),
       masterCache,
+      refcatShards: task.refcatShards,
+      templates: task.templates,
       now: () => performance.now(),
     });
     const files: Record<string, Uint8Array> = { 'processed.fits': r.exposure };
     if (r.catalog) files['sources.fits'] = r.catalog;
+    if (r.difference) files['difference.fits'] = r.difference;
     const result: PipelineTaskResult = {
       ok: true,
       files,

@@ -8,7 +8,7 @@ import type { Broker } from '../messaging/broker.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ObjectStore, StoredObject } from '../storage/object-store.ts';
 import type { ActivatorConfig } from './config.ts';
-import type { CalibFiles, Preloaded, VisitMiddleware } from './middleware.ts';
+import type { CalibFiles, PipelineInputs, Preloaded, VisitMiddleware } from './middleware.ts';
 import type { OutputRepository } from './output-repository.ts';
 
 /** One raw snap, fetched from the bucket and checked against its key. */
@@ -30,7 +30,7 @@ export interface ProcessResult {
 
 /** Runs the science pipeline for the visit's kind on the ingested snaps. */
 export interface VisitProcessor {
-  process(visit: NextVisit, snaps: readonly IngestedSnap[], calibs?: CalibFiles): Promise<ProcessResult>;
+  process(visit: NextVisit, snaps: readonly IngestedSnap[], inputs?: PipelineInputs): Promise<ProcessResult>;
   /** Gets ready for a visit's calibrations while its snaps are still being exposed (optional). */
   prepare?(visit: NextVisit, calibs: CalibFiles): Promise<void>;
   close(): Promise<void>;
@@ -241,7 +241,11 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
 
   let result: ProcessResult;
   try {
-    result = await deps.processor.process(visit, ingested, preloaded?.calibs);
+    result = await deps.processor.process(
+      visit,
+      ingested,
+      preloaded ? { calibs: preloaded.calibs, refcatShards: preloaded.refcatShardFiles, templates: preloaded.templateFiles } : undefined,
+    );
   } catch (e) {
     await deps.middleware?.cleanup(visit).catch(() => undefined);
     if (isTransient(e)) return { disposition: 'retry', reason: `processing failed: ${errorMessage(e)}` };

@@ -35,7 +35,8 @@ function sha256(bytes: Uint8Array): string {
 }
 
 function extensionFor(datasetType: string): string {
-  return datasetType === 'raw' ? 'fz' : 'fits';
+  if (datasetType === 'raw') return 'fz';
+  return (DATASET_TYPES as Readonly<Record<string, DatasetType>>)[datasetType]?.storageClass === 'StructuredData' ? 'json' : 'fits';
 }
 
 /**
@@ -130,8 +131,14 @@ export class Butler {
 
   private async typeOf(name: string): Promise<DatasetType> {
     const t = await this.registry.datasetType(name);
-    if (!t) throw new InvalidInputError(`dataset type '${name}' is not registered in ${this.root}`);
-    return t;
+    if (t) return t;
+    // A standard type added after the repository was made is registered on first use.
+    const standard = (DATASET_TYPES as Readonly<Record<string, DatasetType>>)[name];
+    if (standard) {
+      await this.registry.registerDatasetType(standard);
+      return standard;
+    }
+    throw new InvalidInputError(`dataset type '${name}' is not registered in ${this.root}`);
   }
 
   /**

@@ -13,6 +13,10 @@ export const DATASET_TYPES = {
   template_coadd: { name: 'template_coadd', dimensions: ['skymap', 'tract', 'patch', 'band'], storageClass: 'ExposureF', isCalibration: false },
   processed_exposure: { name: 'processed_exposure', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'ExposureF', isCalibration: false },
   source_catalog: { name: 'source_catalog', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'SourceCatalog', isCalibration: false },
+  difference_image: { name: 'difference_image', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'ExposureF', isCalibration: false },
+  dia_source_catalog: { name: 'dia_source_catalog', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'DiaSourceCatalog', isCalibration: false },
+  dia_cutouts: { name: 'dia_cutouts', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'DiaCutouts', isCalibration: false },
+  calib_verification: { name: 'calib_verification', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'StructuredData', isCalibration: false },
 } as const satisfies Record<string, DatasetType>;
 
 export type StandardDatasetType = keyof typeof DATASET_TYPES;

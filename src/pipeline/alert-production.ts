@@ -8,11 +8,11 @@
  * what it has.
  */
 import { z } from 'zod';
-import { AlgorithmError, errorMessage } from '../core/errors.ts';
+import { AlgorithmError, errorMessage, InvalidInputError } from '../core/errors.ts';
 import type { MaskedImage } from '../core/image.ts';
 import type { TanWcs } from '../astro/index.ts';
 import { sipPixelToSky, sipSkyToPixel, type SipWcs } from './lib/sip-wcs.ts';
-import { readProcessedExposure } from './outputs.ts';
+import { readProcessedExposure, readProcessedExposureInfo } from './outputs.ts';
 import type { StageRunner } from './runner.ts';
 import { SourceFlag, type SourceCatalog } from './source-catalog.ts';
 import { AstrometryConfig, astrometrySources, runAstrometry, skyCoordinates, type AstrometryResult } from './stages/astrometry/astrometry.ts';
@@ -169,6 +169,24 @@ export interface DifferenceOutcome {
   readonly subtraction: SubtractionResult;
 }
 
+/**
+ * Whether an image (w × h pixels through `wcs`) overlaps the detector (W × H through `target`),
+ * grown by `margin` pixels: the detector's edge and a grid inside it mapped into the image.
+ */
+function overlaps(target: SkyTransform, W: number, H: number, wcs: SkyTransform, w: number, h: number, margin: number): boolean {
+  const sky = new Float64Array(2);
+  const pix = new Float64Array(2);
+  const n = 16;
+  for (let i = 0; i <= n; i++) {
+    for (let j = 0; j <= n; j++) {
+      target.pixelToSky((i / n) * (W - 1), (j / n) * (H - 1), sky);
+      wcs.skyToPixel(sky[0], sky[1], pix);
+      if (pix[0] >= -margin && pix[0] <= w - 1 + margin && pix[1] >= -margin && pix[1] <= h - 1 + margin) return true;
+    }
+  }
+  return false;
+}
+
 /** A TAN or TAN-SIP WCS as the warp's pixel ↔ sky pair. */
 export function wcsTransform(wcs: SipWcs | TanWcs): SkyTransform {
   const sip: SipWcs = { ...wcs, sip: 'sip' in wcs ? wcs.sip : null };
@@ -199,19 +217,26 @@ export function subtractTemplate(
 ): DifferenceOutcome | { readonly skipped: string } {
   const { science } = input;
   if (input.templates.length === 0) return { skipped: 'no template patch covers the detector' };
+  const target = wcsTransform(input.wcs);
+  const margin = 2 * cfg.warp.lanczosOrder + 2;
   const patches = run.stage(
     'templateInput',
     () =>
-      input.templates.map((bytes, i) => {
-        const t = readProcessedExposure(bytes, `template patch ${i}`);
-        if (!t.metadata.wcs) throw new AlgorithmError(`template patch ${i} has no WCS`);
-        if (t.metadata.band && t.metadata.band !== input.band) throw new AlgorithmError(`template patch ${i} is for band ${t.metadata.band}, the visit is ${input.band}`);
-        return { image: t.masked, wcs: wcsTransform(t.metadata.wcs) };
+      input.templates.flatMap((bytes, i) => {
+        const label = `template patch ${i}`;
+        const info = readProcessedExposureInfo(bytes, label);
+        if (!info.metadata.wcs) throw new InvalidInputError(`${label} has no WCS`);
+        if (info.metadata.band && info.metadata.band !== input.band) throw new InvalidInputError(`${label} is for band ${info.metadata.band}, the visit is ${input.band}`);
+        const wcs = wcsTransform(info.metadata.wcs);
+        // Decode only the patches the detector actually overlaps (the preload's footprint is padded).
+        if (!overlaps(target, science.width, science.height, wcs, info.width, info.height, margin)) return [];
+        return [{ image: readProcessedExposure(bytes, label).masked, wcs }];
       }),
     'input',
   );
+  if (patches.length === 0) return { skipped: 'no template patch overlaps the detector' };
   const warp = run.stage('templateWarp', () =>
-    runWarp({ target: { wcs: wcsTransform(input.wcs), width: science.width, height: science.height }, sources: patches, config: cfg.warp }),
+    runWarp({ target: { wcs: target, width: science.width, height: science.height }, sources: patches, config: cfg.warp }),
   );
   if (warp.coveredFraction < cfg.templateStars.minCoverage) {
     return { skipped: `the templates cover ${(100 * warp.coveredFraction).toFixed(1)}% of the detector (at least ${100 * cfg.templateStars.minCoverage}% needed)` };

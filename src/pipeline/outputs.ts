@@ -177,6 +177,15 @@ export interface ProcessedExposure {
   readonly metadata: ExposureMetadata;
 }
 
+/** The metadata and size of a processed-exposure file, without decoding its pixels. */
+export function readProcessedExposureInfo(bytes: Uint8Array, label = 'processed exposure'): { metadata: ExposureMetadata; width: number; height: number } {
+  const file = open(bytes, label);
+  const metadata = readMetadata(file.hdus[0], label);
+  if (!file.has('IMAGE')) throw new InvalidInputError(`${label}: HDU IMAGE is missing`);
+  const [width, height] = file.hdu('IMAGE').shape;
+  return { metadata, width, height };
+}
+
 /** Reads a file written by writeProcessedExposure; mask bits are remapped through its MP_* cards. */
 export function readProcessedExposure(bytes: Uint8Array, label = 'processed exposure'): ProcessedExposure {
   const file = open(bytes, label);
