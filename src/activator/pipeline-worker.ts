@@ -83,6 +83,9 @@ export default function runPipelineTask(task: PipelineTask): PipelineTaskResult 
     const files: Record<string, Uint8Array> = { 'processed.fits': r.exposure };
     if (r.catalog) files['sources.fits'] = r.catalog;
     if (r.difference) files['difference.fits'] = r.difference;
+    if (r.diaSources) files['diaSources.fits'] = r.diaSources;
+    if (r.cutouts) files['cutouts.fits'] = r.cutouts;
+    if (r.verification) files['verification.json'] = r.verification;
     const result: PipelineTaskResult = {
       ok: true,
       files,

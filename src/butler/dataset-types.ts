@@ -21,10 +21,13 @@ export const DATASET_TYPES = {
 
 export type StandardDatasetType = keyof typeof DATASET_TYPES;
 
-/** Which calibration types a kind of visit uses, by the pipeline's rules. */
+/**
+ * Which calibration types a kind of visit uses, by the pipeline's rules: the ones it applies, and
+ * for BIAS, DARK and FLAT visits the master of their own kind, which they are verified against.
+ */
 export const CALIBS_FOR_KIND = {
-  BIAS: [],
-  DARK: ['bias'],
-  FLAT: ['bias', 'dark'],
+  BIAS: ['bias'],
+  DARK: ['bias', 'dark'],
+  FLAT: ['bias', 'dark', 'flat'],
   SCIENCE: ['bias', 'dark', 'flat'],
 } as const;

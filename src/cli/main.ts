@@ -129,6 +129,9 @@ program
   .addOption(new Option('--kind <kind>', 'kind of every visit').choices(VISIT_KINDS).default('SCIENCE'))
   .option('--detectors <list>', 'detector ids, e.g. 0-8 or 1,4,7 (default: all)', detectorList)
   .option('--threads <n>', 'threads simulating raws', int('--threads', 1))
+  .option('--no-transients', 'inject no transients into SCIENCE visits (they are injected by default)')
+  .option('--transients-per-detector <n>', 'mean number of transients injected per SCIENCE detector-visit (default 20)', int('--transients-per-detector'))
+  .option('--truth-dir <dir>', 'write the truth of every SCIENCE detector-visit to <dir>/{instrument}/{group}/{detector}.json')
   .option('--json-progress', 'print one JSON line per event')
   .action(async (instrument: string, groups: number, o) => {
     const { runUpload } = await import('./upload-command.ts');

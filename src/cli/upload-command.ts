@@ -1,10 +1,11 @@
+import path from 'node:path';
 import { getInstrument } from '../instruments/index.ts';
 import type { VisitKind } from '../messages/next-visit.ts';
 import { createLogger } from '../observability/logger.ts';
 import { Services } from '../runtime/services.ts';
 import type { SnapRequest } from '../tester/plan.ts';
 import { createRawPool } from '../tester/sim/raw-pool.ts';
-import { uploadNight, type UploadEvent } from '../tester/upload.ts';
+import { snapRawParams, uploadNight, type SnapSimulationOptions, type UploadEvent } from '../tester/upload.ts';
 
 export interface UploadCommandOptions {
   instrument: string;
@@ -20,6 +21,12 @@ export interface UploadCommandOptions {
   detectors?: number[];
   threads?: number;
   jsonProgress?: boolean;
+  /** Inject transients into SCIENCE visits (default true; `--no-transients`). */
+  transients?: boolean;
+  /** Mean transients per detector-visit (`--transients-per-detector`, default 20). */
+  transientsPerDetector?: number;
+  /** Write the truth of every SCIENCE detector-visit under this directory (`--truth-dir`). */
+  truthDir?: string;
 }
 
 /** `prompt upload`: the playbook's tester, with real simulated raws. */
@@ -29,6 +36,7 @@ export async function runUpload(o: UploadCommandOptions): Promise<void> {
   const services = new Services();
   const pool = createRawPool(o.threads ? { threads: o.threads } : {});
   const started = Date.now();
+  const sim: SnapSimulationOptions = { transients: o.transients !== false, ...(o.transientsPerDetector !== undefined ? { transientsPerDetector: o.transientsPerDetector } : {}) };
   const print = (e: UploadEvent): void => {
     if (o.jsonProgress) {
       process.stdout.write(JSON.stringify(e) + '\n');
@@ -37,6 +45,7 @@ export async function runUpload(o: UploadCommandOptions): Promise<void> {
     if (e.event === 'group') log.info(e, `group ${e.index}/${e.of}: ${e.group} in ${e.filter} at (${e.ra.toFixed(4)}, ${e.dec.toFixed(4)})`);
     else if (e.event === 'uploaded') log.info(e, `uploaded ${e.key}`);
     else if (e.event === 'error') log.error(e, `upload failed: ${e.reason}`);
+    else if (e.event === 'truth') log.debug(e, `truth written to ${e.file}`);
   };
   try {
     const r = await uploadNight({
@@ -51,22 +60,8 @@ export async function runUpload(o: UploadCommandOptions): Promise<void> {
       detectors: o.detectors,
       broker: services.broker(o.broker),
       bucket: services.bucket(o.bucket),
-      simulate: (req: SnapRequest) =>
-        pool.simulate({
-          instrument: req.instrument,
-          detector: req.detector,
-          group: req.group,
-          snap: req.snap,
-          kind: req.kind,
-          filter: req.filter,
-          exposureTimeS: req.exposureTimeS,
-          raDeg: req.raDeg,
-          decDeg: req.decDeg,
-          rotationDeg: req.rotationDeg,
-          seeingFwhmArcsec: req.seeingFwhmArcsec,
-          seed: req.seed,
-          dateObs: new Date(req.startMs).toISOString(),
-        }),
+      simulate: (req: SnapRequest) => pool.simulate(snapRawParams(req, sim)),
+      ...(o.truthDir !== undefined ? { truthDir: path.resolve(o.truthDir), simulateWithTruth: (req: SnapRequest) => pool.simulateWithVisitTruth(snapRawParams(req, sim)) } : {}),
       onEvent: print,
     });
     const summary = { event: 'done', groups: r.visits.length, uploaded: r.uploaded, errors: r.errors, seconds: (Date.now() - started) / 1000 };

@@ -1,8 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getInstrument } from '../instruments/index.ts';
-import { masterFlat } from '../tester/central/masters.ts';
+import { masterBias, masterDark, masterFlat } from '../tester/central/masters.ts';
 import type { RawPixels } from '../tester/sim/raw.ts';
 import { readProcessedExposure, readSourceCatalog } from './outputs.ts';
+import { readDiaCutouts, readDiaSourceCatalog } from './stages/dia-sources/index.ts';
 import { processDetectorVisit, type ProcessVisitResult } from './process-visit.ts';
 import { simulatedCalibrationInputs } from './testing/sim-inputs.ts';
 import { rawFile, simulateVisit } from './testing/sim-raws.ts';
@@ -30,7 +31,7 @@ describe('alert production on a simulated visit', () => {
       raws: raws.map((x) => rawFile(x)),
       expected: { instrument: INSTRUMENT, detector: DETECTOR, group: GROUP, filter: FILTER },
       kind: 'SCIENCE',
-      calibs: { flat: masterFlat(INSTRUMENT, DETECTOR, FILTER) },
+      calibs: { bias: masterBias(INSTRUMENT, DETECTOR), dark: masterDark(INSTRUMENT, DETECTOR), flat: masterFlat(INSTRUMENT, DETECTOR, FILTER) },
       refcatShards: inputs.refcatShards,
       templates: inputs.templates,
       now,
@@ -63,6 +64,17 @@ describe('alert production on a simulated visit', () => {
     expect(d.masked.width).toBe(g.width);
     expect(d.metadata.diagnostics?.find((c) => c.key === 'KERNSUM')).toBeDefined();
     for (const k of ['astrometry', 'photometricCalibration', 'templateWarp', 'psfMatching', 'subtraction']) expect(r.timings[k]).toBeGreaterThan(0);
+  });
+
+  it('finds few DiaSources on a sky with no transient, and cuts a stamp for each', () => {
+    const f = readDiaSourceCatalog(r.diaSources as Uint8Array);
+    expect(f.metadata?.visit).toBe(r.summary.visit);
+    expect(f.catalog.fluxUnit).toBe('nJy');
+    // A static sky: at most a few 5-sigma DiaSources (bright-star wings are held by the template error floor).
+    expect(f.catalog.length).toBeLessThanOrEqual(5);
+    expect(r.summary.diaNoiseScale).toBeGreaterThan(0.8);
+    const c = readDiaCutouts(r.cutouts as Uint8Array);
+    expect(c.stamps.count).toBe(f.catalog.length);
   });
 
   it('says why difference imaging was skipped when no template covers the detector', () => {

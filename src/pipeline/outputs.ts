@@ -118,7 +118,8 @@ function str(h: Hdu, key: string): string | null {
   return typeof v === 'string' ? v : null;
 }
 
-function readMetadata(primary: Hdu, label: string): ExposureMetadata {
+/** The visit metadata of a primary header written with metadataCards. */
+export function readExposureMetadata(primary: Hdu, label: string): ExposureMetadata {
   const need = <T>(v: T | null, key: string): T => {
     if (v === null) throw new InvalidInputError(`${label}: primary header keyword ${key} is missing or of the wrong type`);
     return v;
@@ -180,7 +181,7 @@ export interface ProcessedExposure {
 /** The metadata and size of a processed-exposure file, without decoding its pixels. */
 export function readProcessedExposureInfo(bytes: Uint8Array, label = 'processed exposure'): { metadata: ExposureMetadata; width: number; height: number } {
   const file = open(bytes, label);
-  const metadata = readMetadata(file.hdus[0], label);
+  const metadata = readExposureMetadata(file.hdus[0], label);
   if (!file.has('IMAGE')) throw new InvalidInputError(`${label}: HDU IMAGE is missing`);
   const [width, height] = file.hdu('IMAGE').shape;
   return { metadata, width, height };
@@ -189,7 +190,7 @@ export function readProcessedExposureInfo(bytes: Uint8Array, label = 'processed 
 /** Reads a file written by writeProcessedExposure; mask bits are remapped through its MP_* cards. */
 export function readProcessedExposure(bytes: Uint8Array, label = 'processed exposure'): ProcessedExposure {
   const file = open(bytes, label);
-  const metadata = readMetadata(file.hdus[0], label);
+  const metadata = readExposureMetadata(file.hdus[0], label);
   const plane = (name: string): Hdu => {
     if (!file.has(name)) throw new InvalidInputError(`${label}: HDU ${name} is missing`);
     return file.hdu(name);
@@ -249,13 +250,18 @@ export interface SourceCatalogFile {
 
 export function readSourceCatalog(bytes: Uint8Array, label = 'source catalog'): SourceCatalogFile {
   const file = open(bytes, label);
-  const metadata = readMetadata(file.hdus[0], label);
+  const metadata = readExposureMetadata(file.hdus[0], label);
   if (!file.has('SOURCES')) throw new InvalidInputError(`${label}: HDU SOURCES is missing`);
   const table = file.hdu('SOURCES').table();
   const cat = makeSourceCatalog(table.nrows);
   const units: Record<string, string> = {};
   for (const c of SOURCE_COLUMNS) {
-    if (!table.has(c.name)) throw new InvalidInputError(`${label}: column ${c.name} is missing`);
+    if (!table.has(c.name)) {
+      if (!c.optional) throw new InvalidInputError(`${label}: column ${c.name} is missing`);
+      // A catalog written before the column existed.
+      cat[c.name].fill(NaN);
+      continue;
+    }
     const data = table.column(c.name);
     const target = cat[c.name];
     if (!ArrayBuffer.isView(data) || (data as ArrayLike<number>).length !== table.nrows) {

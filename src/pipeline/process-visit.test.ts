@@ -121,7 +121,11 @@ describe('processDetectorVisit', () => {
       config,
       now: fakeNow,
     });
-    expect(Object.keys(r.timings)).toEqual(expect.arrayContaining([...VISIT_STAGES, 'total']));
+    // Without reference shards and templates the calibration and difference-imaging stages do not run.
+    const ran = ['rawInput', 'calibInput', 'overscan', 'assembly', 'calibrateSignature', 'snapCombine', 'background', 'detection', 'measurement', 'outputs'];
+    expect(VISIT_STAGES).toEqual(expect.arrayContaining(ran));
+    expect(Object.keys(r.timings)).toEqual(expect.arrayContaining([...ran, 'total']));
+    expect(r.summary.diaSkipped).toMatch(/no reference-catalog shard/);
     expect(r.summary.snaps).toBe(2);
     expect(r.summary.flatApplied).toBe(true);
     expect(r.summary.biasApplied).toBe(false);
@@ -249,7 +253,9 @@ describe('processDetectorVisit', () => {
       now: fakeNow,
     });
     expect(r.summary.snaps).toBe(1);
-    expect(r.summary.crPixels).toBe(0);
+    // One snap: cosmic rays are found by their sharpness instead of by comparing snaps.
+    expect(r.summary.crPixels).toBeGreaterThan(0);
+    expect(r.timings.cosmicRays).toBeGreaterThan(0);
     expect(r.summary.visit).toBe(science[0].truth.exposureId);
     expect(r.summary.sources).toBeGreaterThan(100);
     const dark = simulateVisit({ instrument: INSTRUMENT, detector: DETECTOR, group: '2025050100023', filter: FILTER, ...POINTING, seed: 6, kind: 'DARK' }, 2);

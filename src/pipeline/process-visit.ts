@@ -17,6 +17,7 @@ import { IsrConfig, runIsr, type IsrResult } from './isr.ts';
 import { medianInPlace, sigmaClippedStatsInPlace } from './lib/stats.ts';
 import {
   readProcessedExposure,
+  metadataCards,
   writeProcessedExposure,
   writeSourceCatalog,
   type DiagnosticCard,
@@ -24,6 +25,9 @@ import {
   type VisitKind,
 } from './outputs.ts';
 import { BackgroundConfig, runBackground } from './stages/background/background.ts';
+import { CosmicRayConfig, runCosmicRays } from './stages/cosmic-rays/index.ts';
+import { CutoutsConfig, cutPostageStamps, DiaSourcesConfig, runDiaSources, writeDiaCutouts, writeDiaSourceCatalog } from './stages/dia-sources/index.ts';
+import { runVerifyCalibration, VerifyCalibrationConfig, writeVerificationMetrics } from './stages/verify-calibration/index.ts';
 import type { CalibrationMasters, MasterCalibration } from './stages/calibrate-signature/calibrate-signature.ts';
 import { DetectionConfig, runDetection } from './stages/detection/detection.ts';
 import { MeasurementConfig, runMeasurement } from './stages/measurement/measurement.ts';
@@ -35,10 +39,16 @@ export const VisitConfig = z.object({
   isr: IsrConfig.default({}),
   snapCombine: SnapCombineConfig.default({}),
   background: BackgroundConfig.default({}),
+  /** Single-snap visits: cosmic rays found by their sharpness against the PSF. */
+  cosmicRays: CosmicRayConfig.default({}),
   detection: DetectionConfig.default({}),
   measurement: MeasurementConfig.default({}),
   /** Astrometry, photometric calibration and difference imaging (SCIENCE visits with a reference catalog and templates). */
   alertProduction: AlertProductionConfig.default({}),
+  diaSources: DiaSourcesConfig.default({}),
+  cutouts: CutoutsConfig.default({}),
+  /** BIAS, DARK and FLAT visits: comparison with the master of their own kind. */
+  verifyCalibration: VerifyCalibrationConfig.default({}),
   /**
    * Seeing guess (arcsec) for the matched filter, converted with the instrument's pixel scale;
    * null: the detection config's psfFwhmGuessPx is used as is.
@@ -61,6 +71,7 @@ export const VISIT_STAGES = [
   'calibrateSignature',
   'snapCombine',
   'background',
+  'cosmicRays',
   'detection',
   'measurement',
   'refcatInput',
@@ -70,6 +81,9 @@ export const VISIT_STAGES = [
   'templateWarp',
   'psfMatching',
   'subtraction',
+  'diaSources',
+  'cutouts',
+  'verifyCalibration',
   'outputs',
 ] as const;
 export type VisitStage = (typeof VISIT_STAGES)[number];
@@ -146,6 +160,14 @@ export interface VisitSummary {
   readonly kernelStars: number | null;
   readonly kernelSum: number | null;
   readonly differenceNormalizedStd: number | null;
+  /** DiaSources: positive, negative (dipoles count once) and the empirical noise scale of the difference. */
+  readonly diaSources: number | null;
+  readonly diaSourcesNegative: number | null;
+  readonly diaDipoles: number | null;
+  readonly diaNoiseScale: number | null;
+  /** Calibration visits: 'pass', 'fail' or 'no-master', and the metrics that failed. */
+  readonly verification: string | null;
+  readonly verificationFailed: string | null;
   /** Why calibration or difference imaging was skipped (null when it ran). */
   readonly diaSkipped: string | null;
 }
@@ -155,10 +177,23 @@ export interface ProcessVisitResult {
   readonly catalog: Uint8Array | null;
   /** The difference image (processed-exposure format), when difference imaging ran. */
   readonly difference: Uint8Array | null;
+  /** The DiaSource catalog and the postage stamps of its sources, when difference imaging ran. */
+  readonly diaSources: Uint8Array | null;
+  readonly cutouts: Uint8Array | null;
+  /** BIAS, DARK, FLAT: the verification metrics against the master of the same kind (JSON). */
+  readonly verification: Uint8Array | null;
   /** Seconds per stage (VISIT_STAGES), plus 'total'. */
   readonly timings: Readonly<Record<string, number>>;
   readonly summary: VisitSummary;
 }
+
+function countTrue(flags: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < flags.length; i++) if (flags[i]) n++;
+  return n;
+}
+
+const FWHM_PER_SIGMA = 2 * Math.sqrt(2 * Math.log(2));
 
 /** Decoded masters a caller's cache keeps: bias, dark and a couple of flats. */
 export const MASTER_CACHE_SIZE = 6;
@@ -290,15 +325,21 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
 
   // 2. Masters that apply to this kind of visit.
   const masters: { bias?: MasterCalibration; dark?: MasterCalibration; flat?: MasterCalibration } = {};
+  // A calibration visit is verified against the master of its own kind (not applied).
+  const ownKind = input.kind === 'SCIENCE' ? null : (input.kind.toLowerCase() as 'bias' | 'dark' | 'flat');
+  let ownMaster: MasterCalibration | null = null;
   run.stage(
     'calibInput',
     () => {
+      const target = { instrument: first.instrument, detector: first.detector, width: first.geometry.width, height: first.geometry.height };
+      const decode = (which: 'bias' | 'dark' | 'flat', bytes: Uint8Array): MasterCalibration =>
+        input.masterCache ? cachedMaster(input.masterCache, bytes, which, target) : masterFrom(bytes, which, target);
       for (const which of MASTERS_FOR[input.kind]) {
         const bytes = input.calibs?.[which];
-        if (!bytes) continue;
-        const target = { instrument: first.instrument, detector: first.detector, width: first.geometry.width, height: first.geometry.height };
-        masters[which] = input.masterCache ? cachedMaster(input.masterCache, bytes, which, target) : masterFrom(bytes, which, target);
+        if (bytes) masters[which] = decode(which, bytes);
       }
+      const own = ownKind ? input.calibs?.[ownKind] : undefined;
+      if (ownKind && own) ownMaster = decode(ownKind, own);
     },
     'input',
   );
@@ -368,12 +409,51 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
   };
 
   if (input.kind !== 'SCIENCE') {
-    const bytes = run.stage('outputs', () => writeProcessedExposure(exposure, { ...base, diagnostics: isrCards }));
+    const kind = input.kind;
+    const verified = run.stage('verifyCalibration', () =>
+      runVerifyCalibration(
+        {
+          kind,
+          exposure,
+          master: ownMaster,
+          exposureTimeS,
+          darkTimeS: base.darkTimeS,
+          snaps: raws.length,
+          amps: first.amps.map((a) => ({ name: a.amp.name, detector: a.amp.detector, readNoiseE: a.readNoiseE })),
+        },
+        cfg.verifyCalibration,
+      ),
+    );
+    const verifyCards: DiagnosticCard[] = [
+      ...isrCards,
+      { key: 'VERIFY', value: verified.status, comment: `verification against the master ${ownKind}` },
+      { key: 'VERIFAIL', value: verified.failed.join(',') || 'none', comment: 'metrics that failed' },
+    ];
+    const files = run.stage('outputs', () => ({
+      exposure: writeProcessedExposure(exposure, { ...base, diagnostics: verifyCards }),
+      verification: writeVerificationMetrics(verified, {
+        instrument: base.instrument,
+        detector: base.detector,
+        detectorName: base.detectorName,
+        group: base.group,
+        visit: base.visit,
+        kind,
+        exposureIds: base.exposureIds,
+        filter: base.filter,
+        snaps: raws.length,
+        exposureTimeS,
+        darkTimeS: base.darkTimeS,
+        master: ownKind && input.calibs?.[ownKind] ? createHash('sha1').update(input.calibs[ownKind] as Uint8Array).digest('hex') : null,
+      }),
+    }));
     run.timings.total = run.since(tStart);
     return {
-      exposure: bytes,
+      exposure: files.exposure,
       catalog: null,
       difference: null,
+      diaSources: null,
+      cutouts: null,
+      verification: files.verification,
       timings: run.timings,
       summary: {
         ...summaryBase,
@@ -385,6 +465,8 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
         psfMeasured: null,
         psfStars: null,
         ...NO_ALERT_PRODUCTION,
+        verification: verified.status,
+        verificationFailed: verified.failed.join(',') || null,
         diaSkipped: `a ${input.kind} visit has no difference imaging`,
       },
     };
@@ -393,10 +475,21 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
   // 4. Science: background, detection, measurement.
   const bg = run.stage('background', () => runBackground(exposure, cfg.background, { inPlace: true }));
   const fwhmGuess = cfg.seeingGuessArcsec !== null ? cfg.seeingGuessArcsec / inst.pixelScaleArcsec : cfg.detection.psfFwhmGuessPx;
+  // One snap: no second look to compare with, so cosmic rays are told from stars by sharpness. The
+  // PSF is not measured yet: a FWHM of at most 2 px is assumed, a lower bound on any seeing here.
+  const cr =
+    combined.snaps === 1
+      ? run.stage('cosmicRays', () =>
+          runCosmicRays(bg.exposure, { psfSigmaPx: Math.min(fwhmGuess, 2) / FWHM_PER_SIGMA }, cfg.cosmicRays, { inPlace: true }),
+        )
+      : null;
+  const crPixels = combined.crPixels + (cr ? cr.crPixels : 0);
+  const ncrCard = isrCards.find((c) => c.key === 'NCRPIX');
+  if (ncrCard) isrCards[isrCards.indexOf(ncrCard)] = { ...ncrCard, value: crPixels };
   const det = run.stage('detection', () => runDetection(bg.exposure, cfg.detection, { psfFwhmPx: fwhmGuess, inPlace: true }));
   const science: MaskedImage = { ...bg.exposure, mask: det.mask };
   const meas = run.stage('measurement', () =>
-    runMeasurement({ exposure: science, footprints: det.footprints, psfSigmaPx: det.psf.sigmaPx, wcs: first.wcs }, cfg.measurement),
+    runMeasurement({ exposure: science, footprints: det.footprints, psfSigmaPx: det.psf.sigmaPx, psfMoments: det.psf, wcs: first.wcs }, cfg.measurement),
   );
   // 5. Calibration against the reference catalog, then difference imaging against the templates.
   const width = science.width;
@@ -434,6 +527,41 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
     if ('skipped' in d) diaSkipped = d.skipped;
     else diff = d;
   }
+  const dia = diff
+    ? run.stage('diaSources', () => {
+        const d = diff as DifferenceOutcome;
+        const m = d.matching;
+        return runDiaSources(
+          {
+            difference: d.subtraction.difference,
+            science,
+            template: d.template,
+            // The difference has the PSF of the image that was not convolved.
+            psfSigmaPx: m.convolved === 'template' ? m.sciencePsfSigmaPx : m.templatePsfSigmaPx,
+            templatePsfSigmaPx: m.templatePsfSigmaPx,
+            calibNjyPerElectron: cal.photoCalib ? cal.photoCalib.calibNjyPerElectron : null,
+            wcs: cal.wcs,
+            visit,
+            detector: first.detector,
+          },
+          cfg.diaSources,
+          { inPlace: true },
+        );
+      })
+    : null;
+  const stamps =
+    diff && dia
+      ? run.stage('cutouts', () =>
+          cutPostageStamps({
+            science,
+            template: (diff as DifferenceOutcome).template,
+            difference: (diff as DifferenceOutcome).subtraction.difference,
+            x: dia.catalog.x,
+            y: dia.catalog.y,
+            sizePx: cfg.cutouts.sizePx,
+          }),
+        )
+      : null;
   const a = cal.astrometry;
   const pc = cal.photoCalib;
   const cards: DiagnosticCard[] = [
@@ -474,21 +602,34 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
         { key: 'KERNNSTR', value: diff.matching.nStampsUsed, comment: 'stars in the kernel fit' },
         { key: 'KERNCHI2', value: diff.matching.chi2PerDof, comment: 'kernel fit chi2 per dof' },
         { key: 'DIFFNSTD', value: diff.subtraction.diagnostics.normalizedStd, comment: 'std of difference / sigma, source-free' },
+        ...(dia
+          ? [
+              { key: 'NDIASRC', value: dia.catalog.length, comment: 'DiaSources (dipoles once)' },
+              { key: 'DIANOISE', value: dia.noiseScale, comment: 'empirical / predicted noise of the filtered difference' },
+              { key: 'DIATHR', value: cfg.diaSources.thresholdSigma, comment: '[sigma] DiaSource detection threshold' },
+            ]
+          : []),
       ]
     : [];
   const out = run.stage('outputs', () => ({
     exposure: writeProcessedExposure(science, metadata),
     catalog: writeSourceCatalog(meas.catalog, metadata),
     difference: diff ? writeProcessedExposure(diff.subtraction.difference, { ...metadata, diagnostics: differenceCards }) : null,
+    diaSources: dia ? writeDiaSourceCatalog(dia.catalog, metadataCards({ ...metadata, diagnostics: differenceCards })) : null,
+    cutouts: dia && stamps ? writeDiaCutouts(stamps, dia.catalog.diaSourceId, metadataCards(metadata)) : null,
   }));
   run.timings.total = run.since(tStart);
   return {
     exposure: out.exposure,
     catalog: out.catalog,
     difference: out.difference,
+    diaSources: out.diaSources,
+    cutouts: out.cutouts,
+    verification: null,
     timings: run.timings,
     summary: {
       ...summaryBase,
+      crPixels,
       backgroundE: bg.meanLevel,
       backgroundRmsE: bg.rmsLevel,
       sources: meas.catalog.length,
@@ -504,6 +645,12 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
       kernelStars: diff ? diff.matching.nStampsUsed : null,
       kernelSum: diff ? diff.matching.kernelSum : null,
       differenceNormalizedStd: diff ? diff.subtraction.diagnostics.normalizedStd : null,
+      diaSources: dia ? dia.catalog.length : null,
+      diaSourcesNegative: dia ? countTrue(dia.catalog.isNegative) : null,
+      diaDipoles: dia ? dia.dipoles : null,
+      diaNoiseScale: dia ? dia.noiseScale : null,
+      verification: null,
+      verificationFailed: null,
       diaSkipped,
     },
   };
@@ -518,4 +665,8 @@ const NO_ALERT_PRODUCTION = {
   kernelStars: null,
   kernelSum: null,
   differenceNormalizedStd: null,
+  diaSources: null,
+  diaSourcesNegative: null,
+  diaDipoles: null,
+  diaNoiseScale: null,
 } as const;

@@ -17,6 +17,14 @@ export interface SourceCatalog {
   readonly apFlux: Float32Array;
   readonly apFluxErr: Float32Array;
   readonly snr: Float32Array;
+  /**
+   * PSF flux (electrons): the amplitude of a unit-sum PSF model at the centroid, fitted by
+   * inverse-variance weighted linear least squares; its 1-sigma error; and the fit's chi² per
+   * degree of freedom. NaN when the fit failed (SourceFlag.PSF_FLUX_FAILED).
+   */
+  readonly psfFlux: Float32Array;
+  readonly psfFluxErr: Float32Array;
+  readonly psfChi2: Float32Array;
   /** Highest pixel value in the footprint (electrons, background-subtracted). */
   readonly peak: Float32Array;
   /** Adaptive second moments (pixels²). */
@@ -44,13 +52,24 @@ export const SourceFlag = {
   BLENDED: 1 << 6,
   /** A SUSPECT pixel in the aperture. */
   SUSPECT: 1 << 7,
+  /** No PSF flux: too little of the PSF on usable pixels, or no usable variance. */
+  PSF_FLUX_FAILED: 1 << 8,
 } as const;
 export type SourceFlagName = keyof typeof SourceFlag;
 
 export type SourceColumnName = Exclude<keyof SourceCatalog, 'length'>;
 
+export interface SourceColumn {
+  readonly name: SourceColumnName;
+  readonly format: 'J' | 'D' | 'E';
+  readonly unit: string;
+  readonly doc: string;
+  /** Added after the first catalogs were written: a file without it reads as NaN. */
+  readonly optional?: boolean;
+}
+
 /** Column order, FITS formats and units for the catalog file. */
-export const SOURCE_COLUMNS: ReadonlyArray<{ name: SourceColumnName; format: 'J' | 'D' | 'E'; unit: string; doc: string }> = [
+export const SOURCE_COLUMNS: readonly SourceColumn[] = [
   { name: 'id', format: 'J', unit: '', doc: 'source number within the detector-visit' },
   { name: 'x', format: 'D', unit: 'pix', doc: 'centroid x, 0-based' },
   { name: 'y', format: 'D', unit: 'pix', doc: 'centroid y, 0-based' },
@@ -61,6 +80,9 @@ export const SOURCE_COLUMNS: ReadonlyArray<{ name: SourceColumnName; format: 'J'
   { name: 'apFlux', format: 'E', unit: 'electron', doc: 'circular aperture flux' },
   { name: 'apFluxErr', format: 'E', unit: 'electron', doc: 'aperture flux error' },
   { name: 'snr', format: 'E', unit: '', doc: 'aperture signal to noise' },
+  { name: 'psfFlux', format: 'E', unit: 'electron', doc: 'PSF-fit flux', optional: true },
+  { name: 'psfFluxErr', format: 'E', unit: 'electron', doc: 'PSF-fit flux error', optional: true },
+  { name: 'psfChi2', format: 'E', unit: '', doc: 'PSF fit chi2 per degree of freedom', optional: true },
   { name: 'peak', format: 'E', unit: 'electron', doc: 'highest footprint pixel' },
   { name: 'ixx', format: 'E', unit: 'pix2', doc: 'adaptive second moment xx' },
   { name: 'iyy', format: 'E', unit: 'pix2', doc: 'adaptive second moment yy' },
@@ -82,6 +104,9 @@ export function makeSourceCatalog(n: number): SourceCatalog {
     apFlux: new Float32Array(n),
     apFluxErr: new Float32Array(n),
     snr: new Float32Array(n),
+    psfFlux: new Float32Array(n),
+    psfFluxErr: new Float32Array(n),
+    psfChi2: new Float32Array(n),
     peak: new Float32Array(n),
     ixx: new Float32Array(n),
     iyy: new Float32Array(n),

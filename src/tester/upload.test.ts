@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,8 +9,10 @@ import { createBroker } from '../messaging/backends.ts';
 import type { Broker } from '../messaging/broker.ts';
 import { startEmbeddedBroker } from '../messaging/embedded/embedded-server.ts';
 import { LocalBucket } from '../storage/local/local-bucket.ts';
-import { planNight } from './plan.ts';
-import { uploadNight, type UploadEvent } from './upload.ts';
+import { planNight, snapRequest } from './plan.ts';
+import { encodeRaw, simulateRawPixels, visitTruth } from './sim/raw.ts';
+import { readTruthFile, truthFilePath } from './truth/index.ts';
+import { snapRawParams, uploadNight, type UploadEvent } from './upload.ts';
 
 describe('the tester (prompt upload)', () => {
   let dir: string;
@@ -93,5 +95,61 @@ describe('the tester (prompt upload)', () => {
     await expect(
       uploadNight({ instrument: getInstrument('LATISS'), groups: 1, seed: 1, dayObs: 20261127, detectors: [3], broker, bucket, simulate: async () => new Uint8Array() }),
     ).rejects.toThrow(/detector 3 does not exist on LATISS/);
+  });
+
+  it('writes the truth of each SCIENCE detector-visit before uploading its first snap (LATISS, real raws)', async () => {
+    const truthDir = path.join(dir, 'truth');
+    const inst = getInstrument('LATISS');
+    const events: UploadEvent[] = [];
+    const r = await uploadNight({
+      instrument: inst,
+      groups: 1,
+      seed: 5,
+      dayObs: 20261127,
+      exposureTimeS: 0.2,
+      slewTimeS: 0,
+      broker,
+      bucket,
+      truthDir,
+      simulate: async (req) => encodeRaw(simulateRawPixels(snapRawParams(req))),
+      simulateWithTruth: async (req) => {
+        const raw = simulateRawPixels(snapRawParams(req, { transientsPerDetector: 10 }));
+        return { bytes: encodeRaw(raw), truth: raw.truth.injected };
+      },
+      onEvent: (e) => events.push(e),
+    });
+    expect(r.errors).toBe(0);
+    expect(r.uploaded).toBe(1);
+    const file = truthFilePath(truthDir, 'LATISS', '2026112700001', 0);
+    const truth = await readTruthFile(file);
+    expect(truth).toMatchObject({ instrument: 'LATISS', group: '2026112700001', detector: 0, visit: 2026112700001, filter: r.visits[0].filter });
+    expect(truth.transients.length).toBeGreaterThan(0);
+    // the file holds what visitTruth recomputes from the snap's parameters
+    const req = snapRequest(inst, r.visits[0], 0, 0, 0, 5);
+    expect(truth).toEqual(visitTruth(snapRawParams(req, { transientsPerDetector: 10 })));
+    const kinds = events.map((e) => e.event);
+    expect(kinds.indexOf('truth')).toBeLessThan(kinds.indexOf('uploaded'));
+    expect(events.find((e) => e.event === 'truth')).toMatchObject({ file, transients: truth.transients.length });
+  });
+
+  it('writes empty truth with transients off, none for other kinds, and needs simulateWithTruth', async () => {
+    const truthDir = path.join(dir, 'truth2');
+    const inst = getInstrument('LSSTComCam');
+    const fake = async (): Promise<Uint8Array> => new Uint8Array(8);
+    const withTruth = async (req: Parameters<typeof snapRawParams>[0]) => ({ bytes: new Uint8Array(8), truth: visitTruth(snapRawParams(req, { transients: false })) });
+    const base = { instrument: inst, groups: 2, seed: 6, dayObs: 20261127, exposureTimeS: 0.05, slewTimeS: 0, detectors: [4], broker, bucket, truthDir, simulate: fake, simulateWithTruth: withTruth };
+    await uploadNight(base);
+    const files = await readdir(path.join(truthDir, 'LSSTComCam'));
+    expect(files.sort()).toEqual(['2026112700001', '2026112700002']);
+    expect((await readTruthFile(truthFilePath(truthDir, 'LSSTComCam', '2026112700001', 4))).transients).toEqual([]);
+    await uploadNight({ ...base, truthDir: path.join(dir, 'truth3'), kind: 'FLAT', groups: 1 });
+    await expect(readdir(path.join(dir, 'truth3'))).rejects.toThrow(/ENOENT/);
+    await expect(uploadNight({ ...base, simulateWithTruth: undefined })).rejects.toThrow(/simulateWithTruth/);
+    // SCIENCE raws get transients unless turned off
+    const req = snapRequest(inst, planNight({ instrument: inst, groups: 1, seed: 6, dayObs: 20261127, firstSeq: 1, exposureTimeS: 15, kind: 'SCIENCE' })[0], 4, 0, 0, 6);
+    expect(snapRawParams(req).injectTransients).toEqual({ seed: 6 });
+    expect(snapRawParams(req, { transientsPerDetector: 7 }).injectTransients).toEqual({ seed: 6, perDetector: 7 });
+    expect(snapRawParams(req, { transients: false }).injectTransients).toBeUndefined();
+    expect(snapRawParams({ ...req, kind: 'BIAS' }).injectTransients).toBeUndefined();
   });
 });

@@ -1,15 +1,19 @@
-import { errorMessage } from '../core/errors.ts';
+import { ConfigError, errorMessage } from '../core/errors.ts';
 import { buildObjectKey, type Instrument } from '../instruments/index.ts';
 import { encodeNextVisit, nextVisitAttributes, type NextVisit, type VisitKind } from '../messages/next-visit.ts';
 import type { Broker } from '../messaging/broker.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { planNight, snapRequest, type PlannedVisit, type SnapRequest } from './plan.ts';
+import type { RawParams } from './sim/raw.ts';
+import type { VisitTruth } from './sim/transients.ts';
+import { writeTruthFile } from './truth/truth-file.ts';
 
 /** Events the tester reports while it works (printed as JSON lines with --json-progress). */
 export type UploadEvent =
   | { event: 'group'; index: number; of: number; group: string; filter: string; ra: number; dec: number }
   | { event: 'nextVisit'; group: string; detector: number; kind: VisitKind; snaps: number }
   | { event: 'uploaded'; group: string; detector: number; snap: number; key: string; bytes: number; lateS: number }
+  | { event: 'truth'; group: string; detector: number; file: string; transients: number }
   | { event: 'error'; group: string; detector: number; snap: number; reason: string };
 
 export interface UploadOptions {
@@ -29,6 +33,13 @@ export interface UploadOptions {
   bucket: ObjectStore;
   /** Produces one raw file; runs on worker threads in production. */
   simulate: (req: SnapRequest) => Promise<Uint8Array>;
+  /**
+   * Where the truth of every SCIENCE detector-visit goes: `{truthDir}/{instrument}/{group}/{detector}.json`
+   * (truth/truth-file.ts), written before the visit's first snap is uploaded. Needs simulateWithTruth.
+   */
+  truthDir?: string;
+  /** Produces the first snap of a SCIENCE visit with the visit's truth (used when truthDir is set). */
+  simulateWithTruth?: (req: SnapRequest) => Promise<{ bytes: Uint8Array; truth: VisitTruth }>;
   onEvent?: (e: UploadEvent) => void;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -48,6 +59,9 @@ export async function uploadNight(o: UploadOptions): Promise<{ visits: PlannedVi
   const topic = o.nextVisitTopic ?? 'nextVisit';
   const detectors = o.detectors ?? o.instrument.detectors.map((d) => d.id);
   for (const d of detectors) o.instrument.detector(d);
+  const truthDir = o.truthDir;
+  const simulateWithTruth = o.simulateWithTruth;
+  if (truthDir !== undefined && !simulateWithTruth) throw new ConfigError('uploadNight: truthDir needs simulateWithTruth');
   const visits = planNight({
     instrument: o.instrument,
     groups: o.groups,
@@ -61,6 +75,18 @@ export async function uploadNight(o: UploadOptions): Promise<{ visits: PlannedVi
   await o.broker.ensureTopic(topic);
   let uploaded = 0;
   let errors = 0;
+  // The raw is uploaded even when its truth file cannot be written (that is reported as an error).
+  const recordTruth = async (req: SnapRequest, dir: string, sim: NonNullable<UploadOptions['simulateWithTruth']>): Promise<Uint8Array> => {
+    const r = await sim(req);
+    try {
+      const file = await writeTruthFile(dir, r.truth);
+      emit({ event: 'truth', group: req.group, detector: req.detector, file, transients: r.truth.transients.length });
+    } catch (e) {
+      errors++;
+      emit({ event: 'error', group: req.group, detector: req.detector, snap: req.snap, reason: `truth file: ${errorMessage(e)}` });
+    }
+    return r.bytes;
+  };
   const limit = o.concurrency ?? 8;
 
   for (const v of visits) {
@@ -89,7 +115,7 @@ export async function uploadNight(o: UploadOptions): Promise<{ visits: PlannedVi
       // once the shutter has closed, at most `limit` at a time.
       const pending = detectors.map((detector) => {
         const req = snapRequest(o.instrument, v, detector, snap, snapStart, o.seed);
-        const bytes = o.simulate(req);
+        const bytes = truthDir !== undefined && simulateWithTruth && v.kind === 'SCIENCE' && snap === 0 ? recordTruth(req, truthDir, simulateWithTruth) : o.simulate(req);
         bytes.catch(() => undefined);
         return { detector, req, bytes };
       });
@@ -115,4 +141,33 @@ export async function uploadNight(o: UploadOptions): Promise<{ visits: PlannedVi
     if (v.index < visits.length - 1) await sleep(t0 + (v.snaps * exposureTimeS + slewTimeS) * 1000 - now());
   }
   return { visits, uploaded, errors };
+}
+
+/** How `snapRawParams` simulates: transients are injected into SCIENCE visits unless turned off. */
+export interface SnapSimulationOptions {
+  /** Inject transients with truth into SCIENCE visits (default true); their seed is the night's. */
+  readonly transients?: boolean;
+  /** Mean transients per detector-visit (default: transients.ts, 20). */
+  readonly transientsPerDetector?: number;
+}
+
+/** The simulator's parameters for one planned snap (what `prompt upload` simulates). */
+export function snapRawParams(req: SnapRequest, o: SnapSimulationOptions = {}): RawParams {
+  const inject = o.transients !== false && req.kind === 'SCIENCE';
+  return {
+    instrument: req.instrument,
+    detector: req.detector,
+    group: req.group,
+    snap: req.snap,
+    kind: req.kind,
+    filter: req.filter,
+    exposureTimeS: req.exposureTimeS,
+    raDeg: req.raDeg,
+    decDeg: req.decDeg,
+    rotationDeg: req.rotationDeg,
+    seeingFwhmArcsec: req.seeingFwhmArcsec,
+    seed: req.seed,
+    dateObs: new Date(req.startMs).toISOString(),
+    ...(inject ? { injectTransients: { seed: req.seed, ...(o.transientsPerDetector !== undefined ? { perDetector: o.transientsPerDetector } : {}) } } : {}),
+  };
 }

@@ -44,6 +44,9 @@ export const DARK_SKY_MAG_ARCSEC2: Readonly<Record<InstrumentName, Readonly<Reco
   DECam: { u: 22.9, g: 22.1, r: 21.1, i: 20.3, z: 19.3, y: 18.2 },
 };
 
+/** Default EXPTIME per instrument for SCIENCE and DARK exposures (FLAT: 5 s; BIAS: 0). */
+export const DEFAULT_EXPOSURE_S: Readonly<Record<InstrumentName, number>> = { LSSTCam: 15, LSSTComCam: 15, LATISS: 30, DECam: 90 };
+
 /** Camera properties the simulation needs beyond the instrument registry. */
 export interface CameraProperties {
   /** Pixel pitch, micrometres (for the cosmic-ray rate per cm²). */

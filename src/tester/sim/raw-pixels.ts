@@ -31,6 +31,7 @@ import { Rng } from '../../core/rng.ts';
 import { InvalidInputError } from '../../core/errors.ts';
 import {
   CAMERA_PROPERTIES,
+  DEFAULT_EXPOSURE_S,
   detectorToFocalPlane,
   detectorWcs,
   observeDetector,
@@ -44,6 +45,7 @@ import { addMoffat, moffatAlpha, PSF_BETA } from './psf.ts';
 import { detectorDefects, type HotColumn } from './defects.ts';
 import { simulateCosmicRays } from './cosmic-rays.ts';
 import type { Band } from './sky-catalog.ts';
+import { applyTransients, detectorTransients, TransientOptionsSchema, type TransientTruth, type VisitTruth } from './transients.ts';
 
 export const SIM_VERSION = '1';
 /** Catalog seed used when a raw does not name one: the simulated sky and the reference catalog agree by default. */
@@ -56,8 +58,8 @@ const FULL_WELL_MARGIN = 1.02;
 export const OBSERVATION_KINDS = ['SCIENCE', 'BIAS', 'DARK', 'FLAT'] as const;
 export type ObservationKind = (typeof OBSERVATION_KINDS)[number];
 
-/** Default EXPTIME per instrument for SCIENCE and DARK (FLAT: 5 s; BIAS: 0). */
-export const DEFAULT_EXPOSURE_S: Readonly<Record<InstrumentName, number>> = { LSSTCam: 15, LSSTComCam: 15, LATISS: 30, DECam: 90 };
+/** Default EXPTIME per instrument for SCIENCE and DARK (FLAT: 5 s; BIAS: 0); defined in observation.ts. */
+export { DEFAULT_EXPOSURE_S };
 
 const seedSchema = z.union([z.number().int().refine(Number.isSafeInteger, 'must be a safe integer'), z.string().min(1)]);
 const finite = z.number().finite();
@@ -96,6 +98,11 @@ export const RawParamsSchema = z
       .array(z.object({ raDeg: finite, decDeg: finite.min(-90).max(90), mag: finite.min(-5).max(40), id: finite.optional() }).strict())
       .max(100000)
       .default([]),
+    /**
+     * Injected transients with truth (transients.ts), SCIENCE only; absent: none. Both snaps of a
+     * visit get the same transients; `visitTruth` gives their truth without painting.
+     */
+    injectTransients: TransientOptionsSchema.optional(),
     /** Illumination of a FLAT, electrons per pixel before the flat-field pattern. */
     flatLevelE: finite.positive().max(1e6).default(20000),
     /** The header WCS is off by this much (seeded direction, same for all detectors of a visit). */
@@ -146,6 +153,8 @@ export interface RawTruth {
   readonly hotPixels: Int32Array;
   /** Full well of each amplifier (geometry order), electrons: charge above it bleeds along the column. */
   readonly fullWellE: Float64Array;
+  /** The injected transients of the visit (empty without `injectTransients` or for other than SCIENCE). */
+  readonly injected: VisitTruth;
 }
 
 export interface RawPixels {
@@ -466,6 +475,7 @@ function primaryCards(
   headerWcs: TanWcs,
   nCosmic: number,
   nSources: number,
+  nInjected: number | null,
 ): SimCard[] {
   const { dayObs, seq } = parseGroup(p.group);
   const isLsst = inst.name !== 'DECam';
@@ -514,6 +524,7 @@ function primaryCards(
     { key: 'SIMNSRC', value: nSources, comment: 'point sources painted' },
     { key: 'SIMNCR', value: nCosmic, comment: 'cosmic-ray events' },
   );
+  if (nInjected !== null) cards.push({ key: 'SIMNTRN', value: nInjected, comment: 'injected transients (truth: visitTruth)' });
   if (typeof p.catalog === 'object' && p.catalog.densityPerArcmin2 !== undefined) {
     cards.push({ key: 'SIMDENS', value: p.catalog.densityPerArcmin2, comment: 'catalog stars per arcmin2 to r=24' });
   }
@@ -632,6 +643,61 @@ function electronImage(n: number): Float32Array {
 }
 
 // ---------------------------------------------------------------- the simulation
+/** Exposure time (per snap) and dark time of a raw. */
+function exposureTimes(p: ResolvedRawParams, inst: Instrument): { expTime: number; darkTime: number } {
+  const expTime = p.kind === 'BIAS' ? 0 : (p.exposureTimeS ?? (p.kind === 'FLAT' ? 5 : DEFAULT_EXPOSURE_S[inst.name]));
+  return { expTime, darkTime: p.darkTimeS ?? expTime + CAMERA_PROPERTIES[inst.name].darkOverheadS };
+}
+
+/**
+ * The sky of a SCIENCE snap: catalog stars and explicit `transients`, then the injected
+ * transients of the visit (when `injectTransients` is set). With paint = false the sources are
+ * left as observed (the truth alone).
+ */
+function observeScience(p: ResolvedRawParams, inst: Instrument, det: Detector, band: Band, expTime: number, darkTime: number, paint: boolean): { sky: DetectorSky; injected: TransientTruth[] } {
+  const sky = observeDetector({
+    instrument: inst,
+    detector: det,
+    pointing: { raDeg: p.raDeg, decDeg: p.decDeg, rotationDeg: p.rotationDeg },
+    band,
+    exposureTimeS: expTime,
+    seeingFwhmArcsec: p.seeingFwhmArcsec,
+    skyMagArcsec2: p.skyMagArcsec2,
+    zeroPointMag: p.zeroPointMag,
+    catalog: p.catalog,
+    transients: p.transients,
+  });
+  if (!p.injectTransients) return { sky, injected: [] };
+  const injected = detectorTransients(sky, { instrument: inst, detector: det, group: p.group, band, exposureTimeS: expTime, darkTimeS: darkTime, snaps: inst.snaps }, p.injectTransients);
+  return { sky: paint ? applyTransients(sky, injected, expTime) : sky, injected };
+}
+
+function visitHeader(p: ResolvedRawParams, inst: Instrument): Omit<VisitTruth, 'transients'> {
+  return {
+    instrument: inst.name,
+    group: p.group,
+    detector: p.detector,
+    visit: exposureIdFor(p.group, 0, inst.snaps),
+    filter: p.filter,
+    band: inst.filter(p.filter).band,
+  };
+}
+
+/**
+ * The truth of the transients injected into a detector-visit, computed without painting
+ * anything: the same as `simulateRawPixels(params).truth.injected` for every snap of the visit
+ * (`snap` is ignored). Empty unless the visit is SCIENCE and `injectTransients` is set.
+ */
+export function visitTruth(input: RawParams): VisitTruth {
+  const p = parseRawParams(input);
+  const inst = getInstrument(p.instrument);
+  const det = inst.detector(p.detector);
+  const header = visitHeader(p, inst);
+  if (p.kind !== 'SCIENCE' || !p.injectTransients) return { ...header, transients: [] };
+  const { expTime, darkTime } = exposureTimes(p, inst);
+  return { ...header, transients: observeScience(p, inst, det, header.band, expTime, darkTime, false).injected };
+}
+
 export function simulateRawPixels(input: RawParams): RawPixels {
   const p = parseRawParams(input);
   const inst = getInstrument(p.instrument);
@@ -640,8 +706,7 @@ export function simulateRawPixels(input: RawParams): RawPixels {
   const geom = det.geometry();
   const cam = CAMERA_PROPERTIES[inst.name];
   const exposureId = exposureIdFor(p.group, p.snap, inst.snaps);
-  const expTime = p.kind === 'BIAS' ? 0 : (p.exposureTimeS ?? (p.kind === 'FLAT' ? 5 : DEFAULT_EXPOSURE_S[inst.name]));
-  const darkTime = p.darkTimeS ?? expTime + cam.darkOverheadS;
+  const { expTime, darkTime } = exposureTimes(p, inst);
   const startMs = p.dateObs !== undefined ? Date.parse(isoUtc(p.dateObs)) : defaultStartMs(p.group, p.snap, expTime);
   const pointing = { raDeg: p.raDeg, decDeg: p.decDeg, rotationDeg: p.rotationDeg };
 
@@ -653,22 +718,9 @@ export function simulateRawPixels(input: RawParams): RawPixels {
   const H = geom.height;
   const E = electronImage(W * H);
 
-  // 1. sky and stars (SCIENCE), uniform light (FLAT)
-  const sky: DetectorSky =
-    p.kind === 'SCIENCE'
-      ? observeDetector({
-          instrument: inst,
-          detector: det,
-          pointing,
-          band,
-          exposureTimeS: expTime,
-          seeingFwhmArcsec: p.seeingFwhmArcsec,
-          skyMagArcsec2: p.skyMagArcsec2,
-          zeroPointMag: p.zeroPointMag,
-          catalog: p.catalog,
-          transients: p.transients,
-        })
-      : darkSky(inst, det, pointing, band, p.seeingFwhmArcsec);
+  // 1. sky and stars (SCIENCE, with the injected transients), uniform light (FLAT)
+  const { sky, injected } =
+    p.kind === 'SCIENCE' ? observeScience(p, inst, det, band, expTime, darkTime, true) : { sky: darkSky(inst, det, pointing, band, p.seeingFwhmArcsec), injected: [] };
   const fullWells = ampFullWells(geom);
   const fullWell = Math.min(...fullWells);
   const bright = new Set<number>();
@@ -744,7 +796,7 @@ export function simulateRawPixels(input: RawParams): RawPixels {
     const dir = visitRng.fork('pointing-error').uniform() * 2 * Math.PI;
     headerWcs = offsetWcs(sky.wcs, p.pointingErrorArcsec * Math.sin(dir), p.pointingErrorArcsec * Math.cos(dir));
   }
-  const primaryHeader = primaryCards(p, inst, det, band, exposureId, expTime, darkTime, startMs, headerWcs, cr.events, sky.sources.count);
+  const primaryHeader = primaryCards(p, inst, det, band, exposureId, expTime, darkTime, startMs, headerWcs, cr.events, sky.sources.count, p.injectTransients ? injected.length : null);
   const out: RawHduPixels[] = hdus.map(({ geometry: h, data }) => {
     const amps = geom.amps.filter((a) => a.hduIndex === h.index);
     const header = geom.ccdType === 'DECAM' ? decamCards(geom, det) : lsstAmpCards(geom, amps[0], geom.amps.indexOf(amps[0]) + 1);
@@ -768,6 +820,7 @@ export function simulateRawPixels(input: RawParams): RawPixels {
     hotColumns: defects.hotColumns,
     hotPixels: defects.hotPixels,
     fullWellE: fullWells,
+    injected: { ...visitHeader(p, inst), transients: injected },
   };
   return { params: p, primaryHeader, hdus: out, truth };
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createRawPool } from './raw-pool.ts';
-import { simulateRaw, type RawParams } from './raw.ts';
+import { simulateRaw, visitTruth, type RawParams } from './raw.ts';
 
 const PARAMS: RawParams = {
   instrument: 'LSSTComCam',
@@ -24,10 +24,12 @@ describe('raw pool', () => {
     const pool = createRawPool({ threads: 2 });
     try {
       expect(pool.threads).toBe(2);
-      const [a, b, withTruth] = await Promise.all([
+      const injected = { ...PARAMS, injectTransients: { seed: 3 } };
+      const [a, b, withTruth, withVisitTruth] = await Promise.all([
         pool.simulate(PARAMS),
         pool.simulate({ ...PARAMS, detector: 3 }),
         pool.simulateWithTruth(PARAMS),
+        pool.simulateWithVisitTruth(injected),
       ]);
       const local = simulateRaw(PARAMS);
       expect(a).toBeInstanceOf(Uint8Array);
@@ -36,6 +38,9 @@ describe('raw pool', () => {
       expect(Buffer.from(withTruth.bytes).equals(Buffer.from(local))).toBe(true);
       expect(withTruth.truth.sources.count).toBeGreaterThan(100);
       expect(withTruth.truth.sources.x).toBeInstanceOf(Float64Array);
+      expect(withVisitTruth.bytes).toBeInstanceOf(Uint8Array);
+      expect(withVisitTruth.truth).toEqual(visitTruth(injected));
+      expect(withVisitTruth.truth.transients.length).toBeGreaterThan(0);
       // a task that fails reports the error, and the pool keeps working
       await expect(pool.simulate({ ...PARAMS, filter: 'nope' })).rejects.toThrow(/filter 'nope'/);
       expect((await pool.simulate(PARAMS)).length).toBe(local.length);

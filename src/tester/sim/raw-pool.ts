@@ -10,9 +10,9 @@ import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { ConfigError } from '../../core/errors.ts';
 import type { RawParams } from './raw.ts';
-import type { RawWithTruth } from './raw-worker.ts';
+import type { RawWithTruth, RawWithVisitTruth } from './raw-worker.ts';
 
-export type { RawWithTruth } from './raw-worker.ts';
+export type { RawWithTruth, RawWithVisitTruth } from './raw-worker.ts';
 
 export interface RawPoolOptions {
   /** Worker threads (default: available parallelism − 1, at least 1). */
@@ -26,6 +26,8 @@ export interface RawPool {
   simulate(params: RawParams): Promise<Uint8Array>;
   /** The bytes and the truth of one detector snap. */
   simulateWithTruth(params: RawParams): Promise<RawWithTruth>;
+  /** The bytes of one detector snap and the truth of the transients injected into its visit. */
+  simulateWithVisitTruth(params: RawParams): Promise<RawWithVisitTruth>;
   /** Worker threads in the pool. */
   readonly threads: number;
   /** Waits for running tasks, then stops the workers. */
@@ -48,7 +50,7 @@ export function createRawPool(options: RawPoolOptions = {}): RawPool {
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
     throw new ConfigError(`raw pool threads must be an integer in 1..256, got ${threads}`);
   }
-  const pool = new Piscina<RawParams, Uint8Array | RawWithTruth>({
+  const pool = new Piscina<RawParams, Uint8Array | RawWithTruth | RawWithVisitTruth>({
     filename: new URL('./raw-worker.ts', import.meta.url).href,
     execArgv: ['--import', tsxLoaderUrl()],
     minThreads: threads,
@@ -72,6 +74,7 @@ export function createRawPool(options: RawPoolOptions = {}): RawPool {
     threads,
     simulate: (params) => run<Uint8Array>(params, 'simulate'),
     simulateWithTruth: (params) => run<RawWithTruth>(params, 'simulateWithTruth'),
+    simulateWithVisitTruth: (params) => run<RawWithVisitTruth>(params, 'simulateWithVisitTruth'),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

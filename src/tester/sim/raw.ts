@@ -8,7 +8,8 @@ import { writeFits, type CardInput, type ImageHduInput } from '../../fits/index.
 import { simulateRawPixels, type RawParams, type RawPixels } from './raw-pixels.ts';
 
 export type { RawParams, RawPixels, RawHduPixels, RawTruth, ResolvedRawParams, SimCard, ObservationKind } from './raw-pixels.ts';
-export { simulateRawPixels, parseRawParams, RawParamsSchema, flatFieldPattern, fitsSection, DEFAULT_CATALOG_SEED, DEFAULT_EXPOSURE_S, OBSERVATION_KINDS, SIM_VERSION } from './raw-pixels.ts';
+export { simulateRawPixels, parseRawParams, RawParamsSchema, flatFieldPattern, fitsSection, visitTruth, DEFAULT_CATALOG_SEED, DEFAULT_EXPOSURE_S, OBSERVATION_KINDS, SIM_VERSION } from './raw-pixels.ts';
+export type { TransientKind, TransientOptions, TransientTruth, VisitTruth } from './transients.ts';
 
 /**
  * The FITS bytes (`.fz`) of simulated raw pixels: row tiles (width × 1), as the LSST camera
