@@ -72,6 +72,8 @@ program
   .option('--tester-threads <n>', 'threads simulating raws', int('--tester-threads', 1))
   .option('--central-repo <repo>', 'central data repository (directory or s3://…), built when missing', 'central-repo')
   .option('--no-central-repo', 'no data repository: outputs only under the work directory')
+  .option('--transients-per-detector <n>', 'mean number of transients injected per SCIENCE detector-visit', int('--transients-per-detector', 0), 20)
+  .option('--no-transients', 'inject no transients (truth files are still written, empty)')
   .option('--plain', 'plain progress lines even on a terminal')
   .action(async (o) => {
     const { runNight } = await import('../night/night.ts');
@@ -90,6 +92,8 @@ program
       testerThreads: o.testerThreads,
       plain: o.plain,
       centralRepo: o.centralRepo === false ? null : o.centralRepo,
+      transients: o.transients,
+      transientsPerDetector: o.transientsPerDetector,
     });
     const dv = s.detectorVisits;
     process.exitCode = dv.processed === dv.expected ? 0 : 1;

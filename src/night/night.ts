@@ -15,6 +15,7 @@ import { startChildService, PROMPT_BIN, type ChildService } from './child-servic
 import { ensureCentralRepo } from '../tester/central/ensure.ts';
 import { ServiceFront } from './front.ts';
 import { Progress } from './progress.ts';
+import { truthReport } from './truth-report.ts';
 import { formatSummary, recordFromOutcome, summarize, type NightRecord, type NightSummary } from './summary.ts';
 
 export interface NightOptions {
@@ -40,6 +41,9 @@ export interface NightOptions {
    * null: no repository, outputs only under the work directory.
    */
   centralRepo?: string | null;
+  /** Transients injected into SCIENCE visits (default true) and their mean number per detector-visit. */
+  transients?: boolean;
+  transientsPerDetector?: number;
 }
 
 const MARKER = '.prompt-night';
@@ -72,6 +76,7 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
   const logs = path.join(workdir, 'logs');
   const bucketDir = path.join(workdir, 'buckets', 'rubin-raw');
   const outputRepo = path.join(workdir, 'repo');
+  const truthDir = path.join(workdir, 'truth');
   const nActivators = opts.activators ?? Math.max(1, cpus().length);
   const imageTimeoutS = opts.imageTimeoutS ?? 50;
   const token = randomBytes(TOKEN_BYTES).toString('hex');
@@ -198,7 +203,10 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
       '--bucket', bucketDir,
       '--seed', String(opts.seed),
       '--json-progress',
+      '--truth-dir', truthDir,
     ];
+    if (opts.transients === false) testerArgs.push('--no-transients');
+    if (opts.transientsPerDetector !== undefined) testerArgs.push('--transients-per-detector', String(opts.transientsPerDetector));
     if (opts.exposureTimeS !== undefined) testerArgs.push('--exposure-time', String(opts.exposureTimeS));
     if (opts.slewTimeS !== undefined) testerArgs.push('--slew-time', String(opts.slewTimeS));
     if (opts.kind) testerArgs.push('--kind', opts.kind);
@@ -251,9 +259,10 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
       records.push(
         o
           ? recordFromOutcome(o)
-          : { group: e.group, detector: e.detector, kind: e.kind, status: 'missing', snaps: 0, latencySeconds: null, sources: null, reason: 'no outcome before the night ended', outputs: {}, timings: {} },
+          : { group: e.group, detector: e.detector, kind: e.kind, status: 'missing', snaps: 0, latencySeconds: null, sources: null, reason: 'no outcome before the night ended', outputs: {}, timings: {}, summary: {} },
       );
     }
+    const truth = await truthReport(truthDir, inst.name, records, { note: (m) => progress.note(m) });
     const finished = Date.now();
     const summary = summarize(
       {
@@ -266,6 +275,7 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
         wallSeconds: (finished - started) / 1000,
         activators: nActivators,
         centralRepo: centralRoot,
+        truth,
       },
       records,
     );

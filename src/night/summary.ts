@@ -1,4 +1,5 @@
 import type { Outcome } from '../messages/outcome.ts';
+import type { TruthReport } from './truth-report.ts';
 
 export interface NightRecord {
   group: string;
@@ -11,6 +12,8 @@ export interface NightRecord {
   reason?: string;
   outputs: Record<string, string>;
   timings: Record<string, number>;
+  /** The pipeline's summary of the detector-visit (flattened). */
+  summary: Record<string, number | string | boolean | null>;
 }
 
 export interface NightSummary {
@@ -32,6 +35,14 @@ export interface NightSummary {
   preloadSeconds: { p50: number | null; p95: number | null };
   exportSeconds: { p50: number | null; p95: number | null };
   sources: { total: number; perDetectorVisitMedian: number | null };
+  /** DiaSources found in the difference images, over SCIENCE detector-visits that ran difference imaging. */
+  diaSources: { total: number; perDetectorVisitMedian: number | null; detectorVisits: number };
+  /**
+   * The injected transients against the DiaSources (truth-report.ts): injected, recovered,
+   * completeness, falsePerDetector, completeness by expected S/N (bySnr) and kind; null when
+   * nothing was injected.
+   */
+  truth: TruthReport | null;
   records: NightRecord[];
 }
 
@@ -56,10 +67,11 @@ export function recordFromOutcome(o: Outcome): NightRecord {
     reason: o.reason,
     outputs: o.outputs,
     timings: o.timings,
+    summary: o.summary,
   };
 }
 
-type Derived = 'detectorVisits' | 'latencySeconds' | 'stageSeconds' | 'preloadSeconds' | 'exportSeconds' | 'sources' | 'records';
+type Derived = 'detectorVisits' | 'latencySeconds' | 'stageSeconds' | 'preloadSeconds' | 'exportSeconds' | 'sources' | 'diaSources' | 'records';
 
 export function summarize(base: Omit<NightSummary, Derived>, records: NightRecord[]): NightSummary {
   const count = (s: NightRecord['status']): number => records.filter((r) => r.status === s).length;
@@ -82,6 +94,7 @@ export function summarize(base: Omit<NightSummary, Derived>, records: NightRecor
     return { p50: round(percentile(v, 50)), p95: round(percentile(v, 95)) };
   };
   const srcs = records.filter((r) => r.sources !== null).map((r) => r.sources as number).sort((a, b) => a - b);
+  const dia = records.filter((r) => typeof r.summary.diaSources === 'number').map((r) => r.summary.diaSources as number).sort((a, b) => a - b);
   return {
     ...base,
     detectorVisits: {
@@ -101,6 +114,7 @@ export function summarize(base: Omit<NightSummary, Derived>, records: NightRecor
     exportSeconds: stagePercentiles('export'),
     stageSeconds: Object.fromEntries(Object.entries(stageTotals).map(([k, t]) => [k, Math.round((t.sum / t.n) * 1000) / 1000])),
     sources: { total: srcs.reduce((a, b) => a + b, 0), perDetectorVisitMedian: percentile(srcs, 50) },
+    diaSources: { total: dia.reduce((a, b) => a + b, 0), perDetectorVisitMedian: percentile(dia, 50), detectorVisits: dia.length },
     records: [...records].sort((a, b) => (a.group === b.group ? a.detector - b.detector : a.group < b.group ? -1 : 1)),
   };
 }
@@ -114,6 +128,17 @@ export function formatSummary(s: NightSummary): string {
     `  latency (last snap finalized → outputs written): p50 ${f(s.latencySeconds.p50)}   p95 ${f(s.latencySeconds.p95)}   max ${f(s.latencySeconds.max)}`,
     `  sources: ${s.sources.total} in all, median ${s.sources.perDetectorVisitMedian ?? '—'} per detector-visit`,
   ];
+  if (s.diaSources.detectorVisits > 0) {
+    lines.push(`  DiaSources: ${s.diaSources.total} in ${s.diaSources.detectorVisits} difference images, median ${s.diaSources.perDetectorVisitMedian ?? '—'} per detector-visit`);
+  }
+  const t = s.truth;
+  if (t) {
+    const pct = (x: number | null): string => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
+    lines.push(
+      `  truth: ${t.recovered}/${t.injected} injected transients recovered (${pct(t.completeness)}), ${pct(t.completenessAboveSnr10)} at S/N ≥ 10; ${t.falsePerDetector?.toFixed(2) ?? '—'} false DiaSources per detector-visit`,
+      `    by S/N: ${t.bySnr.map((b) => `[${b.snrMin},${b.snrMax ?? '∞'}) ${b.recovered}/${b.injected}`).join('  ')}`,
+    );
+  }
   if (s.centralRepo) {
     lines.push(
       `  central repository ${s.centralRepo}: preload p50 ${f(s.preloadSeconds.p50)} p95 ${f(s.preloadSeconds.p95)}, export p50 ${f(s.exportSeconds.p50)} p95 ${f(s.exportSeconds.p95)}`,
