@@ -183,6 +183,40 @@ describe('runDiaSources', () => {
     }
   });
 
+  it('drops a star saturated in the science image but keeps a new source that saturates', () => {
+    const W = 256;
+    const H = 256;
+    const scene = makeScene(W, H, 6);
+    const dNoise = Math.hypot(scene.scienceNoise, scene.templateNoise);
+    const F = fluxForSnr(200, dNoise);
+    // A star in both images whose science core is clipped at saturation: a residual in the difference.
+    addStar(scene.template, 80.3, 80.6, 40 * F);
+    addStar(scene.science, 80.3, 80.6, 40 * F);
+    const sat = 0.5 * scene.science.image[80 * W + 80];
+    for (let y = 78; y <= 83; y++) {
+      for (let x = 78; x <= 83; x++) {
+        const p = y * W + x;
+        if (scene.science.image[p] > sat) {
+          scene.science.image[p] = sat;
+          scene.science.mask[p] |= MaskBit.SAT;
+        }
+      }
+    }
+    // A new source saturated at its core: nothing in the template.
+    addStar(scene.science, 180.4, 170.2, F);
+    const input = inputOf(scene);
+    input.difference.mask[170 * W + 180] |= MaskBit.SAT;
+    const r = runDiaSources(input);
+    expect(r.diagnostics.droppedSaturatedStars).toBeGreaterThanOrEqual(1);
+    expect(rowNear(r.catalog, 80.3, 80.6)).toBe(-1);
+    const k = rowNear(r.catalog, 180.4, 170.2);
+    expect(k).toBeGreaterThanOrEqual(0);
+    expect(r.catalog.pixelFlags_saturatedCenter[k]).toBe(1);
+    // With the rule off the saturated star's residual is a DiaSource.
+    const off = runDiaSources(inputOf(scene), makeDiaSourcesConfig({ saturatedStarTemplateFraction: 0 }));
+    expect(rowNear(off.catalog, 80.3, 80.6)).toBeGreaterThanOrEqual(0);
+  });
+
   it('flags sources at the edge and on masked pixels, and drops peaks on NO_DATA', () => {
     const W = 256;
     const H = 256;

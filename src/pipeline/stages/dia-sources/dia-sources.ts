@@ -107,6 +107,14 @@ export const DiaSourcesConfig = z
     filterZeroBits: z.number().int().min(0).default(MaskBit.BAD | MaskBit.NO_DATA | MaskBit.EDGE),
     /** Footprints whose peak pixel has any of these bits are dropped. */
     skipPeakBits: z.number().int().min(0).default(MaskBit.NO_DATA | MaskBit.EDGE),
+    /**
+     * A footprint whose peak is SAT in the difference and where the template is at least this
+     * fraction of the science value is a star saturated in the science image, not a new source:
+     * its core is clipped in one image and not the other, and its difference means nothing. It is
+     * dropped. A new source bright enough to saturate has a faint template and is kept (flagged
+     * saturated). 0 keeps every saturated footprint.
+     */
+    saturatedStarTemplateFraction: z.number().min(0).default(0.1),
     /** Fail (AlgorithmError) beyond this many footprints: the subtraction went wrong. */
     maxFootprints: z
       .number()
@@ -197,6 +205,8 @@ export interface DiaSourcesDiagnostics {
   readonly thresholdSignificance: number;
   /** Footprints dropped because their peak is on skipPeakBits. */
   readonly droppedAtEdge: number;
+  /** Footprints dropped as stars saturated in the science image (saturatedStarTemplateFraction). */
+  readonly droppedSaturatedStars: number;
   readonly centroidFailures: number;
   readonly psfFluxFailures: number;
   readonly shapeFailures: number;
@@ -459,10 +469,16 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   let nPos = 0;
   let nNeg = 0;
   let droppedAtEdge = 0;
+  let droppedSaturatedStars = 0;
   for (let l = 1; l <= nLabels; l++) {
     if (parent[l] !== l || area[l] < cfg.minAreaPx) continue;
     if (D.mask[peakP[l]] & cfg.skipPeakBits) {
       droppedAtEdge++;
+      continue;
+    }
+    const pk = peakP[l];
+    if (cfg.saturatedStarTemplateFraction > 0 && D.mask[pk] & MaskBit.SAT && input.template.image[pk] >= cfg.saturatedStarTemplateFraction * Math.abs(input.science.image[pk])) {
+      droppedSaturatedStars++;
       continue;
     }
     finalId[l] = lsign[l] > 0 ? ++nPos : -++nNeg;
@@ -937,6 +953,7 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
       filteredNoiseEmpirical: filteredNoisePredicted * (noiseScale > 0 ? noiseScale : NaN),
       thresholdSignificance: t,
       droppedAtEdge,
+      droppedSaturatedStars,
       centroidFailures,
       psfFluxFailures,
       shapeFailures,
