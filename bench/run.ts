@@ -1,6 +1,8 @@
 /**
- * `npm run bench [-- fits pipeline night]`: runs the benchmarks (all by default), prints each
- * figure, and writes them to bench/results.json. Every figure the README quotes comes from here.
+ * `npm run bench [-- fits pipeline night] [--night-summary FILE]`: runs the benchmarks (all by
+ * default), prints each figure, and writes them to bench/results.json. Every figure the README
+ * quotes comes from here. With --night-summary, `night` takes its figures from the JSON summary
+ * of a night that already ran instead of running one.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -12,17 +14,23 @@ import { benchPipeline } from './pipeline.bench.ts';
 const all: Record<string, () => BenchResult | Promise<BenchResult>> = {
   fits: () => benchFits(),
   pipeline: () => benchPipeline(),
-  night: () => benchNight(),
+  night: () => benchNight(summaryFile),
 };
-const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const args = process.argv.slice(2);
+const at = args.indexOf('--night-summary');
+const summaryFile = at >= 0 ? args[at + 1] : undefined;
+if (at >= 0 && !summaryFile) throw new Error('--night-summary needs a file');
+const chosen = args.filter((a, i) => !a.startsWith('-') && !(at >= 0 && i === at + 1));
 for (const c of chosen) if (!(c in all)) throw new Error(`unknown benchmark '${c}' (known: ${Object.keys(all).join(', ')})`);
 const results: BenchResult[] = [];
 for (const name of chosen.length ? chosen : Object.keys(all)) {
   process.stdout.write(`\n# ${name}\n`);
   const r = await all[name]();
   process.stdout.write(`${r.what}\n`);
-  for (const [k, v] of Object.entries(r.figures)) process.stdout.write(`  ${k.padEnd(34)} ${v}\n`);
-  results.push(r);
+  if (r.report) process.stdout.write(`${r.report}\n`);
+  else for (const [k, v] of Object.entries(r.figures)) process.stdout.write(`  ${k.padEnd(34)} ${v}\n`);
+  const { report: _report, ...kept } = r;
+  results.push(kept);
 }
 // Results of benchmarks not run this time are kept from the last run that had them.
 const file = new URL('./results.json', import.meta.url);
