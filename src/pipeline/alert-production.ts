@@ -238,6 +238,8 @@ export function subtractTemplate(
   const warp = run.stage('templateWarp', () =>
     runWarp({ target: { wcs: target, width: science.width, height: science.height }, sources: patches, config: cfg.warp }),
   );
+  // The decoded patches are not needed past the warp: let them go before the big stages run.
+  patches.length = 0;
   if (warp.coveredFraction < cfg.templateStars.minCoverage) {
     return { skipped: `the templates cover ${(100 * warp.coveredFraction).toFixed(1)}% of the detector (at least ${100 * cfg.templateStars.minCoverage}% needed)` };
   }

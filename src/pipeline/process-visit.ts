@@ -195,8 +195,11 @@ function countTrue(flags: Uint8Array): number {
 
 const FWHM_PER_SIGMA = 2 * Math.sqrt(2 * Math.log(2));
 
-/** Decoded masters a caller's cache keeps: bias, dark and a couple of flats. */
-export const MASTER_CACHE_SIZE = 6;
+/**
+ * Decoded masters a caller's cache keeps: the bias, dark and flat of one detector, decoded while
+ * its snaps are exposed (a full-size master is ~200 MB decoded, so the cache is no bigger).
+ */
+export const MASTER_CACHE_SIZE = 3;
 
 function cachedMaster(cache: Map<string, MasterCalibration>, bytes: Uint8Array, which: 'bias' | 'dark' | 'flat', target: MasterTarget): MasterCalibration {
   const key = `${which}:${target.instrument}:${target.detector}:${createHash('sha1').update(bytes).digest('hex')}`;
@@ -407,6 +410,8 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
     flatApplied: isr[0].flatApplied,
     imageStats,
   };
+  // The other snaps' planes were combined into the first: let them go before the big stages run.
+  isr.length = 0;
 
   if (input.kind !== 'SCIENCE') {
     const kind = input.kind;
