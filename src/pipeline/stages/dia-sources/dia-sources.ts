@@ -7,6 +7,7 @@ import { adaptiveMoments, gaussianCentroid } from '../../lib/moments.ts';
 import { sipPixelToSky, type SipWcs } from '../../lib/sip-wcs.ts';
 import { medianInPlace, sigmaClippedStatsInPlace } from '../../lib/stats.ts';
 import { convolveSeparable, gaussianKernel, type Footprints } from '../detection/detection.ts';
+import { LazySymmetricFilter } from './wide-filter.ts';
 import { makeDiaSourceCatalog, type DiaSourceCatalog, type FluxUnit } from './dia-source-catalog.ts';
 import { diaSourceIdBase, MAX_ROW } from './dia-source-id.ts';
 import {
@@ -55,8 +56,14 @@ import {
  * Rows are ordered by the pixel index of their (positive, for dipoles) footprint peak; row r has
  * diaSourceId = diaSourceIdBase(visit, detector) + r (dia-source-id.ts).
  *
- * Memory: three full-size float planes at the peak (filtered image, filtered variance, one
- * scratch plane that becomes the label image), plus a mask copy unless `inPlace`.
+ * The template error floor's wide Gaussian is evaluated only at the pixels where the floor can
+ * change the outcome (the noise sub-grid, and where |S| is beyond the threshold without it): the
+ * floor only lowers |S|, so elsewhere the pixel is below the threshold with or without it. The
+ * result is the same as with the floor everywhere.
+ *
+ * Memory: four full-size float planes at the peak (filtered image, filtered variance, the
+ * row-filtered template of the error floor where needed, one scratch plane that becomes the
+ * label image) and a byte plane, plus a mask copy unless `inPlace`.
  */
 export const DiaSourcesConfig = z
   .object({
@@ -310,17 +317,33 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   convolveSeparable(D.image, W, H, kernel, tmp, sig, D.mask, zeroBits);
   let fvar: Float32Array | null = new Float32Array(n);
   convolveSeparable(D.variance, W, H, kernel2, tmp, fvar, D.mask, zeroBits);
+  // The template error floor: fvar += (f · G ⊗ T)². A wide G (half-width above 6) is evaluated
+  // only at the pixels whose significance the floor can decide (varianceAt, below); a narrow one
+  // over the whole image at once.
   const f = cfg.templateErrorFraction;
+  let floor: LazySymmetricFilter | null = null;
   if (f > 0) {
-    let ft: Float32Array | null = new Float32Array(n);
     const sb = cfg.templateErrorSmoothingPsfSigmas * psfSigma;
-    convolveSeparable(input.template.image, W, H, gaussianKernel(sb, Math.ceil(2.5 * sb)), tmp, ft, D.mask, zeroBits);
-    for (let p = 0; p < n; p++) {
-      const e = f * ft[p];
-      if (e === e) fvar[p] += e * e;
+    const gk = gaussianKernel(sb, Math.ceil(2.5 * sb));
+    if (gk.length > 13) {
+      floor = new LazySymmetricFilter(input.template.image, W, H, gk, D.mask, zeroBits);
+    } else {
+      let ft: Float32Array | null = new Float32Array(n);
+      convolveSeparable(input.template.image, W, H, gk, tmp, ft, D.mask, zeroBits);
+      for (let p = 0; p < n; p++) {
+        const e = f * ft[p];
+        if (e === e) fvar[p] += e * e;
+      }
+      ft = null;
     }
-    ft = null;
   }
+  /** The filtered variance at p with the floor (the value a full-image floor pass would leave in fvar). */
+  const varianceAt = (p: number): number => {
+    const v = (fvar as Float32Array)[p];
+    if (floor === null) return v;
+    const e = f * floor.at(p);
+    return e === e ? Math.fround(v + e * e) : v;
+  };
 
   // 2. Noise: robust sigma of S on a regular sub-grid of clean pixels.
   const nc = cfg.noise;
@@ -334,7 +357,7 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
     for (let x = step >> 1; x < W; x += step) {
       const p = base + x;
       if (D.mask[p] & nc.excludeBits) continue;
-      const v = fvar[p];
+      const v = varianceAt(p);
       if (!(v > 0 && v < Infinity)) continue;
       const sd = Math.sqrt(v);
       const s = sig[p] / sd;
@@ -354,12 +377,24 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   const filteredNoisePredicted = m > 0 ? medianInPlace(predicted, m) : NaN;
   const scale = cfg.useEmpiricalNoise && noiseScale > 0 ? noiseScale : 1;
   const scale2 = scale * scale;
+  const t = cfg.thresholdSigma * scale;
+  // The floor only adds to the variance, so it can only bring |S| down: where |S| without it is
+  // within ±t the pixel is below the threshold either way, and its value is only ever compared
+  // with footprint pixels (beyond t) as a neighbour, which comes out the same. Elsewhere (and for
+  // non-finite S) the floor is evaluated.
+  const fv = fvar;
   for (let p = 0; p < n; p++) {
-    const v = fvar[p];
-    sig[p] = v > 0 && v < Infinity ? sig[p] / Math.sqrt(v) : NaN;
+    const v = fv[p];
+    const s = v > 0 && v < Infinity ? sig[p] / Math.sqrt(v) : NaN;
+    if (floor !== null && !(s <= t && s >= -t)) {
+      const w = varianceAt(p);
+      sig[p] = w > 0 && w < Infinity ? sig[p] / Math.sqrt(w) : NaN;
+    } else {
+      sig[p] = s;
+    }
   }
   fvar = null; // the filtered variance is no longer needed
-  const t = cfg.thresholdSigma * scale;
+  floor = null;
 
   // 3. Labelling: 8-connected pixels of one sign beyond ±t, union-find over provisional labels.
   const labels = new Int32Array(tmp.buffer, 0, n);

@@ -77,40 +77,160 @@ function nodes(size: number, spacing: number): Float64Array {
   return out;
 }
 
-export function makeTransformGrid(targetWcs: WarpWcs, width: number, height: number, sourceWcs: WarpWcs, spacing: number): TransformGrid {
-  const target = skyTransform(targetWcs);
+/**
+ * The target's pixel → sky at the grid nodes (and the ±0.5-pixel stencil of the Jacobian around
+ * each) and at the cell centres, per grid spacing: the same for every source of a warp, so it is
+ * computed once and shared (the target WCS, often TAN-SIP, is the costlier direction). Values
+ * are exactly those of the target's pixelToSky, so a grid made with the cache equals one made
+ * without it. A cache belongs to one target WCS and size: makeTransformGrid checks the size only.
+ */
+export class TargetSkyCache {
+  readonly #target: SkyTransform;
+  readonly width: number;
+  readonly height: number;
+  readonly #nodes = new Map<number, Float64Array>();
+  readonly #centres = new Map<number, Float64Array>();
+
+  constructor(targetWcs: WarpWcs, width: number, height: number) {
+    this.#target = skyTransform(targetWcs);
+    this.width = width;
+    this.height = height;
+  }
+
+  /** Per node k (row-major): (ra, dec) of (x, y), (x + h, y), (x − h, y), (x, y + h), (x, y − h) at [10k …]. */
+  nodeSky(spacing: number): Float64Array {
+    let sky = this.#nodes.get(spacing);
+    if (sky) return sky;
+    const nodeX = nodes(this.width, spacing);
+    const nodeY = nodes(this.height, spacing);
+    const nx = nodeX.length;
+    sky = new Float64Array(10 * nx * nodeY.length);
+    const p = new Float64Array(2);
+    const put = (o: number, x: number, y: number): void => {
+      this.#target.pixelToSky(x, y, p);
+      sky[o] = p[0];
+      sky[o + 1] = p[1];
+    };
+    for (let j = 0; j < nodeY.length; j++) {
+      const y = nodeY[j];
+      for (let i = 0; i < nx; i++) {
+        const x = nodeX[i];
+        const o = 10 * (j * nx + i);
+        put(o, x, y);
+        put(o + 2, x + JAC_STEP, y);
+        put(o + 4, x - JAC_STEP, y);
+        put(o + 6, x, y + JAC_STEP);
+        put(o + 8, x, y - JAC_STEP);
+      }
+    }
+    this.#nodes.set(spacing, sky);
+    return sky;
+  }
+
+  /** Per cell (row-major, (nx − 1) per row): (ra, dec) of its centre at [2c …]. */
+  centreSky(spacing: number): Float64Array {
+    let sky = this.#centres.get(spacing);
+    if (sky) return sky;
+    const nodeX = nodes(this.width, spacing);
+    const nodeY = nodes(this.height, spacing);
+    const cx = nodeX.length - 1;
+    sky = new Float64Array(2 * cx * (nodeY.length - 1));
+    const p = new Float64Array(2);
+    for (let j = 0; j < nodeY.length - 1; j++) {
+      for (let i = 0; i < cx; i++) {
+        this.#target.pixelToSky(0.5 * (nodeX[i] + nodeX[i + 1]), 0.5 * (nodeY[j] + nodeY[j + 1]), p);
+        sky[2 * (j * cx + i)] = p[0];
+        sky[2 * (j * cx + i) + 1] = p[1];
+      }
+    }
+    this.#centres.set(spacing, sky);
+    return sky;
+  }
+}
+
+/** Half-step (target pixels) of the central differences of the Jacobian. */
+const JAC_STEP = 0.5;
+
+export interface TransformGridOptions {
+  /** The target's sky positions, shared between the sources of a warp (same target and size). */
+  readonly targetSky?: TargetSkyCache;
+  /**
+   * The source image size: |det J| is then computed only at the nodes of cells that can reach the
+   * source (corner bounding box meeting −1 … size, as gridMidpointError), NaN elsewhere; no
+   * pixel interpolated from such a cell can fall on the source.
+   */
+  readonly sourceWidth?: number;
+  readonly sourceHeight?: number;
+}
+
+/** Whether the cell at node k (nx nodes per row) has a corner bounding box meeting −1 … sw, −1 … sh (false with NaN corners). */
+function cellReaches(u: Float64Array, v: Float64Array, k: number, nx: number, sw: number, sh: number): boolean {
+  const uMin = Math.min(u[k], u[k + 1], u[k + nx], u[k + nx + 1]);
+  const uMax = Math.max(u[k], u[k + 1], u[k + nx], u[k + nx + 1]);
+  const vMin = Math.min(v[k], v[k + 1], v[k + nx], v[k + nx + 1]);
+  const vMax = Math.max(v[k], v[k + 1], v[k + nx], v[k + nx + 1]);
+  // NaN propagates through min / max and fails every comparison.
+  return uMax >= -1 && uMin <= sw && vMax >= -1 && vMin <= sh;
+}
+
+export function makeTransformGrid(
+  targetWcs: WarpWcs,
+  width: number,
+  height: number,
+  sourceWcs: WarpWcs,
+  spacing: number,
+  opts: TransformGridOptions = {},
+): TransformGrid {
+  const cache = opts.targetSky && opts.targetSky.width === width && opts.targetSky.height === height ? opts.targetSky : new TargetSkyCache(targetWcs, width, height);
   const source = skyTransform(sourceWcs);
   const nodeX = nodes(width, spacing);
   const nodeY = nodes(height, spacing);
   const nx = nodeX.length;
   const ny = nodeY.length;
+  const sky = cache.nodeSky(spacing);
   const u = new Float64Array(nx * ny);
   const v = new Float64Array(nx * ny);
   const jac = new Float64Array(nx * ny);
   const p = new Float64Array(2);
-  const h = 0.5;
-  for (let j = 0; j < ny; j++) {
-    const y = nodeY[j];
-    for (let i = 0; i < nx; i++) {
-      const x = nodeX[i];
-      const k = j * nx + i;
-      exactSourcePixel(target, source, x, y, p);
-      u[k] = p[0];
-      v[k] = p[1];
-      exactSourcePixel(target, source, x + h, y, p);
-      const uxp = p[0];
-      const vxp = p[1];
-      exactSourcePixel(target, source, x - h, y, p);
-      const dudx = (uxp - p[0]) / (2 * h);
-      const dvdx = (vxp - p[1]) / (2 * h);
-      exactSourcePixel(target, source, x, y + h, p);
-      const uyp = p[0];
-      const vyp = p[1];
-      exactSourcePixel(target, source, x, y - h, p);
-      const dudy = (uyp - p[0]) / (2 * h);
-      const dvdy = (vyp - p[1]) / (2 * h);
-      jac[k] = Math.abs(dudx * dvdy - dudy * dvdx);
+  for (let k = 0; k < nx * ny; k++) {
+    source.skyToPixel(sky[10 * k], sky[10 * k + 1], p);
+    u[k] = p[0];
+    v[k] = p[1];
+  }
+  // Nodes whose |det J| can be used: all, or those of the cells that reach the source.
+  let need: Uint8Array | null = null;
+  const sw = opts.sourceWidth;
+  const sh = opts.sourceHeight;
+  if (sw !== undefined && sh !== undefined) {
+    need = new Uint8Array(nx * ny);
+    for (let j = 0; j < ny - 1; j++) {
+      for (let i = 0; i < nx - 1; i++) {
+        const k = j * nx + i;
+        if (!cellReaches(u, v, k, nx, sw, sh)) continue;
+        need[k] = need[k + 1] = need[k + nx] = need[k + nx + 1] = 1;
+      }
     }
+  }
+  const h = JAC_STEP;
+  for (let k = 0; k < nx * ny; k++) {
+    if (need !== null && need[k] === 0) {
+      jac[k] = NaN;
+      continue;
+    }
+    const o = 10 * k;
+    source.skyToPixel(sky[o + 2], sky[o + 3], p);
+    const uxp = p[0];
+    const vxp = p[1];
+    source.skyToPixel(sky[o + 4], sky[o + 5], p);
+    const dudx = (uxp - p[0]) / (2 * h);
+    const dvdx = (vxp - p[1]) / (2 * h);
+    source.skyToPixel(sky[o + 6], sky[o + 7], p);
+    const uyp = p[0];
+    const vyp = p[1];
+    source.skyToPixel(sky[o + 8], sky[o + 9], p);
+    const dudy = (uyp - p[0]) / (2 * h);
+    const dvdy = (vyp - p[1]) / (2 * h);
+    jac[k] = Math.abs(dudx * dvdy - dudy * dvdx);
   }
   return { width, height, spacing, nx, ny, nodeX, nodeY, u, v, jac };
 }
@@ -144,9 +264,17 @@ export function gridSourcePixel(g: TransformGrid, x: number, y: number, out: Flo
  * (`sourceWidth` × `sourceHeight`): those whose corner nodes' bounding box meets it. NaN cells
  * are skipped. 0 when no cell reaches the source.
  */
-export function gridMidpointError(g: TransformGrid, targetWcs: WarpWcs, sourceWcs: WarpWcs, sourceWidth: number, sourceHeight: number): number {
+export function gridMidpointError(
+  g: TransformGrid,
+  targetWcs: WarpWcs,
+  sourceWcs: WarpWcs,
+  sourceWidth: number,
+  sourceHeight: number,
+  targetSky?: TargetSkyCache,
+): number {
   const target = skyTransform(targetWcs);
   const source = skyTransform(sourceWcs);
+  const centres = targetSky && targetSky.width === g.width && targetSky.height === g.height ? targetSky.centreSky(g.spacing) : null;
   const p = new Float64Array(2);
   const q = new Float64Array(3);
   const { nx, ny, u, v } = g;
@@ -155,14 +283,15 @@ export function gridMidpointError(g: TransformGrid, targetWcs: WarpWcs, sourceWc
     for (let i = 0; i < nx - 1; i++) {
       const k = j * nx + i;
       // NaN propagates through min / max and fails every comparison: such cells are skipped.
-      const uMin = Math.min(u[k], u[k + 1], u[k + nx], u[k + nx + 1]);
-      const uMax = Math.max(u[k], u[k + 1], u[k + nx], u[k + nx + 1]);
-      const vMin = Math.min(v[k], v[k + 1], v[k + nx], v[k + nx + 1]);
-      const vMax = Math.max(v[k], v[k + 1], v[k + nx], v[k + nx + 1]);
-      if (!(uMax >= -1 && uMin <= sourceWidth && vMax >= -1 && vMin <= sourceHeight)) continue;
+      if (!cellReaches(u, v, k, nx, sourceWidth, sourceHeight)) continue;
       const x = 0.5 * (g.nodeX[i] + g.nodeX[i + 1]);
       const y = 0.5 * (g.nodeY[j] + g.nodeY[j + 1]);
-      exactSourcePixel(target, source, x, y, p);
+      if (centres !== null) {
+        const c = 2 * (j * (nx - 1) + i);
+        source.skyToPixel(centres[c], centres[c + 1], p);
+      } else {
+        exactSourcePixel(target, source, x, y, p);
+      }
       gridSourcePixel(g, x, y, q);
       const e = Math.hypot(p[0] - q[0], p[1] - q[1]);
       if (e > worst) worst = e;

@@ -3,7 +3,7 @@ import { InvalidInputError } from '../../../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../../../core/image.ts';
 import { parseConfig } from '../../config.ts';
 import { makeLanczosTable, type LanczosTable } from './lanczos.ts';
-import { gridMidpointError, makeTransformGrid, skyTransform, type TransformGrid, type WarpWcs } from './transform-grid.ts';
+import { gridMidpointError, makeTransformGrid, skyTransform, TargetSkyCache, type TransformGrid, type WarpWcs } from './transform-grid.ts';
 
 /**
  * Warp: resamples one or more source images (template coadd patches, each with its TAN WCS)
@@ -191,12 +191,16 @@ function footprintMask(mask: Int32Array, W: number, H: number, a: number): Int32
   return out;
 }
 
-/** Refines the grid until its midpoint error is within tolerance (or the spacing reaches 2). */
-function transformGrid(target: WarpTarget, src: WarpSource, cfg: WarpConfig): { grid: TransformGrid; error: number } {
+/**
+ * Refines the grid until its midpoint error is within tolerance (or the spacing reaches 2). The
+ * target's sky positions come from `sky`, shared by all sources.
+ */
+function transformGrid(target: WarpTarget, src: WarpSource, cfg: WarpConfig, sky: TargetSkyCache): { grid: TransformGrid; error: number } {
   let spacing = cfg.gridSpacingPx;
+  const { width: sw, height: sh } = src.image;
   while (true) {
-    const grid = makeTransformGrid(target.wcs, target.width, target.height, src.wcs, spacing);
-    const error = gridMidpointError(grid, target.wcs, src.wcs, src.image.width, src.image.height);
+    const grid = makeTransformGrid(target.wcs, target.width, target.height, src.wcs, spacing, { targetSky: sky, sourceWidth: sw, sourceHeight: sh });
+    const error = gridMidpointError(grid, target.wcs, src.wcs, sw, sh, sky);
     if (error <= cfg.gridTolerancePx || spacing <= 2) return { grid, error };
     spacing = Math.max(2, Math.floor(spacing / 2));
   }
@@ -388,8 +392,9 @@ export function runWarp(input: WarpInput): WarpResult {
   const tab = makeLanczosTable(cfg.lanczosOrder, cfg.lutSteps);
   const prepared: Prepared[] = [];
   const errors: number[] = [];
+  const sky = new TargetSkyCache(input.target.wcs, W, H);
   for (const src of input.sources) {
-    const { grid, error } = transformGrid(input.target, src, cfg);
+    const { grid, error } = transformGrid(input.target, src, cfg, sky);
     prepared.push(prepare(src, grid, cfg.lanczosOrder, W));
     errors.push(error);
   }
