@@ -228,9 +228,10 @@ export function subtractTemplate(
         if (!info.metadata.wcs) throw new InvalidInputError(`${label} has no WCS`);
         if (info.metadata.band && info.metadata.band !== input.band) throw new InvalidInputError(`${label} is for band ${info.metadata.band}, the visit is ${input.band}`);
         const wcs = wcsTransform(info.metadata.wcs);
-        // Decode only the patches the detector actually overlaps (the preload's footprint is padded).
+        // Only the patches the detector actually overlaps (the preload's footprint is padded), each
+        // decoded when the warp comes to it and released after it.
         if (!overlaps(target, science.width, science.height, wcs, info.width, info.height, margin)) return [];
-        return [{ image: readProcessedExposure(bytes, label).masked, wcs }];
+        return [{ wcs, width: info.width, height: info.height, load: () => readProcessedExposure(bytes, label).masked }];
       }),
     'input',
   );
@@ -238,8 +239,6 @@ export function subtractTemplate(
   const warp = run.stage('templateWarp', () =>
     runWarp({ target: { wcs: target, width: science.width, height: science.height }, sources: patches, config: cfg.warp }),
   );
-  // The decoded patches are not needed past the warp: let them go before the big stages run.
-  patches.length = 0;
   if (warp.coveredFraction < cfg.templateStars.minCoverage) {
     return { skipped: `the templates cover ${(100 * warp.coveredFraction).toFixed(1)}% of the detector (at least ${100 * cfg.templateStars.minCoverage}% needed)` };
   }

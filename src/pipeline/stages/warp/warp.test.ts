@@ -394,6 +394,40 @@ describe('runWarp', () => {
     }
   });
 
+  it('gives the same result with sources decoded lazily, one at a time, as with all of them at hand', () => {
+    const N = 120;
+    const sci = makeTanWcs({ raDeg: 10, decDeg: 10, crpix: [60, 60], pixelScaleArcsec: 0.2 });
+    // Two overlapping sources offset by 40 and 45 pixels: the first covers what both cover.
+    const a = makeTanWcs({ raDeg: 10, decDeg: 10, crpix: [100, 60], pixelScaleArcsec: 0.2 });
+    const b = makeTanWcs({ raDeg: 10, decDeg: 10, crpix: [15, 62], pixelScaleArcsec: 0.2 });
+    const ia = starImage(N, N, [], 1, 1);
+    ia.image.fill(3);
+    ia.mask[50 * N + 50] = MaskBit.BAD;
+    const ib = starImage(N, N, [], 1, 1);
+    ib.image.fill(7);
+    const eager = runWarp({ target: target(sci, N, N), sources: [{ image: ia, wcs: a }, { image: ib, wcs: b }] });
+    let loads = 0;
+    const lazy = runWarp({
+      target: target(sci, N, N),
+      sources: [
+        { wcs: a, width: N, height: N, load: () => (loads++, ia) },
+        { wcs: b, width: N, height: N, load: () => (loads++, ib) },
+      ],
+    });
+    expect(loads).toBe(2);
+    expect(lazy.warped.image).toEqual(eager.warped.image);
+    expect(lazy.warped.variance).toEqual(eager.warped.variance);
+    expect(lazy.warped.mask).toEqual(eager.warped.mask);
+    expect(lazy.diagnostics).toEqual(eager.diagnostics);
+    // Both sources contribute, and the first wins where they overlap.
+    expect(eager.diagnostics.sources[0].pixels).toBeGreaterThan(0);
+    expect(eager.diagnostics.sources[1].pixels).toBeGreaterThan(0);
+    expect(eager.warped.image[60 * N + 60]).toBeCloseTo(3, 4);
+    expect(() =>
+      runWarp({ target: target(sci, N, N), sources: [{ wcs: a, width: N + 1, height: N, load: () => ia }] }),
+    ).toThrow(/announced as 121x120/);
+  });
+
   it('ORs the mask bits of the taps with non-negligible weight, and treats template NO_DATA as no coverage', () => {
     const N = 100;
     const tpl = makeTanWcs({ raDeg: 10, decDeg: 10, crpix: [50, 50], pixelScaleArcsec: 0.2 });

@@ -86,10 +86,21 @@ export interface WarpSource {
   readonly wcs: WarpWcs;
 }
 
+/**
+ * A source decoded only when its turn comes and released after it (e.g. a template patch read
+ * from its file): the warp then holds one source's pixels at a time instead of all of them.
+ */
+export interface LazyWarpSource {
+  readonly wcs: WarpWcs;
+  readonly width: number;
+  readonly height: number;
+  load(): MaskedImage;
+}
+
 export interface WarpInput {
   readonly target: WarpTarget;
   /** In order of preference: each target pixel comes from the first source covering it. */
-  readonly sources: readonly WarpSource[];
+  readonly sources: ReadonlyArray<WarpSource | LazyWarpSource>;
   readonly config?: WarpConfig;
 }
 
@@ -128,6 +139,24 @@ export interface WarpResult {
   readonly diagnostics: WarpDiagnostics;
 }
 
+function checkSize(i: number, width: number, height: number): void {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new InvalidInputError(`warp: source ${i} size must be positive integers, got ${width}x${height}`);
+  }
+}
+
+function checkPlanes(i: number, m: MaskedImage): void {
+  checkSize(i, m.width, m.height);
+  const n = m.width * m.height;
+  if (m.image.length !== n || m.mask.length !== n || m.variance.length !== n) {
+    throw new InvalidInputError(`warp: source ${i} planes do not match its size ${m.width}x${m.height}`);
+  }
+}
+
+function isLazy(s: WarpSource | LazyWarpSource): s is LazyWarpSource {
+  return typeof (s as Partial<LazyWarpSource>).load === 'function';
+}
+
 function checkInput(input: WarpInput): void {
   const { width, height } = input.target;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
@@ -136,14 +165,8 @@ function checkInput(input: WarpInput): void {
   skyTransform(input.target.wcs);
   input.sources.forEach((s, i) => {
     skyTransform(s.wcs);
-    const m = s.image;
-    const n = m.width * m.height;
-    if (!Number.isInteger(m.width) || !Number.isInteger(m.height) || m.width <= 0 || m.height <= 0) {
-      throw new InvalidInputError(`warp: source ${i} size must be positive integers, got ${m.width}x${m.height}`);
-    }
-    if (m.image.length !== n || m.mask.length !== n || m.variance.length !== n) {
-      throw new InvalidInputError(`warp: source ${i} planes do not match its size ${m.width}x${m.height}`);
-    }
+    if (isLazy(s)) checkSize(i, s.width, s.height);
+    else checkPlanes(i, s.image);
   });
 }
 
@@ -390,32 +413,39 @@ export function runWarp(input: WarpInput): WarpResult {
   const { width: W, height: H } = input.target;
   const n = W * H;
   const tab = makeLanczosTable(cfg.lanczosOrder, cfg.lutSteps);
-  const prepared: Prepared[] = [];
   const errors: number[] = [];
   const sky = new TargetSkyCache(input.target.wcs, W, H);
-  for (const src of input.sources) {
-    const { grid, error } = transformGrid(input.target, src, cfg, sky);
-    prepared.push(prepare(src, grid, cfg.lanczosOrder, W));
-    errors.push(error);
-  }
 
-  // Band by band: NO_DATA everywhere, then the sources overwrite what they cover (the band is
-  // still in cache).
+  // NO_DATA everywhere, then each source in turn overwrites what it covers and no earlier source
+  // did; a lazy source is decoded for its turn only and dropped after it.
   const fill = cfg.noDataValue === 'nan' ? NaN : 0;
   const image = new Float32Array(n);
   const variance = new Float32Array(n);
-  const mask = new Int32Array(n);
-  const warped: MaskedImage = { width: W, height: H, image, mask, variance };
-  const NO_DATA = MaskBit.NO_DATA;
-  for (let y0 = 0; y0 < H; y0 += BAND_ROWS) {
-    const y1 = Math.min(H, y0 + BAND_ROWS);
-    mask.fill(NO_DATA, y0 * W, y1 * W);
-    if (fill !== 0) {
-      image.fill(fill, y0 * W, y1 * W);
-      variance.fill(fill, y0 * W, y1 * W);
-    }
-    for (const s of prepared) warpBand(s, tab, cfg, y0, y1, warped);
+  const mask = new Int32Array(n).fill(MaskBit.NO_DATA);
+  if (fill !== 0) {
+    image.fill(fill);
+    variance.fill(fill);
   }
+  const warped: MaskedImage = { width: W, height: H, image, mask, variance };
+  const prepared: Array<Omit<Prepared, 'image' | 'variance' | 'mask' | 'foot'>> = [];
+  input.sources.forEach((source, i) => {
+    let img: MaskedImage | null = isLazy(source) ? source.load() : source.image;
+    if (isLazy(source)) {
+      checkPlanes(i, img);
+      if (img.width !== source.width || img.height !== source.height) {
+        throw new InvalidInputError(`warp: source ${i} loaded as ${img.width}x${img.height}, announced as ${source.width}x${source.height}`);
+      }
+    }
+    const src: WarpSource = { image: img, wcs: source.wcs };
+    const { grid, error } = transformGrid(input.target, src, cfg, sky);
+    errors.push(error);
+    let p: Prepared | null = prepare(src, grid, cfg.lanczosOrder, W);
+    for (let y0 = 0; y0 < H; y0 += BAND_ROWS) warpBand(p, tab, cfg, y0, Math.min(H, y0 + BAND_ROWS), warped);
+    const { image: _i, variance: _v, mask: _m, foot: _f, ...kept } = p;
+    prepared.push(kept);
+    p = null;
+    img = null;
+  });
 
   let covered = 0;
   let sumJac = 0;
