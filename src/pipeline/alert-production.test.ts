@@ -91,3 +91,29 @@ describe('alert production on a simulated visit', () => {
     expect(q.summary.astrometryRmsArcsec).toBeLessThan(0.05);
   }, 60_000);
 });
+
+describe('alert production on a single-snap LATISS visit (0.1"/px, wide PSF)', () => {
+  it('rejects cosmic rays by sharpness, matches the PSFs and finds at most a few DiaSources on a static sky', () => {
+    const I = 'LATISS';
+    const G = '2025050100041';
+    const F = 'SDSSr_65mm';
+    const raws = simulateVisit({ instrument: I, detector: 0, group: G, filter: F, ...POINTING, seed: 7 }, 1);
+    const inputs = simulatedCalibrationInputs({ instrument: I, detector: 0, ...POINTING, band: 'r' });
+    const q = processDetectorVisit({
+      raws: raws.map((x) => rawFile(x)),
+      expected: { instrument: I, detector: 0, group: G, filter: F },
+      kind: 'SCIENCE',
+      calibs: { bias: masterBias(I, 0), dark: masterDark(I, 0), flat: masterFlat(I, 0, F) },
+      refcatShards: inputs.refcatShards,
+      templates: inputs.templates,
+      now,
+    });
+    const s = q.summary;
+    expect(s.snaps).toBe(1);
+    expect(s.crPixels).toBeGreaterThan(0);
+    expect(s.diaSkipped).toBeNull();
+    expect(s.kernelStars).toBeGreaterThanOrEqual(10);
+    expect(Math.abs((s.kernelSum as number) - 1)).toBeLessThan(0.1);
+    expect(s.diaSources).toBeLessThanOrEqual(5);
+  }, 120_000);
+});

@@ -256,8 +256,12 @@ export function subtractTemplate(
   const candidates = templateStarCandidates(input.catalog, cfg.templateStars);
   let matching: PsfMatchingResult;
   try {
+    // The template's PSF is measured on the stars: start its moments from the science PSF's size
+    // and cut them out wide enough for it (a 0.1"/px camera has PSFs of σ ≈ 4 px).
+    const sigma = input.sciencePsfSigmaPx;
+    const psf = sigma > 0 ? { ...cfg.psfMatching.psf, guessSigmaPx: sigma, radiusPx: Math.max(cfg.psfMatching.psf.radiusPx, Math.ceil(4.5 * sigma)) } : cfg.psfMatching.psf;
     matching = run.stage('psfMatching', () =>
-      runPsfMatching({ science, template, candidates, sciencePsfSigmaPx: input.sciencePsfSigmaPx }, cfg.psfMatching),
+      runPsfMatching({ science, template, candidates, sciencePsfSigmaPx: input.sciencePsfSigmaPx }, { ...cfg.psfMatching, psf }),
     );
   } catch (err) {
     if (!(err instanceof AlgorithmError)) throw err;
