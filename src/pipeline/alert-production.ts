@@ -38,6 +38,14 @@ export const TemplateStarsConfig = z.object({
     .int()
     .min(0)
     .default(SourceFlag.SATURATED | SourceFlag.EDGE | SourceFlag.BAD | SourceFlag.COSMIC_RAY | SourceFlag.BLENDED | SourceFlag.SUSPECT),
+  /**
+   * Sparse fields (a small detector, high latitude): with fewer candidates than sparseBelow, stars
+   * down to sparseMinSnr are used, and the kernel is fitted constant over the detector
+   * (spatial degree 0) from at least sparseMinStamps stars.
+   */
+  sparseBelow: z.number().int().min(0).default(30),
+  sparseMinSnr: z.number().positive().default(10),
+  sparseMinStamps: z.number().int().min(1).default(5),
   /** At least this fraction of the detector must be covered by the warped template. */
   minCoverage: z.number().min(0).max(1).default(0.5),
 });
@@ -253,15 +261,21 @@ export function subtractTemplate(
       variance[i] *= s2;
     }
   });
-  const candidates = templateStarCandidates(input.catalog, cfg.templateStars);
+  let candidates = templateStarCandidates(input.catalog, cfg.templateStars);
+  let matchingCfg = cfg.psfMatching;
+  const ts = cfg.templateStars;
+  if (candidates.x.length < ts.sparseBelow) {
+    candidates = templateStarCandidates(input.catalog, { ...ts, minSnr: Math.min(ts.minSnr, ts.sparseMinSnr) });
+    matchingCfg = { ...matchingCfg, spatialDegree: 0, minStamps: Math.min(matchingCfg.minStamps, ts.sparseMinStamps) };
+  }
   let matching: PsfMatchingResult;
   try {
     // The template's PSF is measured on the stars: start its moments from the science PSF's size
     // and cut them out wide enough for it (a 0.1"/px camera has PSFs of σ ≈ 4 px).
     const sigma = input.sciencePsfSigmaPx;
-    const psf = sigma > 0 ? { ...cfg.psfMatching.psf, guessSigmaPx: sigma, radiusPx: Math.max(cfg.psfMatching.psf.radiusPx, Math.ceil(4.5 * sigma)) } : cfg.psfMatching.psf;
+    const psf = sigma > 0 ? { ...matchingCfg.psf, guessSigmaPx: sigma, radiusPx: Math.max(matchingCfg.psf.radiusPx, Math.ceil(4.5 * sigma)) } : matchingCfg.psf;
     matching = run.stage('psfMatching', () =>
-      runPsfMatching({ science, template, candidates, sciencePsfSigmaPx: input.sciencePsfSigmaPx }, { ...cfg.psfMatching, psf }),
+      runPsfMatching({ science, template, candidates, sciencePsfSigmaPx: input.sciencePsfSigmaPx }, { ...matchingCfg, psf }),
     );
   } catch (err) {
     if (!(err instanceof AlgorithmError)) throw err;
