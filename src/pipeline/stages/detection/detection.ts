@@ -4,6 +4,7 @@ import { MaskBit, type MaskedImage } from '../../../core/image.ts';
 import { parseConfig } from '../../config.ts';
 import { adaptiveMoments, gaussianCentroid } from '../../lib/moments.ts';
 import { medianInPlace } from '../../lib/stats.ts';
+import { findRoot, unionRoots } from '../../lib/union-find.ts';
 
 /**
  * Source detection on a background-subtracted image: a matched filter (a Gaussian of the PSF
@@ -322,27 +323,8 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
   let peakP = new Int32Array(cap);
   const above = new IntList(1 << 16);
   let nLabels = 0;
-  const find = (l: number): number => {
-    let root = l;
-    while (parent[root] !== root) root = parent[root];
-    while (parent[l] !== root) {
-      const next = parent[l];
-      parent[l] = root;
-      l = next;
-    }
-    return root;
-  };
-  const union = (a: number, b: number): number => {
-    const ra = find(a);
-    const rb = find(b);
-    if (ra === rb) return ra;
-    if (ra < rb) {
-      parent[rb] = ra;
-      return ra;
-    }
-    parent[ra] = rb;
-    return rb;
-  };
+  const find = (l: number): number => findRoot(parent, l);
+  const union = (a: number, b: number): number => unionRoots(parent, a, b);
   const grow = (): void => {
     cap *= 2;
     const g = (a: Int32Array) => {

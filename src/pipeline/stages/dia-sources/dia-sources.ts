@@ -22,6 +22,7 @@ import {
   type ApertureResult,
   type PsfFitOptions,
 } from './psf-photometry.ts';
+import { findRoot, unionRoots } from '../../lib/union-find.ts';
 
 /**
  * Sources on the difference image D (science minus template, electrons):
@@ -425,27 +426,8 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
     by1 = g(by1, i32);
     peakP = g(peakP, i32);
   };
-  const find = (l: number): number => {
-    let root = l;
-    while (parent[root] !== root) root = parent[root];
-    while (parent[l] !== root) {
-      const next = parent[l];
-      parent[l] = root;
-      l = next;
-    }
-    return root;
-  };
-  const union = (a: number, b: number): number => {
-    const ra = find(a);
-    const rb = find(b);
-    if (ra === rb) return ra;
-    if (ra < rb) {
-      parent[rb] = ra;
-      return ra;
-    }
-    parent[ra] = rb;
-    return rb;
-  };
+  const find = (l: number): number => findRoot(parent, l);
+  const union = (a: number, b: number): number => unionRoots(parent, a, b);
   const above = new IntList(1 << 14);
   let nLabels = 0;
   for (let y = 0; y < H; y++) {
