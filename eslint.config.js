@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
  */
 const LAYERS = [
   'core', 'observability', 'fits', 'astro', 'instruments', 'messages', 'storage', 'messaging',
-  'registry', 'butler', 'pipeline', 'runtime', 'activator', 'tester', 'night', 'cli',
+  'registry', 'apdb', 'butler', 'pipeline', 'association', 'alerts', 'runtime', 'activator', 'tester', 'night', 'cli',
 ];
 const layerRules = LAYERS.map((layer, i) => ({
   files: [`src/${layer}/**/*.ts`],
