@@ -99,6 +99,10 @@ describe('activator', () => {
       exportTypes: ['*'],
       calibCacheSize: 8,
       preloadPadArcsec: 60,
+      apdbUrl: null,
+      apdbNamespace: null,
+      alertTopic: 'alerts',
+      associationRadiusArcsec: 1,
       ...overrides,
     };
     activator = await startActivator({ config, processor, log: silentLogger(), services });

@@ -32,6 +32,14 @@ export interface ActivatorConfig {
   readonly calibCacheSize: number;
   /** Padding of the predicted detector footprint for the preload, arcseconds. */
   readonly preloadPadArcsec: number;
+  /** The APDB (sqlite:///file or postgresql://…); null: no association and no alerts. */
+  readonly apdbUrl: string | null;
+  /** PostgreSQL schema of the APDB. */
+  readonly apdbNamespace: string | null;
+  /** Topic the alert packets are published on. */
+  readonly alertTopic: string;
+  /** Association radius, arcseconds. */
+  readonly associationRadiusArcsec: number;
 }
 
 /** The playbook sets RUBIN_INSTRUMENT to the instrument class; short names work too. */
@@ -73,6 +81,10 @@ const envSchema = z.object({
   EXPORT_TYPES: z.string().default('*'),
   CALIB_CACHE_SIZE: z.coerce.number().int('must be an integer').min(0).default(64),
   PRELOAD_PAD_ARCSEC: z.coerce.number().min(0).default(60),
+  APDB_URL: z.string().optional(),
+  APDB_NAMESPACE: z.string().optional(),
+  ALERT_TOPIC: z.string().regex(/^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$/, 'must be a topic name (a letter, then letters, digits, . _ ~ + % -)').default('alerts'),
+  ASSOCIATION_RADIUS_ARCSEC: z.coerce.number({ invalid_type_error: 'must be a number of arcseconds' }).positive('must be > 0').default(1),
 });
 
 export function activatorConfigFromEnv(env: Record<string, string | undefined> = process.env): ActivatorConfig {
@@ -103,5 +115,9 @@ export function activatorConfigFromEnv(env: Record<string, string | undefined> =
     exportTypes: e.EXPORT_TYPES.split(',').map((x) => x.trim()).filter(Boolean),
     calibCacheSize: e.CALIB_CACHE_SIZE,
     preloadPadArcsec: e.PRELOAD_PAD_ARCSEC,
+    apdbUrl: e.APDB_URL && e.APDB_URL.length > 0 ? e.APDB_URL : null,
+    apdbNamespace: e.APDB_NAMESPACE && e.APDB_NAMESPACE.length > 0 ? e.APDB_NAMESPACE : null,
+    alertTopic: e.ALERT_TOPIC,
+    associationRadiusArcsec: e.ASSOCIATION_RADIUS_ARCSEC,
   });
 }

@@ -7,6 +7,7 @@ import { getInstrument } from '../instruments/index.ts';
 import type { NextVisit } from '../messages/next-visit.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { DataId } from '../registry/index.ts';
+import type { ForcedPosition } from '../pipeline/stages/forced-photometry/index.ts';
 import type { IngestedSnap } from './visit-flow.ts';
 
 /** Master calibrations handed to the pipeline, as files. */
@@ -21,6 +22,8 @@ export interface PipelineInputs {
   readonly calibs: CalibFiles;
   readonly refcatShards: readonly Uint8Array[];
   readonly templates: readonly Uint8Array[];
+  /** Sky positions of the DiaObjects known in the footprint (from the APDB), for forced photometry. */
+  readonly forcedPositions?: readonly ForcedPosition[];
 }
 
 export interface Preloaded {
@@ -77,6 +80,7 @@ export const OUTPUT_TYPES: Readonly<Record<string, string>> = {
   'diaSources.fits': 'dia_source_catalog',
   'cutouts.fits': 'dia_cutouts',
   'verification.json': 'calib_verification',
+  'alerts.avro': 'alertArchive',
 };
 
 function globToRegExp(glob: string): RegExp {

@@ -20,9 +20,10 @@ export function createPipelineProcessor(opts: { calibRepo: string | null; thread
         calibs: inputs?.calibs,
         refcatShards: inputs?.refcatShards,
         templates: inputs?.templates,
+        forcedPositions: inputs?.forcedPositions,
       };
       const r = (await pool.run(task)) as PipelineTaskResult;
-      if (r.ok) return { files: r.files, sources: r.sources, timings: r.timings, summary: r.summary };
+      if (r.ok) return { files: r.files, sources: r.sources, timings: r.timings, summary: r.summary, forced: r.forced };
       if (r.code === 'INVALID_INPUT') throw new InvalidInputError(r.message);
       if (r.code === 'TRANSIENT') throw new TransientError(r.message);
       if (r.code === 'ALGORITHM') throw new AlgorithmError(r.message);

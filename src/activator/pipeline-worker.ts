@@ -7,6 +7,7 @@ import type { NextVisit } from '../messages/next-visit.ts';
 import { getInstrument } from '../instruments/index.ts';
 import { processDetectorVisit, warmMasterCache } from '../pipeline/process-visit.ts';
 import type { MasterCalibration } from '../pipeline/index.ts';
+import type { ForcedMeasurement, ForcedPosition } from '../pipeline/stages/forced-photometry/index.ts';
 
 /** What crosses into the worker thread: the visit and the raw bytes (transferred, not copied). */
 export interface PipelineTask {
@@ -20,6 +21,8 @@ export interface PipelineTask {
   /** Reference-catalog shards and template patches preloaded for the detector (files). */
   readonly refcatShards?: readonly Uint8Array[];
   readonly templates?: readonly Uint8Array[];
+  /** Known DiaObjects in the detector's footprint, for forced photometry. */
+  readonly forcedPositions?: readonly ForcedPosition[];
 }
 
 export type PipelineTaskResult =
@@ -29,6 +32,7 @@ export type PipelineTaskResult =
       readonly sources: number | null;
       readonly timings: Record<string, number>;
       readonly summary: Record<string, number | string | boolean | null>;
+      readonly forced?: readonly ForcedMeasurement[];
     }
   | { readonly ok: false; readonly code: string; readonly name: string; readonly message: string };
 
@@ -78,6 +82,7 @@ export default function runPipelineTask(task: PipelineTask): PipelineTaskResult 
       masterCache,
       refcatShards: task.refcatShards,
       templates: task.templates,
+      forcedPositions: task.forcedPositions,
       now: () => performance.now(),
     });
     const files: Record<string, Uint8Array> = { 'processed.fits': r.exposure };
@@ -92,6 +97,7 @@ export default function runPipelineTask(task: PipelineTask): PipelineTaskResult 
       sources: r.summary.sources,
       timings: { ...r.timings },
       summary: flatten(r.summary),
+      forced: r.forced ?? undefined,
     };
     // Hand the output buffers over to the main thread instead of copying them.
     const transfer = Object.values(files).map((f) => f.buffer as ArrayBuffer);

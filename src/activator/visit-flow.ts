@@ -6,10 +6,12 @@ import { encodeOutcome, outcomeAttributes, type Outcome } from '../messages/outc
 import { parseStorageNotification } from '../messages/storage-notification.ts';
 import type { Broker } from '../messaging/broker.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { ForcedMeasurement } from '../pipeline/stages/forced-photometry/index.ts';
 import type { ObjectStore, StoredObject } from '../storage/object-store.ts';
 import type { ActivatorConfig } from './config.ts';
 import type { CalibFiles, PipelineInputs, Preloaded, VisitMiddleware } from './middleware.ts';
 import type { OutputRepository } from './output-repository.ts';
+import { AlertStep, type ApdbPreload } from './alert-step.ts';
 
 /** One raw snap, fetched from the bucket and checked against its key. */
 export interface IngestedSnap {
@@ -26,6 +28,8 @@ export interface ProcessResult {
   readonly sources: number | null;
   readonly timings: Readonly<Record<string, number>>;
   readonly summary: Readonly<Record<string, number | string | boolean | null>>;
+  /** Forced photometry at the known DiaObjects and the new DiaSources (SCIENCE with difference imaging). */
+  readonly forced?: readonly ForcedMeasurement[];
 }
 
 /** Runs the science pipeline for the visit's kind on the ingested snaps. */
@@ -44,6 +48,8 @@ export interface VisitDeps {
   readonly outputs: OutputRepository;
   /** The data repositories (preload, export); without it outputs go to `outputs` only. */
   readonly middleware?: VisitMiddleware;
+  /** Association into the APDB and alert distribution (SCIENCE); absent: neither. */
+  readonly alerts?: AlertStep;
   readonly log: Logger;
   /** Wall clock, ms since the epoch. */
   readonly now: () => number;
@@ -136,11 +142,16 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
   // Preloading runs while the snaps are awaited: it is what the time before the pixels is for.
   let preloading: Promise<Preloaded> | null = null;
   let warming: Promise<void> | null = null;
+  let apdbPreloading: Promise<ApdbPreload> | null = null;
   try {
     try {
       for (const obj of await bucket.list(prefix)) offer(obj);
     } catch (e) {
       return { disposition: 'retry', reason: `could not list the raw bucket: ${errorMessage(e)}` };
+    }
+    if (deps.alerts && visit.kind === 'SCIENCE') {
+      apdbPreloading = deps.alerts.preload(visit);
+      apdbPreloading.catch(() => undefined);
     }
     if (deps.middleware) {
       preloading = deps.middleware.prepare(visit);
@@ -227,6 +238,16 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
     log.warn({ ...ctx, arrived: ingested.length, expected: visit.snaps }, 'processing with the snaps that arrived before the timeout');
   }
 
+  let apdbPreload: ApdbPreload | null = null;
+  if (apdbPreloading) {
+    try {
+      apdbPreload = await apdbPreloading;
+    } catch (e) {
+      await release();
+      return { disposition: 'retry', reason: `could not read the APDB: ${errorMessage(e)}` };
+    }
+  }
+
   let preloaded: Preloaded | null = null;
   if (preloading) {
     try {
@@ -244,7 +265,14 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
     result = await deps.processor.process(
       visit,
       ingested,
-      preloaded ? { calibs: preloaded.calibs, refcatShards: preloaded.refcatShardFiles, templates: preloaded.templateFiles } : undefined,
+      preloaded
+        ? {
+            calibs: preloaded.calibs,
+            refcatShards: preloaded.refcatShardFiles,
+            templates: preloaded.templateFiles,
+            forcedPositions: apdbPreload ? AlertStep.positions(apdbPreload) : undefined,
+          }
+        : undefined,
     );
   } catch (e) {
     await deps.middleware?.cleanup(visit).catch(() => undefined);
@@ -258,9 +286,12 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
   const paths: Record<string, string> = {};
   const timings: Record<string, number> = { ...result.timings };
   if (preloaded) timings.preload = preloaded.seconds;
+  if (apdbPreload) timings.apdbPreload = apdbPreload.seconds;
+  const visitId = typeof result.summary.visit === 'number' ? result.summary.visit : ingested[0].key.exposureId;
+  const summary: Record<string, number | string | boolean | null> = { ...result.summary };
+  const notes: string[] = [];
   try {
     if (deps.middleware) {
-      const visitId = typeof result.summary.visit === 'number' ? result.summary.visit : ingested[0].key.exposureId;
       const exported = await deps.middleware.exportOutputs(visit, visitId, result.files);
       Object.assign(paths, exported.outputs);
       timings.export = exported.seconds;
@@ -270,7 +301,52 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
       }
     }
   } catch (e) {
+    await deps.middleware?.cleanup(visit).catch(() => undefined);
     return { disposition: 'retry', reason: `could not write the outputs: ${errorMessage(e)}` };
+  }
+
+  // The APDB and the alerts. Until the APDB transaction commits, a failure is retried; after
+  // it, nothing is: a redelivery would find the detector-visit stored and send no alert.
+  try {
+    if (deps.alerts && visit.kind === 'SCIENCE') {
+      let step;
+      try {
+        step = await deps.alerts.record(visit, result, apdbPreload);
+      } catch (e) {
+        if (e instanceof InvalidInputError || e instanceof AlgorithmError) {
+          notes.push(`not associated: ${errorMessage(e)}`);
+          log.error({ ...ctx, reason: errorMessage(e) }, 'the DiaSources could not be associated; a retry cannot fix it');
+          step = null;
+        } else {
+          return { disposition: 'retry', reason: `could not write to the APDB: ${errorMessage(e)}` };
+        }
+      }
+      if (step?.status === 'stored') {
+        timings.apdb = step.apdbSeconds;
+        timings.alerts = step.alertSeconds;
+        Object.assign(summary, {
+          'apdb.diaSources': step.diaSources,
+          'apdb.diaObjectsCreated': step.diaObjectsCreated,
+          'apdb.diaObjectsUpdated': step.diaObjectsUpdated,
+          'apdb.diaForcedSources': step.diaForcedSources,
+          alerts: step.alerts,
+        });
+        if (step.alertFailure) notes.push(step.alertFailure);
+        if (deps.middleware && step.archive.length > 0) {
+          try {
+            const exported = await deps.middleware.exportOutputs(visit, visitId, { 'alerts.avro': step.archive });
+            Object.assign(paths, exported.outputs);
+          } catch (e) {
+            notes.push(`alert archive not exported: ${errorMessage(e)}`);
+            log.error({ ...ctx, reason: errorMessage(e) }, 'the alert archive could not be exported; the alerts were sent');
+          }
+        }
+      } else if (step) {
+        if (step.status === 'already-stored') timings.apdb = step.apdbSeconds;
+        summary['apdb.skipped'] = step.reason;
+        log.info({ ...ctx, reason: step.reason }, 'no association');
+      }
+    }
   } finally {
     await deps.middleware?.cleanup(visit).catch((e: unknown) => log.warn({ ...ctx, reason: errorMessage(e) }, 'could not clean the local repository'));
   }
@@ -279,14 +355,14 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
     ...base,
     status: 'processed',
     snaps: ingested.length,
-    reason: timedOut ? `only ${ingested.length} of ${visit.snaps} snaps arrived within IMAGE_TIMEOUT` : undefined,
+    reason: [timedOut ? `only ${ingested.length} of ${visit.snaps} snaps arrived within IMAGE_TIMEOUT` : null, ...notes].filter(Boolean).join('; ') || undefined,
     lastSnapFinalizedAt,
     outputsWrittenAt: new Date(writtenAt).toISOString(),
     latencySeconds: (writtenAt - lastFinalized) / 1000,
     sources: result.sources ?? undefined,
     outputs: paths,
     timings,
-    summary: { ...result.summary },
+    summary,
   });
 }
 

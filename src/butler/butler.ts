@@ -36,7 +36,8 @@ function sha256(bytes: Uint8Array): string {
 
 function extensionFor(datasetType: string): string {
   if (datasetType === 'raw') return 'fz';
-  return (DATASET_TYPES as Readonly<Record<string, DatasetType>>)[datasetType]?.storageClass === 'StructuredData' ? 'json' : 'fits';
+  const storageClass = (DATASET_TYPES as Readonly<Record<string, DatasetType>>)[datasetType]?.storageClass;
+  return storageClass === 'StructuredData' ? 'json' : storageClass === 'AvroAlerts' ? 'avro' : 'fits';
 }
 
 /**

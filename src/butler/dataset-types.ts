@@ -17,6 +17,8 @@ export const DATASET_TYPES = {
   dia_source_catalog: { name: 'dia_source_catalog', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'DiaSourceCatalog', isCalibration: false },
   dia_cutouts: { name: 'dia_cutouts', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'DiaCutouts', isCalibration: false },
   calib_verification: { name: 'calib_verification', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'StructuredData', isCalibration: false },
+  /** The alerts of a detector-visit: an Avro object container file on the alert schema. */
+  alertArchive: { name: 'alertArchive', dimensions: ['instrument', 'detector', 'visit'], storageClass: 'AvroAlerts', isCalibration: false },
 } as const satisfies Record<string, DatasetType>;
 
 export type StandardDatasetType = keyof typeof DATASET_TYPES;

@@ -75,6 +75,9 @@ program
   .option('--transients-per-detector <n>', 'mean number of transients injected per SCIENCE detector-visit', int('--transients-per-detector', 0), 20)
   .option('--no-transients', 'inject no transients (truth files are still written, empty)')
   .option('--plain', 'plain progress lines even on a terminal')
+  .option('--apdb <url>', 'APDB to associate into and alert from: sqlite:///FILE or postgresql://… (default: an SQLite APDB in the work directory)')
+  .option('--apdb-namespace <name>', 'PostgreSQL schema of the APDB')
+  .option('--no-apdb', 'no APDB: no association and no alerts')
   .action(async (o) => {
     const { runNight } = await import('../night/night.ts');
     const s = await runNight({
@@ -94,6 +97,8 @@ program
       centralRepo: o.centralRepo === false ? null : o.centralRepo,
       transients: o.transients,
       transientsPerDetector: o.transientsPerDetector,
+      apdbUrl: o.apdb === false ? null : o.apdb,
+      apdbNamespace: o.apdbNamespace,
     });
     const dv = s.detectorVisits;
     process.exitCode = dv.processed === dv.expected ? 0 : 1;

@@ -17,6 +17,10 @@ import { ServiceFront } from './front.ts';
 import { Progress } from './progress.ts';
 import { truthReport } from './truth-report.ts';
 import { formatSummary, recordFromOutcome, summarize, type NightRecord, type NightSummary } from './summary.ts';
+import { AlertTally, apdbCounts, makeApdb } from './alert-stream.ts';
+
+const ALERT_TOPIC = 'alerts';
+const ALERT_SUBSCRIPTION = 'night-alerts';
 
 export interface NightOptions {
   instrument: InstrumentName;
@@ -44,6 +48,13 @@ export interface NightOptions {
   /** Transients injected into SCIENCE visits (default true) and their mean number per detector-visit. */
   transients?: boolean;
   transientsPerDetector?: number;
+  /**
+   * The APDB the activators associate into and alert from: sqlite:///file or postgresql://…
+   * (then `apdbNamespace` names its schema). Default: an SQLite APDB in the work directory.
+   * null: no APDB, no association and no alerts.
+   */
+  apdbUrl?: string | null;
+  apdbNamespace?: string;
 }
 
 const MARKER = '.prompt-night';
@@ -93,10 +104,21 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
     children.push(brokerSvc);
     broker = createBroker(brokerSvc.url);
     const imageTopic = `${inst.name}-image`;
-    for (const t of ['nextVisit', imageTopic, 'prompt-outcomes']) await broker.ensureTopic(t);
+    for (const t of ['nextVisit', imageTopic, 'prompt-outcomes', ALERT_TOPIC]) await broker.ensureTopic(t);
     const bucket = new LocalBucket({ root: bucketDir });
     await bucket.addNotification({ topic: imageTopic, broker: brokerSvc.url, prefix: `${inst.name}/` });
     await broker.ensureSubscription('night-outcomes', 'prompt-outcomes', { ackDeadlineSeconds: 60, retentionSeconds: 3600 });
+    // The night listens to its alert stream as a broker would forward it, and counts every packet.
+    await broker.ensureSubscription(ALERT_SUBSCRIPTION, ALERT_TOPIC, { ackDeadlineSeconds: 60, retentionSeconds: 3600 });
+
+    let apdbUrl: string | null = null;
+    if (opts.apdbUrl !== null) {
+      const pairs = [`db_url=${opts.apdbUrl ?? `sqlite:///${path.join(workdir, 'apdb.sqlite3')}`}`];
+      if (opts.apdbNamespace) pairs.push(`namespace=${opts.apdbNamespace}`);
+      const made = await makeApdb(pairs);
+      apdbUrl = made.url;
+      progress.note(`APDB ${made.url}: ${made.message}`);
+    }
 
     let centralRoot: string | null = null;
     if (opts.centralRepo !== null) {
@@ -131,6 +153,9 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
       PROMPT_LOG_LEVEL: process.env.PROMPT_LOG_LEVEL ?? 'info',
       CENTRAL_REPO: centralRoot ?? '',
       DEPLOYMENT: 'night',
+      APDB_URL: opts.apdbUrl === null ? '' : (opts.apdbUrl ?? `sqlite:///${path.join(workdir, 'apdb.sqlite3')}`),
+      APDB_NAMESPACE: opts.apdbNamespace ?? '',
+      ALERT_TOPIC,
     };
     // The activator pool: like Cloud Run, an instance that dies is replaced (a few times at most),
     // and the push subscription redelivers whatever it was handling.
@@ -195,6 +220,8 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
         if (msgs.length) await (broker as Broker).ack('night-outcomes', msgs.map((m) => m.ackId)).catch(() => undefined);
       }
     })();
+    const alerts = new AlertTally();
+    const listening = alerts.listen(broker, ALERT_SUBSCRIPTION, abort.signal, (m) => progress.note(m));
 
     // The tester, as the camera would: nextVisit per detector, then the snaps.
     const testerArgs = [
@@ -250,8 +277,11 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
+    // Alerts are published before the outcome: a last pull finds any still in flight.
+    await alerts.drain();
     abort.abort();
     await collecting;
+    await listening;
 
     const records: NightRecord[] = [];
     for (const [key, e] of expected) {
@@ -276,6 +306,12 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
         activators: nActivators,
         centralRepo: centralRoot,
         truth,
+        apdbUrl,
+        apdb: apdbUrl ? await apdbCounts(apdbUrl, opts.apdbNamespace).catch((e: unknown) => {
+          progress.note(`could not count the APDB's rows: ${errorMessage(e)}`);
+          return null;
+        }) : null,
+        alerts: alerts.counts(),
       },
       records,
     );

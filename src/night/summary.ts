@@ -36,13 +36,21 @@ export interface NightSummary {
   exportSeconds: { p50: number | null; p95: number | null };
   sources: { total: number; perDetectorVisitMedian: number | null };
   /** DiaSources found in the difference images, over SCIENCE detector-visits that ran difference imaging. */
-  diaSources: { total: number; perDetectorVisitMedian: number | null; detectorVisits: number };
+  diaSources: { total: number; perDetectorVisitMedian: number | null; detectorVisits: number; inApdb: number | null };
   /**
    * The injected transients against the DiaSources (truth-report.ts): injected, recovered,
    * completeness, falsePerDetector, completeness by expected S/N (bySnr) and kind; null when
    * nothing was injected.
    */
   truth: TruthReport | null;
+  /** The APDB the night associated into (password removed), or null without one. */
+  apdbUrl: string | null;
+  /** Rows in the APDB at the end of the night. */
+  apdb: { diaObjects: number; diaSources: number; diaForcedSources: number; detectorVisits: number } | null;
+  /** Alert packets received on the alerts topic: all, distinct DiaSources, and repeats (should be 0). */
+  alerts: { received: number; distinct: number; duplicates: number; undecodable: number };
+  /** Shorthands of the APDB counts and of the distinct alerts (null without an APDB). */
+  diaObjects: number | null;
   records: NightRecord[];
 }
 
@@ -71,7 +79,7 @@ export function recordFromOutcome(o: Outcome): NightRecord {
   };
 }
 
-type Derived = 'detectorVisits' | 'latencySeconds' | 'stageSeconds' | 'preloadSeconds' | 'exportSeconds' | 'sources' | 'diaSources' | 'records';
+type Derived = 'detectorVisits' | 'latencySeconds' | 'stageSeconds' | 'preloadSeconds' | 'exportSeconds' | 'sources' | 'diaSources' | 'diaObjects' | 'records';
 
 export function summarize(base: Omit<NightSummary, Derived>, records: NightRecord[]): NightSummary {
   const count = (s: NightRecord['status']): number => records.filter((r) => r.status === s).length;
@@ -114,7 +122,13 @@ export function summarize(base: Omit<NightSummary, Derived>, records: NightRecor
     exportSeconds: stagePercentiles('export'),
     stageSeconds: Object.fromEntries(Object.entries(stageTotals).map(([k, t]) => [k, Math.round((t.sum / t.n) * 1000) / 1000])),
     sources: { total: srcs.reduce((a, b) => a + b, 0), perDetectorVisitMedian: percentile(srcs, 50) },
-    diaSources: { total: dia.reduce((a, b) => a + b, 0), perDetectorVisitMedian: percentile(dia, 50), detectorVisits: dia.length },
+    diaSources: {
+      total: dia.reduce((a, b) => a + b, 0),
+      perDetectorVisitMedian: percentile(dia, 50),
+      detectorVisits: dia.length,
+      inApdb: base.apdb ? base.apdb.diaSources : null,
+    },
+    diaObjects: base.apdb ? base.apdb.diaObjects : null,
     records: [...records].sort((a, b) => (a.group === b.group ? a.detector - b.detector : a.group < b.group ? -1 : 1)),
   };
 }
@@ -130,6 +144,13 @@ export function formatSummary(s: NightSummary): string {
   ];
   if (s.diaSources.detectorVisits > 0) {
     lines.push(`  DiaSources: ${s.diaSources.total} in ${s.diaSources.detectorVisits} difference images, median ${s.diaSources.perDetectorVisitMedian ?? '—'} per detector-visit`);
+  }
+  if (s.apdbUrl) {
+    const a = s.apdb;
+    lines.push(
+      `  APDB ${s.apdbUrl}: ${a ? `${a.diaSources} DiaSources, ${a.diaObjects} DiaObjects, ${a.diaForcedSources} DiaForcedSources from ${a.detectorVisits} detector-visits` : 'not counted'}`,
+      `  alerts: ${s.alerts.distinct} on the alerts topic${s.alerts.duplicates ? `, ${s.alerts.duplicates} REPEATED` : ''}${s.alerts.undecodable ? `, ${s.alerts.undecodable} UNDECODABLE` : ''}`,
+    );
   }
   const t = s.truth;
   if (t) {

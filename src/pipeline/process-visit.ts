@@ -29,6 +29,9 @@ import { CosmicRayConfig, runCosmicRays } from './stages/cosmic-rays/index.ts';
 import { CutoutsConfig, cutPostageStamps, DiaSourcesConfig, runDiaSources, writeDiaCutouts, writeDiaSourceCatalog } from './stages/dia-sources/index.ts';
 import { runVerifyCalibration, VerifyCalibrationConfig, writeVerificationMetrics } from './stages/verify-calibration/index.ts';
 import type { CalibrationMasters, MasterCalibration } from './stages/calibrate-signature/calibrate-signature.ts';
+import { ForcedPhotometryConfig, runForcedPhotometry, type ForcedMeasurement, type ForcedPosition } from './stages/forced-photometry/index.ts';
+import type { TanWcs } from '../astro/index.ts';
+import type { SipWcs } from './lib/sip-wcs.ts';
 import { DetectionConfig, runDetection } from './stages/detection/detection.ts';
 import { MeasurementConfig, runMeasurement } from './stages/measurement/measurement.ts';
 import { readRawExposure, type RawExpectation } from './stages/raw-input/raw-input.ts';
@@ -47,6 +50,8 @@ export const VisitConfig = z.object({
   alertProduction: AlertProductionConfig.default({}),
   diaSources: DiaSourcesConfig.default({}),
   cutouts: CutoutsConfig.default({}),
+  /** Forced PSF photometry at the known DiaObjects and the new DiaSources. */
+  forcedPhotometry: ForcedPhotometryConfig.default({}),
   /** BIAS, DARK and FLAT visits: comparison with the master of their own kind. */
   verifyCalibration: VerifyCalibrationConfig.default({}),
   /**
@@ -83,6 +88,7 @@ export const VISIT_STAGES = [
   'subtraction',
   'diaSources',
   'cutouts',
+  'forcedPhotometry',
   'verifyCalibration',
   'outputs',
 ] as const;
@@ -108,6 +114,11 @@ export interface ProcessVisitInput {
   readonly refcatShards?: readonly Uint8Array[];
   /** Template patch files (processed-exposure format, nJy) overlapping the detector (SCIENCE: difference imaging). */
   readonly templates?: readonly Uint8Array[];
+  /**
+   * Sky positions of the DiaObjects known in the detector's footprint (SCIENCE): forced PSF
+   * photometry on the difference and science images measures each, and every new DiaSource.
+   */
+  readonly forcedPositions?: readonly ForcedPosition[];
   readonly config?: VisitConfig;
   /** Monotonic clock, milliseconds (e.g. performance.now). */
   readonly now: Clock;
@@ -133,6 +144,9 @@ export interface VisitSummary {
   readonly visit: number;
   readonly snaps: number;
   readonly exposureTimeS: number;
+  /** The band of the filter (u g r i z y), and the visit's mid-exposure time, MJD (TAI); null without MJD-OBS. */
+  readonly band: string;
+  readonly midpointMjdTai: number | null;
   readonly overscanNoiseAdu: number;
   readonly overscanLevelAdu: number;
   readonly saturatedPixels: number;
@@ -182,6 +196,8 @@ export interface ProcessVisitResult {
   readonly cutouts: Uint8Array | null;
   /** BIAS, DARK, FLAT: the verification metrics against the master of the same kind (JSON). */
   readonly verification: Uint8Array | null;
+  /** Forced photometry at the known DiaObjects and the new DiaSources (SCIENCE with difference imaging). */
+  readonly forced: readonly ForcedMeasurement[] | null;
   /** Seconds per stage (VISIT_STAGES), plus 'total'. */
   readonly timings: Readonly<Record<string, number>>;
   readonly summary: VisitSummary;
@@ -191,6 +207,21 @@ function countTrue(flags: Uint8Array): number {
   let n = 0;
   for (let i = 0; i < flags.length; i++) if (flags[i]) n++;
   return n;
+}
+
+/** TAI − UTC since 2017-01-01, seconds. */
+const TAI_MINUS_UTC_S = 37;
+
+/** Mid-time of the visit, MJD (TAI): halfway between the first snap's start and the last snap's end. */
+function visitMidpointMjdTai(raws: ReadonlyArray<{ readonly mjdObs: number | null; readonly exposureTimeS: number }>): number | null {
+  let start = Infinity;
+  let end = -Infinity;
+  for (const r of raws) {
+    if (r.mjdObs === null || !Number.isFinite(r.mjdObs)) return null;
+    start = Math.min(start, r.mjdObs);
+    end = Math.max(end, r.mjdObs + r.exposureTimeS / 86400);
+  }
+  return Number.isFinite(start) ? (start + end) / 2 + TAI_MINUS_UTC_S / 86400 : null;
 }
 
 const FWHM_PER_SIGMA = 2 * Math.sqrt(2 * Math.log(2));
@@ -401,6 +432,8 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
     visit,
     snaps: raws.length,
     exposureTimeS,
+    band: first.band,
+    midpointMjdTai: visitMidpointMjdTai(raws),
     overscanNoiseAdu,
     overscanLevelAdu,
     saturatedPixels,
@@ -459,6 +492,7 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
       diaSources: null,
       cutouts: null,
       verification: files.verification,
+      forced: null,
       timings: run.timings,
       summary: {
         ...summaryBase,
@@ -567,6 +601,29 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
           }),
         )
       : null;
+  const forced =
+    diff && dia && cal.wcs && cal.photoCalib
+      ? run.stage('forcedPhotometry', () => {
+          const d = diff as DifferenceOutcome;
+          const m = d.matching;
+          const c = dia.catalog;
+          const positions: ForcedPosition[] = [...(input.forcedPositions ?? [])];
+          for (let i = 0; i < c.length; i++) positions.push({ id: c.diaSourceId[i], ra: c.ra[i], dec: c.dec[i] });
+          return runForcedPhotometry(
+            {
+              positions,
+              wcs: cal.wcs as SipWcs | TanWcs,
+              difference: d.subtraction.difference,
+              science,
+              psfSigmaPx: m.convolved === 'template' ? m.sciencePsfSigmaPx : m.templatePsfSigmaPx,
+              sciencePsfSigmaPx: det.psf.sigmaPx,
+              calibNjyPerElectron: (cal.photoCalib as { calibNjyPerElectron: number }).calibNjyPerElectron,
+              noiseScale: dia.diagnostics.noiseScaleUsed,
+            },
+            cfg.forcedPhotometry,
+          );
+        })
+      : null;
   const a = cal.astrometry;
   const pc = cal.photoCalib;
   const cards: DiagnosticCard[] = [
@@ -631,6 +688,7 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
     diaSources: out.diaSources,
     cutouts: out.cutouts,
     verification: null,
+    forced: forced ? forced.measurements : null,
     timings: run.timings,
     summary: {
       ...summaryBase,

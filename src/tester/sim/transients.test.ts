@@ -4,7 +4,7 @@ import { makeSkymap } from '../../astro/skymap.ts';
 import { Rng } from '../../core/rng.ts';
 import { getInstrument } from '../../instruments/index.ts';
 import { renderTemplateImage } from '../central/templates.ts';
-import { detectorWcs, observeDetector } from './observation.ts';
+import { detectorWcs, observeDetector, type DetectorSky } from './observation.ts';
 import { addMoffat, moffatAlpha, stampRadius } from './psf.ts';
 import { flatFieldPattern, simulateRawPixels, visitTruth, type RawParams, type RawPixels } from './raw.ts';
 import {
@@ -17,7 +17,11 @@ import {
   NEGATIVE_KINDS,
   templateNoise,
   TemplateNoiseSchema,
+  detectorTransients,
+  newSourceCandidateDensity,
+  type TransientOptions,
   type TransientTruth,
+  type TransientVisit,
 } from './transients.ts';
 
 const COMCAM: RawParams = {
@@ -117,6 +121,7 @@ describe('transients: truth of a detector-visit', () => {
       if (t.kind === 'vanish') expect(t.visitFluxNjy).toBe(0);
       if (t.kind === 'fade') expect(t.visitFluxNjy).toBeGreaterThan(0);
       if (t.kind !== 'new' && t.kind !== 'moving') expect(t.starId).toBeGreaterThan(0);
+      else expect(t.id).toBe(`${t.id.split('-').slice(0, 2).join('-')}-${t.objectId}`);
       expect(t.expectedSnr).toBeGreaterThan(2);
       expect(t.expectedSnr).toBeLessThan(500);
     }
@@ -148,6 +153,141 @@ describe('transients: truth of a detector-visit', () => {
       expect(t.rateDegPerDay).toBeLessThanOrEqual(0.5);
     }
     expect(followed).toBeGreaterThan(5);
+  });
+});
+
+describe('transients: new sources last the night', () => {
+  const inst = getInstrument('LSSTComCam');
+  const g = inst.detector(4).geometry();
+  const onlyNew = (perDetector: number): TransientOptions => ({ seed: 11, perDetector, kindWeights: { new: 1, brighten: 0, fade: 0, vanish: 0, moving: 0 } });
+  const cosDec = Math.cos((-28.1 * Math.PI) / 180);
+  // three visits of one field, dithered by ~1-2' (and one rotated), in different seeing
+  const visits: RawParams[] = [
+    { ...COMCAM, group: groupOf(20) },
+    { ...COMCAM, group: groupOf(21), raDeg: 53.1 + 1.5 / 60 / cosDec, decDeg: -28.1 - 1 / 60, seeingFwhmArcsec: 1.05 },
+    { ...COMCAM, group: groupOf(23), raDeg: 53.1 - 1 / 60 / cosDec, decDeg: -28.1 + 2 / 60, rotationDeg: 35, seeingFwhmArcsec: 0.65 },
+  ];
+  /** Where a visit's true WCS puts a position: 1 inside the painted area, −1 outside, 0 within 1e-3 px of its border. */
+  const covers = (v: RawParams, raDeg: number, decDeg: number): number => {
+    const p = skyToPixel(detectorWcs(inst, inst.detector(v.detector), { raDeg: v.raDeg, decDeg: v.decDeg, rotationDeg: v.rotationDeg ?? 0 }), raDeg, decDeg);
+    const d = Math.min(p[0] - 30, g.width - 31 - p[0], p[1] - 30, g.height - 31 - p[1]);
+    return d > 1e-3 ? 1 : d < -1e-3 ? -1 : 0;
+  };
+
+  it('are painted, with one id, position and flux, in every group of the day whose detector covers them', () => {
+    // dense enough that many sources lie near the borders of the catalog cells
+    const truths = visits.map((v) => visitTruth({ ...v, injectTransients: onlyNew(1500) }).transients);
+    let shared = 0;
+    let snrDiffers = 0;
+    for (let a = 0; a < visits.length; a++) {
+      expect(truths[a].length).toBeGreaterThan(1200);
+      for (const t of truths[a]) {
+        expect(t.kind).toBe('new');
+        expect(t.objectId).toMatch(/^N\d+\.20261127\.\d+$/);
+        expect(t.templateFluxNjy).toBe(0);
+      }
+      for (let b = 0; b < visits.length; b++) {
+        if (b === a) continue;
+        const byObject = new Map(truths[b].map((t) => [t.objectId, t]));
+        for (const t of truths[a]) {
+          const c = covers(visits[b], t.raDeg, t.decDeg);
+          const u = byObject.get(t.objectId);
+          if (c < 0) expect(u).toBeUndefined();
+          if (c <= 0) continue;
+          expect(u).toBeDefined();
+          if (!u) continue;
+          shared++;
+          expect(u.id).not.toBe(t.id);
+          expect(Math.abs(u.raDeg - t.raDeg)).toBeLessThan(1e-9);
+          expect(Math.abs(u.decDeg - t.decDeg)).toBeLessThan(1e-9);
+          // same band and exposure: same flux; the expected S/N is each visit's own
+          expect(u.visitFluxNjy).toBe(t.visitFluxNjy);
+          if (u.expectedSnr !== t.expectedSnr) snrDiffers++;
+        }
+      }
+    }
+    expect(shared).toBeGreaterThan(3000);
+    expect(snrDiffers).toBeGreaterThan(shared / 2);
+  });
+
+  it('are seen in all three visits of a field at the default rate', () => {
+    const truths = visits.map((v) => visitTruth(v).transients.filter((t) => t.kind === 'new'));
+    const inAll = truths[0].filter((t) => truths.every((ts) => ts.some((u) => u.objectId === t.objectId)));
+    expect(inAll.length).toBeGreaterThan(2);
+  });
+
+  it('are other sources on another day', () => {
+    const today = visitTruth({ ...visits[0], injectTransients: onlyNew(300) }).transients;
+    const tomorrow = visitTruth({ ...visits[0], group: '2026112800020', injectTransients: onlyNew(300) }).transients;
+    expect(tomorrow.length).toBeGreaterThan(200);
+    for (const t of tomorrow) expect(t.objectId).toMatch(/^N\d+\.20261128\.\d+$/);
+    let close = 0;
+    for (const t of tomorrow) for (const u of today) if (separationArcsec(t.raDeg, t.decDeg, u.raDeg, u.decDeg) < 1) close++;
+    expect(close).toBe(0);
+  });
+
+  describe('number per detector-visit', () => {
+    let skies: Array<{ sky: DetectorSky; visit: Omit<TransientVisit, 'group'> }>;
+    /** The groups of `days` successive days from 2026-01-01: independent skies of new sources. */
+    const groups = (days: number): string[] =>
+      Array.from({ length: days }, (_, d) => new Date(Date.UTC(2026, 0, 1 + d)).toISOString().slice(0, 10).replaceAll('-', '') + '00007');
+
+    beforeAll(() => {
+      skies = [0, 4].map((d) => {
+        const det = inst.detector(d);
+        const sky = observeDetector({ instrument: inst, detector: det, pointing: { raDeg: 150.3, decDeg: 2.2, rotationDeg: 10 }, band: 'i', exposureTimeS: 15, seeingFwhmArcsec: 0.8, catalog: 3 });
+        return { sky, visit: { instrument: inst, detector: det, band: 'i' as const, exposureTimeS: 15, darkTimeS: 15.43, snaps: 2 } };
+      });
+    });
+
+    const countNew = (days: number, options: TransientOptions): { visits: number; total: number; perVisit: TransientTruth[][] } => {
+      let visits = 0;
+      let total = 0;
+      const perVisit: TransientTruth[][] = [];
+      for (const group of groups(days)) {
+        for (const { sky, visit } of skies) {
+          const t = detectorTransients(sky, { ...visit, group }, options).filter((x) => x.kind === 'new');
+          perVisit.push(t);
+          total += t.length;
+          visits++;
+        }
+      }
+      return { visits, total, perVisit };
+    };
+
+    it("is perDetector × the 'new' share of kindWeights on average", () => {
+      // default weights: 0.35 of 20 = 7 per detector-visit; 600 detector-visits, σ(mean) ≈ 0.11
+      const { visits, total } = countNew(300, { seed: 5 });
+      expect(visits).toBe(600);
+      expect(total / visits).toBeGreaterThan(7 * 0.92);
+      expect(total / visits).toBeLessThan(7 * 1.08);
+    });
+
+    it('stays so where the separation thins the sky, and keeps the sources apart', () => {
+      // 4000 per detector: without making up for the thinning at 5" there would be ~20 % fewer
+      const { visits, total, perVisit } = countNew(5, onlyNew(4000));
+      expect(total / visits).toBeGreaterThan(4000 * 0.97);
+      expect(total / visits).toBeLessThan(4000 * 1.03);
+      const t = [...perVisit[0]].sort((a, b) => a.decDeg - b.decDeg);
+      let closest = Infinity;
+      for (let i = 0; i < t.length; i++) {
+        for (let j = i + 1; j < t.length && t[j].decDeg - t[i].decDeg < 10 / 3600; j++) {
+          closest = Math.min(closest, separationArcsec(t[i].raDeg, t[i].decDeg, t[j].raDeg, t[j].decDeg));
+        }
+      }
+      expect(closest).toBeGreaterThanOrEqual(5 - 1e-6);
+      expect(closest).toBeLessThan(5.5);
+    });
+
+    it('candidate density inverts the thinning', () => {
+      const a = Math.PI * (5 / 60) ** 2;
+      for (const lambda of [0.01, 5, 30]) {
+        const l0 = newSourceCandidateDensity(lambda, 5);
+        expect((1 - Math.exp(-l0 * a)) / a).toBeCloseTo(lambda, 9);
+      }
+      expect(newSourceCandidateDensity(3, 0)).toBe(3);
+      expect(Number.isFinite(newSourceCandidateDensity(1000, 5))).toBe(true);
+    });
   });
 });
 

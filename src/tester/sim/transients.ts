@@ -3,7 +3,16 @@
  * SCIENCE detector-visit, against templates rendered from the same sky catalog (no transients).
  *
  * Kinds.
- * - 'new': a point source absent from the template (template flux 0).
+ * - 'new': a point source absent from the template (template flux 0) that lasts the night, like a
+ *   supernova. New sources are defined over the whole sky, per catalog cell and per observing day
+ *   (the dayObs of the group id), not per detector: every visit of that day whose detector covers
+ *   one paints it at the same sky position, so a night of visits on a field sees the same
+ *   sources again (what association into DiaObjects needs); another day has other sources. Its
+ *   flux is set once from its target S/N under nominal conditions, as for moving objects (below),
+ *   so it is constant over a night in one filter; its expectedSnr is that of each visit. Its
+ *   objectId, `N{cellId}.{dayObs}.{k}`, is the same in every visit that sees it. (New and moving
+ *   fluxes are capped where a visit's peak would pass half the full well; up to S/N 300 at the
+ *   default exposure times the cap does not bind, even in 0.4" seeing.)
  * - 'brighten': a catalog star brighter in this visit than in the catalog (and the template).
  * - 'fade': a catalog star fainter in this visit (partially: it keeps 5–95 % of its flux): negative
  *   in the difference.
@@ -22,16 +31,33 @@
  *   less at 0.05 deg/day. (Between the two snaps of a 2 × 15 s visit it would move up to 0.35";
  *   both are painted at the visit's single position.)
  *
- * Counts and placement. Per detector-visit the number of static transients (new, brighten, fade,
- * vanish) is Poisson with mean `perDetector` × their share of `kindWeights`; moving objects have a
- * sky density giving `perDetector` × the 'moving' share per detector on average. Each transient
- * gets a target difference-image S/N drawn log-uniformly in [snrMin, snrMax]; a 'new' source gets
- * the flux that gives that S/N, 'brighten' / 'fade' pick a catalog star of comparable flux and
- * solve for the flux change, 'vanish' picks the star whose disappearance gives the S/N closest to
- * the target. Every transient lies at least `edgePx` from the detector edges (moving objects
+ * Counts and placement. Per detector-visit the number of star transients (brighten, fade, vanish:
+ * variability that differs from visit to visit) is Poisson with mean `perDetector` × their share
+ * of `kindWeights`; one that finds no suitable free catalog star is not injected (rare: a detector
+ * holds ~1,500 stars). New sources and moving objects have sky densities giving `perDetector` ×
+ * their share per detector on average (new: exactly, counting only the area `edgePx` inside the
+ * edges, of the instrument's first detector; moving: over the whole detector, so slightly fewer
+ * are painted). Each transient gets a target difference-image S/N drawn log-uniformly in
+ * [snrMin, snrMax]; new and moving sources get the flux that gives that S/N under nominal
+ * conditions, 'brighten' / 'fade' pick a catalog star of comparable flux and solve for the flux
+ * change in the visit, 'vanish' picks the star whose disappearance gives the S/N closest to the
+ * target. Every transient lies at least `edgePx` from the detector edges (new and moving sources
  * closer to an edge are not painted: they hide in the chip gap) and `minSeparationArcsec` from
- * every other transient. Positions and pixels use the TRUE WCS the simulator paints with (not the
- * header WCS, which carries the pointing error).
+ * every other transient. New sources are painted first, then moving objects (one too close to an
+ * earlier transient is skipped in that visit), then the star transients (on stars away from
+ * both). Positions and pixels use the TRUE WCS the simulator paints with (not the header WCS,
+ * which carries the pointing error).
+ *
+ * The sky of new sources. Each (cell, day) stream draws a Poisson number of candidates, uniform
+ * on the cell, each with a random mark; a candidate is kept when no other candidate within
+ * `minSeparationArcsec` (in its own cell or a neighbouring one) has a smaller mark (Matérn's
+ * second hard-core process). Whether a source exists so depends only on the sky around it, never
+ * on the detector that looks. The candidate density λ₀ is raised to make up for the thinning: the
+ * kept density is (1 − exp(−λ₀ a)) / a with a = π r², so λ₀ = −ln(1 − λ a) / a for the wanted λ,
+ * which needs λ a < 1 (r = 5": λ below ~46 per arcmin²; above, the density saturates near 1 / a).
+ * Like moving objects, new sources are deterministic in (seed, instrument): their density is per
+ * detector and their flux is set by S/N, both properties of the instrument, so two instruments
+ * with one seed see independent populations; the catalog stars are shared.
  *
  * Expected S/N of a PSF-fit flux in the difference image (template PSF-matched to the visit):
  *
@@ -124,7 +150,7 @@ export type TemplateNoiseOptions = z.output<typeof TemplateNoiseSchema>;
 
 /** One injected transient of a detector-visit (one entry of a truth file). */
 export interface TransientTruth {
-  /** Unique within the night: `{group}-{detector}-{n}`, or `{group}-{detector}-{objectId}` for moving objects. */
+  /** Unique within the night: `{group}-{detector}-{n}`, or `{group}-{detector}-{objectId}` for new and moving sources. */
   readonly id: string;
   readonly kind: TransientKind;
   readonly raDeg: number;
@@ -143,7 +169,7 @@ export interface TransientTruth {
   readonly expectedSnr: number;
   /** brighten, fade, vanish: the catalog star's id. */
   readonly starId?: number;
-  /** moving: the object's id, the same in every group that sees it. */
+  /** new, moving: the source's id, the same in every group that sees it (new: every group of its day). */
   readonly objectId?: string;
   /** moving: great-circle rate, degrees per day, and direction, degrees east of north. */
   readonly rateDegPerDay?: number;
@@ -288,7 +314,9 @@ const MJD_UNIX_EPOCH = 40587;
 // ---------------------------------------------------------------- helpers
 const D2R = Math.PI / 180;
 const R2D = 180 / Math.PI;
-const STATIC_KINDS = ['new', 'brighten', 'fade', 'vanish'] as const;
+/** Kinds drawn per detector-visit, on catalog stars. */
+const STAR_KINDS = ['brighten', 'fade', 'vanish'] as const;
+type StarKind = (typeof STAR_KINDS)[number];
 
 function logUniform(rng: Rng, a: number, b: number): number {
   return a === b ? a : Math.exp(Math.log(a) + rng.uniform() * Math.log(b / a));
@@ -345,17 +373,146 @@ function record(
   };
 }
 
-/** Normalised kind weights, and the share of moving objects. */
-function kindShares(o: ResolvedTransientOptions): { staticKinds: Array<[TransientKind, number]>; movingShare: number; staticShare: number } {
+interface KindShares {
+  /** The star kinds with their weights normalised among themselves. */
+  readonly starKinds: ReadonlyArray<readonly [StarKind, number]>;
+  /** Shares of all transients. */
+  readonly starShare: number;
+  readonly newShare: number;
+  readonly movingShare: number;
+}
+
+/** Normalised kind weights. */
+function kindShares(o: ResolvedTransientOptions): KindShares {
   const w = o.kindWeights;
   const total = w.new + w.brighten + w.fade + w.vanish + w.moving;
-  if (!(total > 0)) return { staticKinds: [], movingShare: 0, staticShare: 0 };
-  const staticTotal = total - w.moving;
+  if (!(total > 0)) return { starKinds: [], starShare: 0, newShare: 0, movingShare: 0 };
+  const starTotal = w.brighten + w.fade + w.vanish;
   return {
-    staticKinds: STATIC_KINDS.map((k) => [k, staticTotal > 0 ? w[k] / staticTotal : 0]),
+    starKinds: STAR_KINDS.map((k) => [k, starTotal > 0 ? w[k] / starTotal : 0] as const),
+    starShare: starTotal / total,
+    newShare: w.new / total,
     movingShare: w.moving / total,
-    staticShare: staticTotal / total,
   };
+}
+
+/** Cells of the sky catalog that a box of half-size reachDeg around a position touches (all RA near a pole). */
+function cellsAround(raDeg: number, decDeg: number, reachDeg: number): number[] {
+  const decMin = Math.max(-90, decDeg - reachDeg);
+  const decMax = Math.min(90, decDeg + reachDeg);
+  const cosDec = Math.cos(Math.min(89.9, Math.abs(decDeg) + reachDeg) * D2R);
+  const raHalf = reachDeg / cosDec;
+  const region = decMax >= 89.9 || decMin <= -89.9 || raHalf >= 180
+    ? { raMinDeg: 0, raMaxDeg: 360, decMinDeg: decMin, decMaxDeg: decMax }
+    : { raMinDeg: raDeg - raHalf, raMaxDeg: raDeg + raHalf, decMinDeg: decMin, decMaxDeg: decMax };
+  return cellsInRegion(region);
+}
+
+/** The S/N model of a visit under nominal conditions (NOMINAL_SEEING_ARCSEC, dark sky, NOMINAL_READ_NOISE_E). */
+function nominalSnrModel(visit: TransientVisit, tpl: TemplateNoiseOptions): DifferenceSnrModel {
+  const inst = visit.instrument;
+  const zp = ZERO_POINTS[inst.name][visit.band];
+  const scale = inst.pixelScaleArcsec;
+  const sky = 10 ** (-0.4 * (DARK_SKY_MAG_ARCSEC2[inst.name][visit.band] - zp)) * scale * scale * visit.exposureTimeS;
+  return snrModel(visit, zp, sky, NOMINAL_SEEING_ARCSEC, tpl, NOMINAL_READ_NOISE_E);
+}
+
+// ---------------------------------------------------------------- new sources
+/**
+ * Candidate density (per arcmin²) whose Matérn hard-core thinning at `minSeparationArcsec` keeps
+ * `densityPerArcmin2`: −ln(1 − λ a) / a with a = π r² (λ itself when r = 0). Above what the
+ * thinning can keep (λ a ≥ 1) it returns 10 / a, which keeps (1 − e⁻¹⁰) / a.
+ */
+export function newSourceCandidateDensity(densityPerArcmin2: number, minSeparationArcsec: number): number {
+  const a = Math.PI * (minSeparationArcsec / 60) ** 2;
+  if (!(a > 0)) return densityPerArcmin2;
+  const x = densityPerArcmin2 * a;
+  return x < 1 - Math.exp(-10) ? -Math.log1p(-x) / a : 10 / a;
+}
+
+interface NewSource {
+  readonly objectId: string;
+  readonly raDeg: number;
+  readonly decDeg: number;
+  /** Target S/N under nominal conditions (sets the flux). */
+  readonly nominalSnr: number;
+}
+
+interface NewCandidate extends NewSource {
+  readonly mark: number;
+  readonly ux: number;
+  readonly uy: number;
+  readonly uz: number;
+}
+
+/** The candidates of one (cell, day): a Poisson number, uniform on the cell. */
+function newCandidates(root: Rng, candidateDensityPerArcmin2: number, o: ResolvedTransientOptions, cellId: number, dayObs: number): NewCandidate[] {
+  const cell = cellInfo(cellId);
+  const rng = root.fork(`new/${cellId}/${dayObs}`);
+  const n = rng.poisson(candidateDensityPerArcmin2 * cell.areaArcmin2);
+  const sinLo = Math.sin(cell.decMinDeg * D2R);
+  const sinHi = Math.sin(cell.decMaxDeg * D2R);
+  const out: NewCandidate[] = [];
+  for (let k = 0; k < n; k++) {
+    const raDeg = cell.raMinDeg + (cell.raMaxDeg - cell.raMinDeg) * rng.uniform();
+    const decDeg = Math.asin(Math.max(-1, Math.min(1, sinLo + (sinHi - sinLo) * rng.uniform()))) * R2D;
+    const nominalSnr = logUniform(rng, o.snrMin, o.snrMax);
+    const mark = rng.uniform();
+    const cd = Math.cos(decDeg * D2R);
+    out.push({
+      objectId: `N${cellId}.${dayObs}.${k}`,
+      raDeg,
+      decDeg,
+      nominalSnr,
+      mark,
+      ux: cd * Math.cos(raDeg * D2R),
+      uy: cd * Math.sin(raDeg * D2R),
+      uz: Math.sin(decDeg * D2R),
+    });
+  }
+  return out;
+}
+
+/**
+ * The new sources of day `dayObs` within radiusDeg of a position (module comment: candidates of
+ * every cell within reach, each kept unless a candidate closer than minSeparationArcsec has a
+ * smaller mark).
+ */
+function newSourcesNear(root: Rng, densityPerArcmin2: number, o: ResolvedTransientOptions, dayObs: number, raDeg: number, decDeg: number, radiusDeg: number): NewSource[] {
+  if (!(densityPerArcmin2 > 0)) return [];
+  const sepDeg = o.minSeparationArcsec / 3600;
+  const lambda0 = newSourceCandidateDensity(densityPerArcmin2, o.minSeparationArcsec);
+  const all: NewCandidate[] = [];
+  for (const cellId of cellsAround(raDeg, decDeg, radiusDeg + sepDeg)) all.push(...newCandidates(root, lambda0, o, cellId, dayObs));
+  if (all.length === 0) return [];
+  all.sort((a, b) => a.decDeg - b.decDeg);
+  const cd = Math.cos(decDeg * D2R);
+  const c = [cd * Math.cos(raDeg * D2R), cd * Math.sin(raDeg * D2R), Math.sin(decDeg * D2R)];
+  const cosRadius = Math.cos(Math.min(180, radiusDeg) * D2R);
+  // chord length of the separation, squared
+  const sepChord2 = (2 * Math.sin((sepDeg * D2R) / 2)) ** 2;
+  const beats = (a: NewCandidate, b: NewCandidate): boolean => a.mark < b.mark || (a.mark === b.mark && a.objectId < b.objectId);
+  const out: NewSource[] = [];
+  for (let i = 0; i < all.length; i++) {
+    const p = all[i];
+    if (p.ux * c[0] + p.uy * c[1] + p.uz * c[2] < cosRadius) continue;
+    let kept = true;
+    if (sepChord2 > 0) {
+      for (let dir = -1; dir <= 1 && kept; dir += 2) {
+        for (let j = i + dir; j >= 0 && j < all.length; j += dir) {
+          const q = all[j];
+          if (Math.abs(q.decDeg - p.decDeg) > sepDeg) break;
+          const d2 = (q.ux - p.ux) ** 2 + (q.uy - p.uy) ** 2 + (q.uz - p.uz) ** 2;
+          if (d2 < sepChord2 && beats(q, p)) {
+            kept = false;
+            break;
+          }
+        }
+      }
+    }
+    if (kept) out.push({ objectId: p.objectId, raDeg: p.raDeg, decDeg: p.decDeg, nominalSnr: p.nominalSnr });
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- moving objects
@@ -374,14 +531,7 @@ function movingObjectsNear(root: Rng, densityPerArcmin2: number, o: ResolvedTran
   if (!(densityPerArcmin2 > 0)) return [];
   const blockMs = MOVING_BLOCK_S * 1000;
   const reach = radiusDeg + (MOVING_RATE_MAX_DEG_PER_DAY * 2 * MOVING_BLOCK_S) / 86400;
-  const decMin = Math.max(-90, decDeg - reach);
-  const decMax = Math.min(90, decDeg + reach);
-  const cosDec = Math.cos(Math.min(89.9, Math.abs(decDeg) + reach) * D2R);
-  const raHalf = reach / cosDec;
-  const region = decMax >= 89.9 || decMin <= -89.9 || raHalf >= 180
-    ? { raMinDeg: 0, raMaxDeg: 360, decMinDeg: decMin, decMaxDeg: decMax }
-    : { raMinDeg: raDeg - raHalf, raMaxDeg: raDeg + raHalf, decMinDeg: decMin, decMaxDeg: decMax };
-  const cells = cellsInRegion(region);
+  const cells = cellsAround(raDeg, decDeg, reach);
   const current = Math.floor(tMs / blockMs);
   const out: MovingObject[] = [];
   const unit: TanWcs = { crvalDeg: [0, 0], crpix: [0, 0], cd: [[1, 0], [0, 1]] };
@@ -413,8 +563,10 @@ function movingObjectsNear(root: Rng, densityPerArcmin2: number, o: ResolvedTran
 // ---------------------------------------------------------------- the transients of a detector-visit
 /**
  * The transients of one SCIENCE detector-visit, deterministic in (seed, instrument, group,
- * detector) and the catalog behind `sky` (brighten/fade/vanish pick its stars). `sky` is the
- * observation of one snap without transients (observeDetector); nothing is painted here.
+ * detector) and the catalog behind `sky` (brighten/fade/vanish pick its stars). New sources depend
+ * on the group only through its day, moving objects through its epoch: they are the same for
+ * every detector and visit that sees them. `sky` is the observation of one snap without
+ * transients (observeDetector); nothing is painted here.
  */
 export function detectorTransients(sky: DetectorSky, visit: TransientVisit, options: TransientOptions): TransientTruth[] {
   const o = parseTransientOptions(options);
@@ -438,23 +590,34 @@ export function detectorTransients(sky: DetectorSky, visit: TransientVisit, opti
   const placed: Placed[] = [];
   const inside = (x: number, y: number): boolean => x >= edge && x <= W - 1 - edge && y >= edge && y <= H - 1 - edge;
 
-  // 1. moving objects of the night that are on this detector now
-  if (shares.movingShare > 0) {
-    const g0 = inst.detectors[0].geometry();
+  const g0 = inst.detectors[0].geometry();
+  const centre = pixelToSky(sky.wcs, (W - 1) / 2, (H - 1) / 2);
+  const radiusDeg = (Math.hypot(W, H) / 2) * scale / 3600;
+  const nominal = shares.newShare > 0 || shares.movingShare > 0 ? nominalSnrModel(visit, o.template) : undefined;
+  const pix = new Float64Array(2);
+
+  // 1. new sources of the day on this detector (separated from each other on the sky already)
+  if (nominal && shares.newShare > 0) {
+    const innerArcmin2 = (Math.max(1, g0.width - 1 - 2 * edge) * Math.max(1, g0.height - 1 - 2 * edge) * scale * scale) / 3600;
+    const density = (o.perDetector * shares.newShare) / innerArcmin2;
+    const { dayObs } = parseGroup(visit.group);
+    // a little beyond the half-diagonal: the projection and rounding must not lose a corner
+    for (const n of newSourcesNear(root, density, o, dayObs, centre[0], centre[1], radiusDeg * 1.02 + 1 / 3600)) {
+      skyToPixel(sky.wcs, n.raDeg, n.decDeg, pix);
+      const x = pix[0];
+      const y = pix[1];
+      if (!inside(x, y)) continue;
+      const flux = Math.min(fluxCap, fluxChangeForSnr(nominal, n.nominalSnr, 0, 1));
+      placed.push({ x, y });
+      out.push(record({ id: `${prefix}-${n.objectId}`, kind: 'new', raDeg: n.raDeg, decDeg: n.decDeg, x, y, band: visit.band }, 0, flux, model, { objectId: n.objectId }));
+    }
+  }
+
+  // 2. moving objects of the night that are on this detector now
+  if (nominal && shares.movingShare > 0) {
     const areaArcmin2 = (g0.width * g0.height * scale * scale) / 3600;
     const density = (o.perDetector * shares.movingShare) / areaArcmin2;
-    const centre = pixelToSky(sky.wcs, (W - 1) / 2, (H - 1) / 2);
-    const radiusDeg = (Math.hypot(W, H) / 2) * scale / 3600;
     const tMs = groupEpochMs(visit.group);
-    const nominal = snrModel(
-      visit,
-      ZERO_POINTS[inst.name][visit.band],
-      10 ** (-0.4 * (DARK_SKY_MAG_ARCSEC2[inst.name][visit.band] - ZERO_POINTS[inst.name][visit.band])) * scale * scale * visit.exposureTimeS,
-      NOMINAL_SEEING_ARCSEC,
-      o.template,
-      NOMINAL_READ_NOISE_E,
-    );
-    const pix = new Float64Array(2);
     for (const m of movingObjectsNear(root, density, o, centre[0], centre[1], radiusDeg, tMs)) {
       skyToPixel(sky.wcs, m.raDeg, m.decDeg, pix);
       const x = pix[0];
@@ -473,22 +636,23 @@ export function detectorTransients(sky: DetectorSky, visit: TransientVisit, opti
     }
   }
 
-  // 2. static transients of this detector-visit
+  // 3. star transients of this detector-visit
   const rng = root.fork(`visit/${visit.group}/det/${det.id}`);
-  const nStatic = shares.staticShare > 0 ? rng.poisson(o.perDetector * shares.staticShare) : 0;
+  const nStar = shares.starShare > 0 ? rng.poisson(o.perDetector * shares.starShare) : 0;
+  if (nStar === 0) return out;
   const src = sky.sources;
   const candidates: number[] = [];
   for (let i = 0; i < src.count; i++) if (src.transient[i] === 0 && inside(src.x[i], src.y[i])) candidates.push(i);
   const used = new Set<number>();
   const starFlux = (i: number): number => magToNjy(src.mag[i]);
   const free = (i: number): boolean => !used.has(i) && farFromAll(placed, src.x[i], src.y[i], minSepPx);
-  const pickKind = (): TransientKind => {
+  const pickKind = (): StarKind => {
     let u = rng.uniform();
-    for (const [kind, w] of shares.staticKinds) {
+    for (const [kind, w] of shares.starKinds) {
       if (u < w) return kind;
       u -= w;
     }
-    return 'new';
+    return 'vanish';
   };
   const star = (i: number): Pick<TransientTruth, 'raDeg' | 'decDeg' | 'x' | 'y'> => ({ raDeg: src.ra[i], decDeg: src.dec[i], x: src.x[i], y: src.y[i] });
   const pickStar = (lo: number, hi: number): number => {
@@ -498,37 +662,33 @@ export function detectorTransients(sky: DetectorSky, visit: TransientVisit, opti
     });
     return ok.length ? ok[rng.int(ok.length)] : -1;
   };
+  const take = (i: number): void => {
+    used.add(i);
+    placed.push({ x: src.x[i], y: src.y[i] });
+  };
 
-  for (let j = 0; j < nStatic; j++) {
-    let kind = pickKind();
+  for (let j = 0; j < nStar; j++) {
+    const kind = pickKind();
     const snr = logUniform(rng, o.snrMin, o.snrMax);
-    const id = `${prefix}-${j}`;
-    const base = { id, band: visit.band };
+    const base = { id: `${prefix}-${j}`, band: visit.band };
+    // flux of a new source of this S/N: the scale of the stars to pick
     const newFlux = fluxChangeForSnr(model, snr, 0, 1);
     if (kind === 'brighten') {
       const i = pickStar(0.2 * newFlux, Math.min(5 * newFlux, fluxCap / 2));
-      if (i >= 0) {
-        const ft = starFlux(i);
-        const fv = Math.min(fluxCap, ft + fluxChangeForSnr(model, snr, ft, 1));
-        used.add(i);
-        placed.push({ x: src.x[i], y: src.y[i] });
-        out.push(record({ ...base, kind, ...star(i) }, ft, fv, model, { starId: src.ids[i] }));
-        continue;
-      }
-      kind = 'new';
+      if (i < 0) continue;
+      const ft = starFlux(i);
+      const fv = Math.min(fluxCap, ft + fluxChangeForSnr(model, snr, ft, 1));
+      take(i);
+      out.push(record({ ...base, kind, ...star(i) }, ft, fv, model, { starId: src.ids[i] }));
     } else if (kind === 'fade') {
       const i = pickStar(newFlux, 4 * newFlux);
-      if (i >= 0) {
-        const ft = starFlux(i);
-        const keep = Math.min(0.95, Math.max(0.05, 1 - fluxChangeForSnr(model, snr, ft, -1) / ft));
-        used.add(i);
-        placed.push({ x: src.x[i], y: src.y[i] });
-        out.push(record({ ...base, kind, ...star(i) }, ft, keep * ft, model, { starId: src.ids[i] }));
-        continue;
-      }
-      kind = 'new';
-    } else if (kind === 'vanish') {
-      // the star whose disappearance gives the S/N nearest the target (randomly among those within 15 %)
+      if (i < 0) continue;
+      const ft = starFlux(i);
+      const keep = Math.min(0.95, Math.max(0.05, 1 - fluxChangeForSnr(model, snr, ft, -1) / ft));
+      take(i);
+      out.push(record({ ...base, kind, ...star(i) }, ft, keep * ft, model, { starId: src.ids[i] }));
+    } else {
+      // vanish: the star whose disappearance gives the S/N nearest the target (randomly among those within 15 %)
       let best = -1;
       let bestD = Infinity;
       const near: number[] = [];
@@ -542,23 +702,9 @@ export function detectorTransients(sky: DetectorSky, visit: TransientVisit, opti
         }
       }
       const i = near.length ? near[rng.int(near.length)] : best;
-      if (i >= 0) {
-        used.add(i);
-        placed.push({ x: src.x[i], y: src.y[i] });
-        out.push(record({ ...base, kind, ...star(i) }, starFlux(i), 0, model, { starId: src.ids[i] }));
-        continue;
-      }
-      kind = 'new';
-    }
-    // 'new' (and the fallback of the others): a random free position
-    for (let tries = 0; tries < 50; tries++) {
-      const x = edge + rng.uniform() * (W - 1 - 2 * edge);
-      const y = edge + rng.uniform() * (H - 1 - 2 * edge);
-      if (!farFromAll(placed, x, y, minSepPx)) continue;
-      const s = pixelToSky(sky.wcs, x, y);
-      placed.push({ x, y });
-      out.push(record({ ...base, kind: 'new', raDeg: s[0], decDeg: s[1], x, y }, 0, Math.min(fluxCap, newFlux), model));
-      break;
+      if (i < 0) continue;
+      take(i);
+      out.push(record({ ...base, kind, ...star(i) }, starFlux(i), 0, model, { starId: src.ids[i] }));
     }
   }
   return out;
