@@ -2,6 +2,7 @@ import { htmCoverPolygon } from '../astro/htm.ts';
 import { DEFAULT_SKYMAP_CONFIG, makeSkymap } from '../astro/skymap.ts';
 import { detectorFootprint, getInstrument } from '../instruments/index.ts';
 import { createLogger } from '../observability/logger.ts';
+import { openApdb, parseApdbConfig, type Apdb } from '../apdb/index.ts';
 import { activatorConfigFromEnv, type ActivatorConfig } from './config.ts';
 import { RepositoryMiddleware, type SpatialIndex } from './middleware.ts';
 import { createPipelineProcessor } from './pipeline-processor.ts';
@@ -16,6 +17,13 @@ export function spatialIndexFor(config: ActivatorConfig): SpatialIndex {
     htm7Cover: (polygon) => htmCoverPolygon(polygon, 7),
     patchesCover: (polygon) => skymap.patchesCovering(polygon).map((p) => ({ skymap: p.skymap, tract: p.tract, patch: p.patch })),
   };
+}
+
+/** The APDB the configuration names; it must exist (`prompt make-apdb` creates it). */
+async function openApdbFor(config: ActivatorConfig): Promise<Apdb> {
+  const pairs = [`db_url=${config.apdbUrl}`];
+  if (config.apdbNamespace) pairs.push(`namespace=${config.apdbNamespace}`);
+  return openApdb(parseApdbConfig(pairs));
 }
 
 /** `prompt activator`: configuration from the environment, the pipeline on a worker thread. */
@@ -37,7 +45,8 @@ export async function runActivatorFromEnv(): Promise<void> {
         log,
       )
     : undefined;
-  const running = await startActivator({ config, processor, log, middleware });
+  const apdb = config.apdbUrl ? await openApdbFor(config) : undefined;
+  const running = await startActivator({ config, processor, log, middleware, apdb });
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;

@@ -7,6 +7,9 @@ import { activatorConfigFromEnv, type ActivatorConfig } from './config.ts';
 import { OutputRepository } from './output-repository.ts';
 import type { VisitMiddleware } from './middleware.ts';
 import type { VisitProcessor } from './visit-flow.ts';
+import type { Apdb } from '../apdb/index.ts';
+import { detectorFootprint, getInstrument } from '../instruments/index.ts';
+import { AlertStep } from './alert-step.ts';
 
 export interface RunningActivator {
   readonly url: string;
@@ -21,6 +24,8 @@ export interface StartActivatorOptions {
   log?: Logger;
   services?: Services;
   middleware?: VisitMiddleware;
+  /** The APDB: association and alerts for SCIENCE visits (closed with the activator). */
+  apdb?: Apdb;
   now?: () => number;
 }
 
@@ -32,7 +37,7 @@ export async function startActivator(opts: StartActivatorOptions): Promise<Runni
   const broker = services.broker(config.brokerUrl);
   // Topics are made by whoever deploys the service; creating them here is a convenience, and a
   // broker that is down at start-up only means requests are answered 5xx until it is back.
-  for (const topic of [config.imageTopic, config.outcomeTopic]) {
+  for (const topic of [config.imageTopic, config.outcomeTopic, ...(opts.apdb ? [config.alertTopic] : [])]) {
     await broker.ensureTopic(topic).catch((e: unknown) => {
       log.warn({ topic, reason: e instanceof Error ? e.message : String(e) }, 'could not make sure a topic exists');
     });
@@ -44,6 +49,15 @@ export async function startActivator(opts: StartActivatorOptions): Promise<Runni
     processor: opts.processor,
     outputs: new OutputRepository(config.outputRepo),
     middleware: opts.middleware,
+    alerts: opts.apdb
+      ? new AlertStep(
+          opts.apdb,
+          broker,
+          { alertTopic: config.alertTopic, associationRadiusArcsec: config.associationRadiusArcsec },
+          (v) => detectorFootprint(getInstrument(v.instrument), v.detector, { raDeg: v.ra, decDeg: v.dec, rotationDeg: 0 }, config.preloadPadArcsec),
+          log,
+        )
+      : undefined,
     log,
     now: opts.now ?? Date.now,
   });
@@ -63,6 +77,7 @@ export async function startActivator(opts: StartActivatorOptions): Promise<Runni
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await opts.processor.close();
+      await opts.apdb?.close();
       if (!opts.services) await services.close();
     },
   };

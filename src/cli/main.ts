@@ -78,6 +78,7 @@ program
   .option('--apdb <url>', 'APDB to associate into and alert from: sqlite:///FILE or postgresql://… (default: an SQLite APDB in the work directory)')
   .option('--apdb-namespace <name>', 'PostgreSQL schema of the APDB')
   .option('--no-apdb', 'no APDB: no association and no alerts')
+  .option('--redeliver', 'after the night, deliver every nextVisit again (outcome records removed) and report that no APDB row or alert was added')
   .action(async (o) => {
     const { runNight } = await import('../night/night.ts');
     const s = await runNight({
@@ -99,6 +100,7 @@ program
       transientsPerDetector: o.transientsPerDetector,
       apdbUrl: o.apdb === false ? null : o.apdb,
       apdbNamespace: o.apdbNamespace,
+      redeliver: o.redeliver,
     });
     const dv = s.detectorVisits;
     process.exitCode = dv.processed === dv.expected ? 0 : 1;

@@ -16,11 +16,13 @@ import { ensureCentralRepo } from '../tester/central/ensure.ts';
 import { ServiceFront } from './front.ts';
 import { Progress } from './progress.ts';
 import { truthReport } from './truth-report.ts';
-import { formatSummary, recordFromOutcome, summarize, type NightRecord, type NightSummary } from './summary.ts';
+import { formatSummary, recordFromOutcome, summarize, type NightRecord, type NightSummary, type RedeliveryReport } from './summary.ts';
+import { OutputRepository } from '../activator/output-repository.ts';
 import { AlertTally, apdbCounts, makeApdb } from './alert-stream.ts';
 
 const ALERT_TOPIC = 'alerts';
 const ALERT_SUBSCRIPTION = 'night-alerts';
+const NEXT_VISIT_COPY = 'night-nextvisit-copy';
 
 export interface NightOptions {
   instrument: InstrumentName;
@@ -55,6 +57,12 @@ export interface NightOptions {
    */
   apdbUrl?: string | null;
   apdbNamespace?: string;
+  /**
+   * After the night, deliver every nextVisit again, with the detector-visits' outcome records
+   * removed so that each is processed in full a second time, and report what changed: the APDB
+   * and the alert stream must not gain a row or an alert.
+   */
+  redeliver?: boolean;
 }
 
 const MARKER = '.prompt-night';
@@ -110,6 +118,8 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
     await broker.ensureSubscription('night-outcomes', 'prompt-outcomes', { ackDeadlineSeconds: 60, retentionSeconds: 3600 });
     // The night listens to its alert stream as a broker would forward it, and counts every packet.
     await broker.ensureSubscription(ALERT_SUBSCRIPTION, ALERT_TOPIC, { ackDeadlineSeconds: 60, retentionSeconds: 3600 });
+    // A copy of every nextVisit, to deliver them all again after the night (--redeliver).
+    if (opts.redeliver) await broker.ensureSubscription(NEXT_VISIT_COPY, 'nextVisit', { ackDeadlineSeconds: 600, retentionSeconds: 7200 });
 
     let apdbUrl: string | null = null;
     if (opts.apdbUrl !== null) {
@@ -193,6 +203,8 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
 
     // Outcomes, keyed by detector-visit: a redelivery's repeat counts once.
     const outcomes = new Map<string, Outcome>();
+    // During a redelivery, the outcomes that come back.
+    const redeliveryState: { again: Map<string, Outcome> | null } = { again: null };
     const expected = new Map<string, { group: string; detector: number; kind: string; snaps: number }>();
     const abort = new AbortController();
     const collecting = (async () => {
@@ -209,6 +221,8 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
         for (const m of msgs) {
           try {
             const o = decodeOutcome(m.data);
+            const again = redeliveryState.again;
+            if (again && !again.has(outcomeKey(o))) again.set(outcomeKey(o), o);
             if (!outcomes.has(outcomeKey(o))) {
               outcomes.set(outcomeKey(o), o);
               progress.outcome(o);
@@ -279,6 +293,46 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
     }
     // Alerts are published before the outcome: a last pull finds any still in flight.
     await alerts.drain();
+
+    let redelivery: RedeliveryReport | null = null;
+    if (opts.redeliver) {
+      const before = { apdb: apdbUrl ? await apdbCounts(apdbUrl, opts.apdbNamespace) : null, alerts: alerts.counts() };
+      const sent: Array<{ data: Uint8Array; attributes: Record<string, string> }> = [];
+      while (true) {
+        const msgs = await (broker as Broker).pull(NEXT_VISIT_COPY, { maxMessages: 256, waitMs: 300 });
+        if (msgs.length === 0) break;
+        for (const m of msgs) sent.push({ data: m.data, attributes: { ...m.attributes } });
+        await (broker as Broker).ack(NEXT_VISIT_COPY, msgs.map((m) => m.ackId));
+      }
+      progress.note(`redelivering ${sent.length} nextVisit message(s), each detector-visit's outcome record removed first`);
+      const outputs = new OutputRepository(outputRepo);
+      for (const e of expected.values()) await fs.rm(outputs.outcomePath(inst.name, e.group, e.detector), { force: true });
+      const again = new Map<string, Outcome>();
+      redeliveryState.again = again;
+      const t0 = Date.now();
+      for (let i = 0; i < sent.length; i += 100) await (broker as Broker).publish('nextVisit', sent.slice(i, i + 100));
+      const until = Date.now() + perVisitS * 1000 * Math.max(1, Math.ceil(expected.size / nActivators));
+      while (Date.now() < until && front.size > 0 && ![...expected.keys()].every((k) => again.has(k))) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await alerts.drain();
+      const after = { apdb: apdbUrl ? await apdbCounts(apdbUrl, opts.apdbNamespace) : null, alerts: alerts.counts() };
+      const back = [...again.values()];
+      redelivery = {
+        nextVisits: sent.length,
+        outcomes: back.length,
+        processedAgain: back.filter((o) => o.status === 'processed').length,
+        apdbAlreadyStored: back.filter((o) => typeof o.summary?.['apdb.skipped'] === 'string').length,
+        seconds: (Date.now() - t0) / 1000,
+        apdbBefore: before.apdb,
+        apdbAfter: after.apdb,
+        alertsBefore: before.alerts.received,
+        alertsAfter: after.alerts.received,
+      };
+      progress.note(
+        `redelivery: ${redelivery.outcomes}/${expected.size} outcomes back, APDB rows ${JSON.stringify(before.apdb)} → ${JSON.stringify(after.apdb)}, alerts ${before.alerts.received} → ${after.alerts.received}`,
+      );
+    }
     abort.abort();
     await collecting;
     await listening;
@@ -312,6 +366,7 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
           return null;
         }) : null,
         alerts: alerts.counts(),
+        redelivery,
       },
       records,
     );

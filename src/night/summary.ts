@@ -16,6 +16,24 @@ export interface NightRecord {
   summary: Record<string, number | string | boolean | null>;
 }
 
+type ApdbCountsRow = { diaObjects: number; diaSources: number; diaForcedSources: number; detectorVisits: number };
+
+/** What a second delivery of every nextVisit changed: nothing, when every write is idempotent. */
+export interface RedeliveryReport {
+  nextVisits: number;
+  /** Outcomes that came back, and how many of them were processed again in full. */
+  outcomes: number;
+  processedAgain: number;
+  /** Detector-visits the APDB found already stored (nothing written, no alert sent). */
+  apdbAlreadyStored: number;
+  seconds: number;
+  apdbBefore: ApdbCountsRow | null;
+  apdbAfter: ApdbCountsRow | null;
+  /** Alert packets received on the alerts topic before and after. */
+  alertsBefore: number;
+  alertsAfter: number;
+}
+
 export interface NightSummary {
   instrument: string;
   groups: number;
@@ -46,9 +64,11 @@ export interface NightSummary {
   /** The APDB the night associated into (password removed), or null without one. */
   apdbUrl: string | null;
   /** Rows in the APDB at the end of the night. */
-  apdb: { diaObjects: number; diaSources: number; diaForcedSources: number; detectorVisits: number } | null;
+  apdb: ApdbCountsRow | null;
   /** Alert packets received on the alerts topic: all, distinct DiaSources, and repeats (should be 0). */
   alerts: { received: number; distinct: number; duplicates: number; undecodable: number };
+  /** `--redeliver`: every nextVisit delivered again after the night; null otherwise. */
+  redelivery: RedeliveryReport | null;
   /** Shorthands of the APDB counts and of the distinct alerts (null without an APDB). */
   diaObjects: number | null;
   records: NightRecord[];
@@ -150,6 +170,13 @@ export function formatSummary(s: NightSummary): string {
     lines.push(
       `  APDB ${s.apdbUrl}: ${a ? `${a.diaSources} DiaSources, ${a.diaObjects} DiaObjects, ${a.diaForcedSources} DiaForcedSources from ${a.detectorVisits} detector-visits` : 'not counted'}`,
       `  alerts: ${s.alerts.distinct} on the alerts topic${s.alerts.duplicates ? `, ${s.alerts.duplicates} REPEATED` : ''}${s.alerts.undecodable ? `, ${s.alerts.undecodable} UNDECODABLE` : ''}`,
+    );
+  }
+  const rd = s.redelivery;
+  if (rd) {
+    const same = JSON.stringify(rd.apdbBefore) === JSON.stringify(rd.apdbAfter) && rd.alertsBefore === rd.alertsAfter;
+    lines.push(
+      `  redelivery of ${rd.nextVisits} nextVisit(s): ${rd.outcomes} outcomes back, ${rd.processedAgain} processed again, ${rd.apdbAlreadyStored} found already in the APDB; ${same ? 'no new row, no new alert' : `APDB ${JSON.stringify(rd.apdbBefore)} → ${JSON.stringify(rd.apdbAfter)}, alerts ${rd.alertsBefore} → ${rd.alertsAfter}`}`,
     );
   }
   const t = s.truth;
