@@ -22,7 +22,8 @@
  * photometry keep their version.
  *
  * DiaForcedSources: one row for every history DiaObject that the forced photometry measured
- * (the `forced` list, by id = diaObjectId: the ones on the detector), then one for every new
+ * (the `forced` list, by id = diaObjectId: the ones on the detector), then one for every matched
+ * DiaObject it did not know (the forced measurement at its DiaSource, id = diaSourceId), then one for every new
  * DiaObject: its forced measurement (id = its diaSourceId) or, when the list has none, the
  * DiaSource's own measurement at the same position (its psfFlux and scienceFlux are the same
  * forced PSF fits). Forced measurements of other ids are ignored. Row k of a detector-visit has
@@ -373,7 +374,15 @@ export function associate(input: AssociationInput, cfg: AssociationConfig = make
     if (f) pushForced(objIds[j], f.ra, f.dec, f.psfFlux, f.psfFluxErr, f.scienceFlux, f.scienceFluxErr);
   }
   for (let i = 0; i < ns; i++) {
-    if (match.objectOf[i] >= 0) continue;
+    const j = match.objectOf[i];
+    // A matched object the forced photometry did not know (created after the preload, e.g. by the
+    // previous visit still being written): measured at its DiaSource's position instead.
+    if (j >= 0 && newForcedOf.has(objIds[j])) continue;
+    if (j >= 0) {
+      const f = forcedById.get(srcIds[i]);
+      if (f) pushForced(objIds[j], f.ra, f.dec, f.psfFlux, f.psfFluxErr, f.scienceFlux, f.scienceFluxErr);
+      continue;
+    }
     const f = forcedById.get(srcIds[i]);
     if (f) {
       pushForced(srcIds[i], f.ra, f.dec, f.psfFlux, f.psfFluxErr, f.scienceFlux, f.scienceFluxErr);

@@ -1,3 +1,4 @@
+import { alertsCommands } from './alerts-command.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { cpus } from 'node:os';
 import { ConfigError, PromptError } from '../core/errors.ts';
@@ -48,6 +49,13 @@ function todayDayObs(): number {
   const d = new Date();
   return d.getUTCFullYear() * 10000 + (d.getUTCMonth() + 1) * 100 + d.getUTCDate();
 }
+
+// Output piped into a reader that stops early (`| head`) ends the command quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  process.stderr.write(`prompt: cannot write to stdout: ${e.message}\n`);
+  process.exit(1);
+});
 
 const program = new Command();
 program
@@ -105,6 +113,17 @@ program
     const dv = s.detectorVisits;
     process.exitCode = dv.processed === dv.expected ? 0 : 1;
   });
+
+program
+  .command('make-apdb')
+  .description('create the Alert Production Database, as make_apdb.py does: -c db_url=URL [-c isolation_level=…] [-c namespace=NAME]; an existing APDB is left as it is')
+  .option('-c, --config <key=value>', 'db_url, namespace (PostgreSQL schema), isolation_level, read_sources_months, read_forced_sources_months', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .action(async (o: { config: string[] }) => {
+    const { runMakeApdb } = await import('./make-apdb-command.ts');
+    process.exitCode = await runMakeApdb(o.config, (line) => process.stdout.write(`${line}\n`));
+  });
+
+program.addCommand(alertsCommands());
 
 program
   .command('activator')
