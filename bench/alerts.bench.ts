@@ -96,7 +96,7 @@ function jsonOf(p: AlertPacket): string {
   return JSON.stringify(p, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : v));
 }
 
-export async function runAlertsBench(log: (line: string) => void, opts: { seconds?: number } = {}): Promise<void> {
+export async function runAlertsBench(log: (line: string) => void, opts: { seconds?: number } = {}): Promise<Record<string, number | string>> {
   const seconds = opts.seconds ?? 3;
   const input = benchPacketsInput();
   const packets = buildAlertPackets(input);
@@ -130,6 +130,18 @@ export async function runAlertsBench(log: (line: string) => void, opts: { second
   row('archive, codec deflate (50 per file)', archiveDeflate, `   ${fmt(sizeDeflate)} bytes/alert`);
   const met = framed.perCpuSecond >= ALERTS_TARGET_PER_CORE;
   log(`  target ≥ ${fmt(ALERTS_TARGET_PER_CORE)} alerts/s/core for encode + frame: ${met ? 'met' : 'NOT met'} (${fmt(framed.perCpuSecond)} per CPU second, ${fmt(framed.perWallSecond)} per wall second)`);
+  const r = (x: number): number => Math.round(x);
+  return {
+    avroBytesPerAlert: body.length,
+    encodeFramePerCpuSecond: r(framed.perCpuSecond),
+    jsonBaselinePerCpuSecond: r(json.perCpuSecond),
+    encodeVsJson: Number((framed.perCpuSecond / json.perCpuSecond).toFixed(2)),
+    decodePerCpuSecond: r(decode.perCpuSecond),
+    buildPacketsPerCpuSecond: r(build.perCpuSecond),
+    archiveNullPerCpuSecond: r(archiveNull.perCpuSecond),
+    targetPerCore: ALERTS_TARGET_PER_CORE,
+    targetMet: met ? 'yes' : 'no',
+  };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -120,10 +120,10 @@ async function baselines(client: pg.Client, ns: string, visit: number): Promise<
   return { insertMs, selectMs, selectOneMs };
 }
 
-export async function runApdbBench(log: (line: string) => void): Promise<void> {
+export async function runApdbBench(log: (line: string) => void): Promise<Record<string, number | string>> {
   if (!(await answers())) {
     log(`apdb: skipped — no PostgreSQL server answers at ${HOST}:${PORT}`);
-    return;
+    return { skipped: `no PostgreSQL server at ${HOST}:${PORT}` };
   }
   const namespace = `bench_apdb_${randomBytes(4).toString('hex')}`;
   const apdb = await openApdb(parseApdbConfig([`db_url=${URL_}`, `namespace=${namespace}`]));
@@ -154,6 +154,17 @@ export async function runApdbBench(log: (line: string) => void): Promise<void> {
     log(`  history() of the footprint:                                      median ${historyMs.toFixed(1)} ms (target < ${TARGET_MS} ms: ${historyMs < TARGET_MS ? 'met' : 'NOT met'})`);
     log(`  baselines: SELECT 1 ${base.selectOneMs.toFixed(2)} ms; plain INSERT of the 100 DiaSources ${base.insertMs.toFixed(1)} ms; plain SELECT of the same history ${base.selectMs.toFixed(1)} ms`);
     log(`  ratios: store / (plain history SELECT + plain INSERT) ${ratio(storeMs, base.selectMs + base.insertMs)}; history / plain SELECT ${ratio(historyMs, base.selectMs)}`);
+    const ms = (x: number): number => Number(x.toFixed(1));
+    return {
+      historyDiaSources: sizes.diaSources,
+      storeMs: ms(storeMs),
+      historyMs: ms(historyMs),
+      plainHistorySelectMs: ms(base.selectMs),
+      plainInsertMs: ms(base.insertMs),
+      historyVsPlainSelect: Number((historyMs / base.selectMs).toFixed(2)),
+      storeVsPlainSelectAndInsert: Number((storeMs / (base.selectMs + base.insertMs)).toFixed(2)),
+      targetMs: TARGET_MS,
+    };
   } finally {
     await client.query(`drop schema if exists "${namespace}" cascade`).catch(() => {});
     await client.end();

@@ -10,11 +10,24 @@ import { benchFits } from './fits.bench.ts';
 import type { BenchResult } from './lib.ts';
 import { benchNight } from './night.bench.ts';
 import { benchPipeline } from './pipeline.bench.ts';
+import { runAlertsBench } from './alerts.bench.ts';
+import { runApdbBench } from './apdb.bench.ts';
+
+/** A benchmark that prints its own lines, with the figures it returns. */
+async function logged(name: string, what: string, run: (log: (line: string) => void) => Promise<Record<string, number | string>>): Promise<BenchResult> {
+  const lines: string[] = [];
+  const figures = await run((line) => lines.push(line));
+  return { name, what, figures, report: lines.join('\n') };
+}
 
 const all: Record<string, () => BenchResult | Promise<BenchResult>> = {
   fits: () => benchFits(),
   pipeline: () => benchPipeline(),
   night: () => benchNight(summaryFile),
+  alerts: () =>
+    logged('alerts', 'alert packets on schema v11.0 (full DiaSource, 10 earlier DiaSources and forced sources, DiaObject, three FITS cutouts): Avro encode + Kafka framing per CPU second, against JSON.stringify of the same packets', runAlertsBench),
+  apdb: () =>
+    logged('apdb', 'APDB on the machine\'s PostgreSQL: one detector-visit written (100 DiaSources, 100 DiaObject updates) and the history of a detector footprint read after 100 visits, against plain SQL doing the same reads and inserts', runApdbBench),
 };
 const args = process.argv.slice(2);
 const at = args.indexOf('--night-summary');

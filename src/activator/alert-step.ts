@@ -12,7 +12,7 @@
  * A detector-visit already in the APDB writes nothing and sends no alert: a redelivered message
  * cannot double a row or an alert.
  */
-import { buildAlertPackets, encodeAlert, frameAlert, writeAlertArchive, type AlertPacket } from '../alerts/index.ts';
+import { buildAlertPackets, encodeFramedAlert, writeAlertArchive, type AlertPacket } from '../alerts/index.ts';
 import type { Apdb, ApdbHistory, ApdbRegion, ApdbRow } from '../apdb/index.ts';
 import { associate, diaSourceRowsFromCatalog, makeAssociationConfig } from '../association/index.ts';
 import { getInstrument, type InstrumentName } from '../instruments/index.ts';
@@ -131,7 +131,7 @@ export class AlertStep {
       archive = writeAlertArchive(packets);
       for (let i = 0; i < packets.length; i += PUBLISH_BATCH) {
         const batch = packets.slice(i, i + PUBLISH_BATCH).map((p) => ({
-          data: frameAlert(encodeAlert(p)),
+          data: encodeFramedAlert(p),
           attributes: {
             diaSourceId: String(p.diaSourceId),
             diaObjectId: p.diaSource.diaObjectId === null || p.diaSource.diaObjectId === undefined ? '' : String(p.diaSource.diaObjectId),
