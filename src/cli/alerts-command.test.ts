@@ -4,7 +4,10 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ALERT_SCHEMA_CANONICAL, alertRecordFromRow, writeAlertArchive } from '../alerts/index.ts';
 import { fakePacket } from '../alerts/testing/fixtures.ts';
-import { alertsCommands, runAlertsReadCommand } from './alerts-command.ts';
+import { encodeFramedAlert } from '../alerts/index.ts';
+import { createBroker } from '../messaging/index.ts';
+import { startEmbeddedBroker } from '../messaging/embedded/embedded-server.ts';
+import { alertsCommands, alertsSourceOf, runAlertsReadCommand } from './alerts-command.ts';
 
 function sink(): { text: string; write(t: string): boolean } {
   return {
@@ -75,5 +78,36 @@ describe('prompt alerts', () => {
     writes.length = 0;
     await alertsCommands().parseAsync(['schema', '--canonical'], { from: 'user' });
     expect(writes.join('')).toBe(`${ALERT_SCHEMA_CANONICAL}\n`);
+  });
+
+  it('read: the alert stream on a broker, from a subscription (left in place unless --ack) or a topic', async () => {
+    const svc = await startEmbeddedBroker({ port: 0 });
+    const broker = createBroker(svc.url);
+    try {
+      await broker.ensureTopic('alerts');
+      await broker.ensureSubscription('alerts-archive', 'alerts', { ackDeadlineSeconds: 1 });
+      await broker.publish('alerts', packets.map((p) => ({ data: encodeFramedAlert(p), attributes: { diaSourceId: String(p.diaSourceId) } })));
+      const out = sink();
+      expect(await runAlertsReadCommand(alertsSourceOf('subscription:alerts-archive', { broker: svc.url, wait: 0.5, ack: true }), { json: true }, out, sink())).toBe(0);
+      const ids = out.text.trim().split('\n').map((l) => (JSON.parse(l) as { diaSourceId: string }).diaSourceId);
+      expect(ids.sort()).toEqual(packets.map((p) => String(p.diaSourceId)).sort());
+      // Acknowledged: nothing is left to read.
+      const again = sink();
+      await runAlertsReadCommand(alertsSourceOf('subscription:alerts-archive', { broker: svc.url, wait: 0.3 }), { json: true }, again, sink());
+      expect(again.text).toBe('');
+      // A topic: what is published while reading.
+      const out2 = sink();
+      const reading = runAlertsReadCommand(alertsSourceOf('topic:alerts', { broker: svc.url, wait: 1.5 }), {}, out2, sink());
+      await new Promise((r) => setTimeout(r, 300));
+      await broker.publish('alerts', [{ data: encodeFramedAlert(packets[0]) }]);
+      expect(await reading).toBe(0);
+      expect(out2.text).toContain(`diaSourceId=${packets[0].diaSourceId}`);
+      const err = sink();
+      expect(await runAlertsReadCommand(alertsSourceOf('topic:alerts', {}), {}, sink(), err)).toBe(1);
+      expect(err.text).toMatch(/needs --broker URL/);
+    } finally {
+      await broker.close();
+      await svc.close();
+    }
   });
 });

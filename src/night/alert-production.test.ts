@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import pg from 'pg';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -105,6 +108,58 @@ describe('prompt night: association into the APDB and alerts, on one field over 
         }
       } finally {
         await apdb.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 700_000);
+});
+
+const PG_URL = 'postgresql://postgres@127.0.0.1:5432/test';
+const pgUp = await new Promise<boolean>((resolve) => {
+  const sock = net.connect({ host: '127.0.0.1', port: 5432 });
+  const done = (ok: boolean): void => {
+    sock.destroy();
+    resolve(ok);
+  };
+  sock.setTimeout(1000, () => done(false));
+  sock.once('connect', () => done(true));
+  sock.once('error', () => done(false));
+});
+if (!pgUp) console.warn(`[postgres] night-on-PostgreSQL test skipped: nothing answers at 127.0.0.1:5432${process.env.CI === 'true' ? ' (CI=true: failing instead)' : ''}`);
+
+describe.runIf(pgUp || process.env.CI === 'true')('prompt night with the APDB on PostgreSQL (needs a server at 127.0.0.1:5432)', () => {
+  it('neighbouring detectors of one visit associate and write concurrently into one APDB, every DiaSource alerted once', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'night-pg-'));
+    const namespace = `night_apdb_${randomBytes(4).toString('hex')}`;
+    try {
+      const json = path.join(dir, 'summary.json');
+      await run(
+        process.execPath,
+        [PROMPT_BIN, 'night', '--instrument', 'LSSTComCam', '--groups', '2', '--detectors', '3,4', '--seed', '5', '--workdir', path.join(dir, 'work'),
+          '--json', json, '--exposure-time', '10', '--slew-time', '1', '--activators', '2', '--plain',
+          '--apdb', PG_URL, '--apdb-namespace', namespace, '--central-repo', path.join(dir, 'central')],
+        { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 },
+      );
+      const s = JSON.parse(await readFile(json, 'utf8')) as NightSummary;
+      expect(s.detectorVisits).toMatchObject({ expected: 4, processed: 4 });
+      expect(s.apdbUrl).toBe(PG_URL);
+      expect(s.apdb).toMatchObject({ detectorVisits: 4, diaSources: s.diaSources.total });
+      expect(s.alerts).toMatchObject({ distinct: s.diaSources.total, received: s.diaSources.total, duplicates: 0 });
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      try {
+        // Every DiaSource points at a current DiaObject, and no two current DiaObjects coincide (a DiaObject made twice would).
+        const orphans = await c.query(`select count(*)::int as n from "${namespace}"."DiaSource" s left join "${namespace}"."DiaObjectLast" o using ("diaObjectId") where o."diaObjectId" is null`);
+        expect(orphans.rows[0].n).toBe(0);
+        const objs = await c.query(`select ra, dec from "${namespace}"."DiaObjectLast"`);
+        const pts = objs.rows as Array<{ ra: number; dec: number }>;
+        for (let i = 0; i < pts.length; i++) {
+          for (let j = i + 1; j < pts.length; j++) expect(separationArcsec(pts[i].ra, pts[i].dec, pts[j].ra, pts[j].dec)).toBeGreaterThan(0.5);
+        }
+      } finally {
+        await c.query(`drop schema if exists "${namespace}" cascade`).catch(() => undefined);
+        await c.end();
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
