@@ -87,6 +87,14 @@ const envSchema = z.object({
   ASSOCIATION_RADIUS_ARCSEC: z.coerce.number({ invalid_type_error: 'must be a number of arcseconds' }).positive('must be > 0').default(1),
 });
 
+/** Every environment variable the activator reads (PROMPT_LOG_LEVEL is read by the logger). */
+export const ACTIVATOR_ENV_VARS: readonly string[] = [...Object.keys(envSchema.shape), 'PROMPT_LOG_LEVEL'];
+
+/** The ones without a default. */
+export const REQUIRED_ACTIVATOR_ENV_VARS: readonly string[] = Object.entries(envSchema.shape)
+  .filter(([, t]) => !t.isOptional())
+  .map(([k]) => k);
+
 export function activatorConfigFromEnv(env: Record<string, string | undefined> = process.env): ActivatorConfig {
   const r = envSchema.safeParse(env);
   if (!r.success) {
