@@ -103,6 +103,7 @@ describe('activator', () => {
       apdbNamespace: null,
       alertTopic: 'alerts',
       associationRadiusArcsec: 1,
+      imageNotifications: 'gcs',
       ...overrides,
     };
     activator = await startActivator({ config, processor, log: silentLogger(), services });

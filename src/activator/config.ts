@@ -40,6 +40,12 @@ export interface ActivatorConfig {
   readonly alertTopic: string;
   /** Association radius, arcseconds. */
   readonly associationRadiusArcsec: number;
+  /**
+   * How the raw bucket announces new objects on the image topic: Cloud Storage notifications
+   * (`gcs`: JSON_API_V1 attributes, filtered by the broker on objectId) or S3 event records
+   * (`s3`: AWS, MinIO, Ceph RGW; no attributes, filtered here).
+   */
+  readonly imageNotifications: 'gcs' | 's3';
 }
 
 /** The playbook sets RUBIN_INSTRUMENT to the instrument class; short names work too. */
@@ -85,6 +91,7 @@ const envSchema = z.object({
   APDB_NAMESPACE: z.string().optional(),
   ALERT_TOPIC: z.string().regex(/^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$/, 'must be a topic name (a letter, then letters, digits, . _ ~ + % -)').default('alerts'),
   ASSOCIATION_RADIUS_ARCSEC: z.coerce.number({ invalid_type_error: 'must be a number of arcseconds' }).positive('must be > 0').default(1),
+  IMAGE_NOTIFICATIONS: z.enum(['gcs', 's3'], { errorMap: () => ({ message: "must be 'gcs' or 's3'" }) }).default('gcs'),
 });
 
 /** Every environment variable the activator reads (PROMPT_LOG_LEVEL is read by the logger). */
@@ -127,5 +134,6 @@ export function activatorConfigFromEnv(env: Record<string, string | undefined> =
     apdbNamespace: e.APDB_NAMESPACE && e.APDB_NAMESPACE.length > 0 ? e.APDB_NAMESPACE : null,
     alertTopic: e.ALERT_TOPIC,
     associationRadiusArcsec: e.ASSOCIATION_RADIUS_ARCSEC,
+    imageNotifications: e.IMAGE_NOTIFICATIONS,
   });
 }

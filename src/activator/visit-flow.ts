@@ -3,7 +3,7 @@ import { AlgorithmError, errorMessage, InvalidInputError, PromptError, Transient
 import { parseObjectKey, type ObjectKey } from '../instruments/keys.ts';
 import type { NextVisit } from '../messages/next-visit.ts';
 import { encodeOutcome, outcomeAttributes, type Outcome } from '../messages/outcome.ts';
-import { parseStorageNotification } from '../messages/storage-notification.ts';
+import { parseStorageNotifications } from '../messages/storage-notification.ts';
 import type { Broker } from '../messaging/broker.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ForcedMeasurement } from '../pipeline/stages/forced-photometry/index.ts';
@@ -129,8 +129,11 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
   };
 
   try {
+    // Cloud Storage notifications name the object in an attribute the broker can filter on; S3
+    // event records carry it in the body, so every one is looked at here (offer() checks the key).
+    const serverFilter = config.imageNotifications === 'gcs' && broker.capabilities.filters;
     await broker.ensureSubscription(subscription, config.imageTopic, {
-      filter: `hasPrefix(attributes.objectId, "${prefix}")`,
+      ...(serverFilter ? { filter: `hasPrefix(attributes.objectId, "${prefix}")` } : {}),
       ackDeadlineSeconds: 60,
       retentionSeconds: 600,
     });
@@ -177,8 +180,7 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
       const before = snaps.size;
       for (const m of msgs) {
         try {
-          const n = parseStorageNotification(m);
-          if (n.eventType === 'OBJECT_FINALIZE') offer(n.object);
+          for (const n of parseStorageNotifications(m)) if (n.eventType === 'OBJECT_FINALIZE') offer(n.object);
         } catch (e) {
           log.warn({ ...ctx, reason: errorMessage(e) }, 'ignoring a malformed image notification');
         }

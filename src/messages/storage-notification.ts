@@ -135,3 +135,86 @@ export function parseStorageNotification(msg: { data: Uint8Array; attributes: Re
     dedupeKey: `${attrs.bucketId}/${attrs.objectId}#${attrs.objectGeneration}`,
   };
 }
+
+const s3RecordSchema = z.object({
+  eventName: z.string().min(1),
+  eventTime: z.string().min(1),
+  eventSource: z.string().optional(),
+  s3: z.object({
+    configurationId: z.string().optional(),
+    bucket: z.object({ name: z.string().min(1) }),
+    object: z.object({
+      key: z.string().min(1),
+      size: z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'must be a decimal string')]).optional(),
+      eTag: z.string().optional(),
+      sequencer: z.string().optional(),
+      contentType: z.string().optional(),
+    }),
+  }),
+});
+const s3EventSchema = z.object({ Records: z.array(z.unknown()) });
+
+/**
+ * S3 event notifications, as AWS, MinIO and Ceph RGW publish them (to Kafka, NATS, AMQP or a
+ * webhook): `{"Records": [...]}`, MinIO's wrapper `{"EventName", "Key", "Records"}` included. Only
+ * `ObjectCreated:*` (with or without the `s3:` prefix older Ceph releases and MinIO put before it)
+ * becomes OBJECT_FINALIZE and `ObjectRemoved:*` OBJECT_DELETE; other events are left out. Keys are
+ * form-URL-decoded (`+` is a space). The generation is the event time in microseconds, which is
+ * when the object was finalized; duplicates of one event share `bucket/key#sequencer`.
+ */
+export function parseS3Event(data: Uint8Array): StorageNotification[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(data));
+  } catch (e) {
+    throw new InvalidInputError(`S3 event is not JSON: ${(e as Error).message}`);
+  }
+  const ev = s3EventSchema.safeParse(json);
+  if (!ev.success) throw new InvalidInputError('S3 event has no Records array');
+  const out: StorageNotification[] = [];
+  ev.data.Records.forEach((raw, i) => {
+    const r = s3RecordSchema.safeParse(raw);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      throw new InvalidInputError(`S3 event record ${i}: ${issue.path.join('.')}: ${issue.message}`);
+    }
+    const rec = r.data;
+    const name = rec.eventName.replace(/^s3:/, '');
+    const eventType: StorageEventType | null = name.startsWith('ObjectCreated') ? 'OBJECT_FINALIZE' : name.startsWith('ObjectRemoved') ? 'OBJECT_DELETE' : null;
+    if (!eventType) return;
+    const ms = Date.parse(rec.eventTime);
+    if (!Number.isFinite(ms)) throw new InvalidInputError(`S3 event record ${i}: eventTime '${rec.eventTime}' is not a time`);
+    let key: string;
+    try {
+      key = decodeURIComponent(rec.s3.object.key.replace(/\+/g, ' '));
+    } catch {
+      throw new InvalidInputError(`S3 event record ${i}: object key '${rec.s3.object.key}' is not URL-encoded`);
+    }
+    const bucket = rec.s3.bucket.name;
+    const generation = String(BigInt(ms) * 1000n);
+    out.push({
+      eventType,
+      object: {
+        bucket,
+        key,
+        size: rec.s3.object.size === undefined ? 0 : Number(rec.s3.object.size),
+        generation,
+        contentType: rec.s3.object.contentType ?? 'application/octet-stream',
+        updated: new Date(ms).toISOString(),
+      },
+      eventTime: new Date(ms).toISOString(),
+      notificationConfig: rec.s3.configurationId ?? '',
+      dedupeKey: `${bucket}/${key}#${rec.s3.object.sequencer ?? generation}`,
+    });
+  });
+  return out;
+}
+
+/**
+ * The storage events a message carries, whichever store sent it: a Cloud Storage notification
+ * (JSON_API_V1 attributes) or an S3 event record set (JSON body with `Records`).
+ */
+export function parseStorageNotifications(msg: { data: Uint8Array; attributes: Record<string, string> }): StorageNotification[] {
+  if (msg.attributes.payloadFormat !== undefined || msg.attributes.eventType !== undefined) return [parseStorageNotification(msg)];
+  return parseS3Event(msg.data);
+}
