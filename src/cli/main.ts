@@ -126,6 +126,26 @@ program
 program.addCommand(alertsCommands());
 
 program
+  .command('setup')
+  .description("create what the playbook creates by hand, for one instrument's service: topics, the nextVisit subscription, bucket notifications, central repository, APDB")
+  .addOption(new Option('--instrument <name>', 'instrument').choices(INSTRUMENT_NAMES).makeOptionMandatory())
+  .requiredOption('--broker <url>', 'messaging URL')
+  .option('--bucket <url>', 'raw bucket (directory or s3://…)')
+  .option('--endpoint <url>', "the service's URL (push subscription)")
+  .option('--token <t>', "the service's PUBSUB_VERIFICATION_TOKEN")
+  .option('--subscription <name>', 'nextVisit subscription', 'nextVisit-sub')
+  .option('--central-repo <repo>', 'central repository (directory or s3://…)')
+  .option('--seed-config <file>', 'YAML with registry.db and registry.namespace for the central repository')
+  .option('--apdb <url>', 'APDB URL')
+  .option('--apdb-namespace <name>', 'PostgreSQL schema of the APDB')
+  .option('--alert-topic <t>', 'alert topic', 'alerts')
+  .option('--outcome-topic <t>', 'outcome topic', 'prompt-outcomes')
+  .action(async (o) => {
+    const { runSetup } = await import('./setup-command.ts');
+    process.exitCode = await runSetup({ ...o, alertTopic: o.alertTopic, outcomeTopic: o.outcomeTopic }, (line) => process.stdout.write(`${line}\n`));
+  });
+
+program
   .command('activator')
   .description('run the activator HTTP service (configured by RUBIN_INSTRUMENT, PUBSUB_VERIFICATION_TOKEN, IMAGE_BUCKET, CALIB_REPO, IMAGE_TIMEOUT, PORT, BROKER_URL, OUTPUT_REPO)')
   .action(async () => {
