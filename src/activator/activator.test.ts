@@ -104,6 +104,7 @@ describe('activator', () => {
       alertTopic: 'alerts',
       associationRadiusArcsec: 1,
       imageNotifications: 'gcs',
+      nextVisitSubscription: null,
       ...overrides,
     };
     activator = await startActivator({ config, processor, log: silentLogger(), services });

@@ -46,6 +46,11 @@ export interface ActivatorConfig {
    * (`s3`: AWS, MinIO, Ceph RGW; no attributes, filtered here).
    */
   readonly imageNotifications: 'gcs' | 's3';
+  /**
+   * Pull nextVisit messages from this subscription instead of waiting for pushes (brokers that do
+   * not push: NATS JetStream, Redis Streams); null: push only.
+   */
+  readonly nextVisitSubscription: string | null;
 }
 
 /** The playbook sets RUBIN_INSTRUMENT to the instrument class; short names work too. */
@@ -92,6 +97,7 @@ const envSchema = z.object({
   ALERT_TOPIC: z.string().regex(/^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$/, 'must be a topic name (a letter, then letters, digits, . _ ~ + % -)').default('alerts'),
   ASSOCIATION_RADIUS_ARCSEC: z.coerce.number({ invalid_type_error: 'must be a number of arcseconds' }).positive('must be > 0').default(1),
   IMAGE_NOTIFICATIONS: z.enum(['gcs', 's3'], { errorMap: () => ({ message: "must be 'gcs' or 's3'" }) }).default('gcs'),
+  NEXT_VISIT_SUBSCRIPTION: z.string().optional(),
 });
 
 /** Every environment variable the activator reads (PROMPT_LOG_LEVEL is read by the logger). */
@@ -135,5 +141,6 @@ export function activatorConfigFromEnv(env: Record<string, string | undefined> =
     alertTopic: e.ALERT_TOPIC,
     associationRadiusArcsec: e.ASSOCIATION_RADIUS_ARCSEC,
     imageNotifications: e.IMAGE_NOTIFICATIONS,
+    nextVisitSubscription: e.NEXT_VISIT_SUBSCRIPTION && e.NEXT_VISIT_SUBSCRIPTION.length > 0 ? e.NEXT_VISIT_SUBSCRIPTION : null,
   });
 }

@@ -97,6 +97,7 @@ describe('activator with a bucket that publishes S3 event records (IMAGE_NOTIFIC
       instanceId: 's3-test', centralRepo: null, localRepo: path.join(dir, 'local'), deployment: 'test', pipeline: 'ApPipe', exportTypes: ['*'],
       calibCacheSize: 1, preloadPadArcsec: 60, apdbUrl: null, apdbNamespace: null, alertTopic: 'alerts', associationRadiusArcsec: 1,
       imageNotifications: 's3',
+      nextVisitSubscription: null,
     };
     activator = await startActivator({ config, processor, log: silentLogger(), services });
   });

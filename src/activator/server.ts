@@ -6,7 +6,8 @@ import { createActivatorApp, type ActivatorApp } from './app.ts';
 import { activatorConfigFromEnv, type ActivatorConfig } from './config.ts';
 import { OutputRepository } from './output-repository.ts';
 import type { VisitMiddleware } from './middleware.ts';
-import type { VisitProcessor } from './visit-flow.ts';
+import type { VisitDeps, VisitProcessor } from './visit-flow.ts';
+import { startPullLoop } from './pull-loop.ts';
 import type { Apdb } from '../apdb/index.ts';
 import { detectorFootprint, getInstrument } from '../instruments/index.ts';
 import { AlertStep } from './alert-step.ts';
@@ -42,7 +43,7 @@ export async function startActivator(opts: StartActivatorOptions): Promise<Runni
       log.warn({ topic, reason: e instanceof Error ? e.message : String(e) }, 'could not make sure a topic exists');
     });
   }
-  const app = createActivatorApp({
+  const deps: VisitDeps = {
     config,
     broker,
     bucket: services.bucket(config.imageBucket),
@@ -60,7 +61,9 @@ export async function startActivator(opts: StartActivatorOptions): Promise<Runni
       : undefined,
     log,
     now: opts.now ?? Date.now,
-  });
+  };
+  const app = createActivatorApp(deps);
+  const puller = config.nextVisitSubscription ? startPullLoop(deps, config.nextVisitSubscription) : null;
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
   });
@@ -75,6 +78,7 @@ export async function startActivator(opts: StartActivatorOptions): Promise<Runni
     port,
     app,
     async close() {
+      await puller?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await opts.processor.close();
       await opts.apdb?.close();
