@@ -170,7 +170,7 @@ program
   .argument('<instrument>', `one of ${INSTRUMENT_NAMES.join(', ')}`)
   .argument('<groups>', 'number of groups (visits)', int('groups', 1))
   .requiredOption('--broker <url>', 'messaging URL (embedded broker: http://host:port)')
-  .requiredOption('--bucket <dir>', 'raw bucket (a directory, or file:///dir)')
+  .requiredOption('--bucket <url>', 'raw bucket (a directory, file:///dir, or s3://bucket[/prefix]?endpoint=…)')
   .option('--seed <n>', 'simulation seed', int('--seed'), 1)
   .option('--exposure-time <s>', 'exposure time per snap', seconds('--exposure-time'), 18)
   .option('--slew-time <s>', 'slew between groups', seconds('--slew-time'), 2)
@@ -182,6 +182,7 @@ program
   .option('--no-transients', 'inject no transients into SCIENCE visits (they are injected by default)')
   .option('--transients-per-detector <n>', 'mean number of transients injected per SCIENCE detector-visit (default 20)', int('--transients-per-detector'))
   .option('--truth-dir <dir>', 'write the truth of every SCIENCE detector-visit to <dir>/{instrument}/{group}/{detector}.json')
+  .option('--announce <topic>', 'publish an S3 event record (as MinIO does) on this topic for every upload: for S3-compatible buckets without notifications of their own')
   .option('--json-progress', 'print one JSON line per event')
   .action(async (instrument: string, groups: number, o) => {
     const { runUpload } = await import('./upload-command.ts');

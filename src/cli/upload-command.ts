@@ -5,6 +5,7 @@ import { createLogger } from '../observability/logger.ts';
 import { Services } from '../runtime/services.ts';
 import type { SnapRequest } from '../tester/plan.ts';
 import { createRawPool } from '../tester/sim/raw-pool.ts';
+import { announcingStore } from '../tester/announcing-store.ts';
 import { snapRawParams, uploadNight, type SnapSimulationOptions, type UploadEvent } from '../tester/upload.ts';
 
 export interface UploadCommandOptions {
@@ -27,6 +28,8 @@ export interface UploadCommandOptions {
   transientsPerDetector?: number;
   /** Write the truth of every SCIENCE detector-visit under this directory (`--truth-dir`). */
   truthDir?: string;
+  /** Publish an S3 event record on this topic for every upload (a bucket without notifications of its own). */
+  announce?: string;
 }
 
 /** `prompt upload`: the playbook's tester, with real simulated raws. */
@@ -59,7 +62,7 @@ export async function runUpload(o: UploadCommandOptions): Promise<void> {
       kind: o.kind,
       detectors: o.detectors,
       broker: services.broker(o.broker),
-      bucket: services.bucket(o.bucket),
+      bucket: o.announce ? announcingStore(services.bucket(o.bucket), services.broker(o.broker), o.announce) : services.bucket(o.bucket),
       simulate: (req: SnapRequest) => pool.simulate(snapRawParams(req, sim)),
       ...(o.truthDir !== undefined ? { truthDir: path.resolve(o.truthDir), simulateWithTruth: (req: SnapRequest) => pool.simulateWithVisitTruth(snapRawParams(req, sim)) } : {}),
       onEvent: print,

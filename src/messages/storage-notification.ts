@@ -218,3 +218,35 @@ export function parseStorageNotifications(msg: { data: Uint8Array; attributes: R
   if (msg.attributes.payloadFormat !== undefined || msg.attributes.eventType !== undefined) return [parseStorageNotification(msg)];
   return parseS3Event(msg.data);
 }
+
+/**
+ * An S3 event record set for one created object, as MinIO publishes it to NATS, Kafka or a
+ * webhook (`s3:ObjectCreated:Put`, the key form-URL-encoded, MinIO's `EventName`/`Key` wrapper).
+ */
+export function buildS3Event(o: StoredObject, configurationId = 'prompt-processing'): Uint8Array {
+  const key = encodeURIComponent(o.key).replace(/%2F/g, '/').replace(/%20/g, '+');
+  const micros = BigInt(o.generation);
+  const eventTime = new Date(Number(micros / 1000n)).toISOString();
+  return new TextEncoder().encode(
+    JSON.stringify({
+      EventName: 's3:ObjectCreated:Put',
+      Key: `${o.bucket}/${o.key}`,
+      Records: [
+        {
+          eventVersion: '2.0',
+          eventSource: 'minio:s3',
+          awsRegion: '',
+          eventTime,
+          eventName: 's3:ObjectCreated:Put',
+          userIdentity: { principalId: 'prompt-processing' },
+          s3: {
+            s3SchemaVersion: '1.0',
+            configurationId,
+            bucket: { name: o.bucket, ownerIdentity: { principalId: 'prompt-processing' }, arn: `arn:aws:s3:::${o.bucket}` },
+            object: { key, size: o.size, contentType: o.contentType, sequencer: micros.toString(16).toUpperCase() },
+          },
+        },
+      ],
+    }),
+  );
+}
