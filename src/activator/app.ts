@@ -1,9 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
-import { Hono } from 'hono';
-import { errorMessage } from '../core/errors.ts';
-import { decodeNextVisit, type NextVisit } from '../messages/next-visit.ts';
+import { Hono, type Context } from 'hono';
+import { errorMessage, NoWorkError } from '../core/errors.ts';
+import {
+  detectCarrier,
+  readNextVisitRequest,
+  type NextVisitCarrier,
+  type ReceivedNextVisit,
+} from '../messages/next-visit-event.ts';
 import { parsePushEnvelope } from '../messaging/push-envelope.ts';
-import { pubsubPushAnswer, type Disposition } from './ack-policy.ts';
+import { answerFor, type Disposition } from './ack-policy.ts';
 import { runVisit, type VisitDeps } from './visit-flow.ts';
 
 export interface ActivatorCounters {
@@ -12,6 +17,8 @@ export interface ActivatorCounters {
   busy: number;
   invalid: number;
   otherInstrument: number;
+  /** Fan-out messages with a blank instrument: not an observation. */
+  notObservation: number;
   duplicates: number;
   processed: number;
   failed: number;
@@ -34,22 +41,32 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
 }
 
 /**
- * The activator's HTTP surface. `POST /next-visit?token=…` takes a Pub/Sub push envelope; the
- * instance handles one request at a time, like Cloud Run with "maximum requests per
+ * The activator's HTTP surface. `POST /next-visit?token=…` (and `POST /?token=…`, where Knative
+ * sinks post by default) takes a nextVisit in any carrier `readNextVisitRequest` reads: a
+ * Pub/Sub push envelope, or a CloudEvent in binary mode (Knative KafkaSource) or structured mode
+ * (the fan-out service). Each carrier is answered by its own retry rules (ack-policy.ts).
+ *
+ * Authentication is the same for every carrier: the `token` query parameter must equal
+ * VERIFICATION_TOKEN. Pub/Sub push puts it in the push endpoint URL; Knative keeps the query of
+ * a sink URI (`sink.uri: http://activator/next-visit?token=…`, or `sink.ref` plus a relative
+ * `sink.uri: /next-visit?token=…`), so KafkaSource, Triggers and the fan-out service send it as
+ * well. A request without it is refused (403) before its body is read.
+ *
+ * The instance handles one request at a time, like Cloud Run with "maximum requests per
  * container = 1", and refuses a concurrent one (429) so the carrier redelivers it elsewhere.
  */
 export function createActivatorApp(deps: VisitDeps): ActivatorApp {
   const { config, log } = deps;
   const counters: ActivatorCounters = {
-    requests: 0, forbidden: 0, busy: 0, invalid: 0, otherInstrument: 0, duplicates: 0,
+    requests: 0, forbidden: 0, busy: 0, invalid: 0, otherInstrument: 0, notObservation: 0, duplicates: 0,
     processed: 0, failed: 0, timedOut: 0, retry: 0,
   };
   let inFlight = false;
   const app = new Hono();
 
-  const answer = (d: Disposition, body: Record<string, unknown>): Response => {
-    const a = pubsubPushAnswer(d);
-    return new Response(JSON.stringify({ disposition: d, ...body }), {
+  const answer = (carrier: NextVisitCarrier, d: Disposition, body: Record<string, unknown>): Response => {
+    const a = answerFor(carrier, d);
+    return new Response(JSON.stringify({ disposition: d, carrier, ...body }), {
       status: a.status,
       headers: { 'content-type': 'application/json', ...(a.headers ?? {}) },
     });
@@ -59,64 +76,73 @@ export function createActivatorApp(deps: VisitDeps): ActivatorApp {
   app.get('/', (c) => c.json({ service: 'prompt-processing activator', instrument: config.instrument, counters }));
   app.get('/counters', (c) => c.json(counters));
 
-  app.post('/next-visit', async (c) => {
+  const handleNextVisit = async (c: Context): Promise<Response> => {
     counters.requests++;
+    const headers = c.req.raw.headers;
+    const carrier = detectCarrier(headers);
     if (!tokenMatches(c.req.query('token'), config.verificationToken)) {
       counters.forbidden++;
-      log.warn({ remote: c.req.header('x-forwarded-for') ?? null }, 'refused a nextVisit push with a missing or wrong token');
-      return answer('forbidden', { reason: 'invalid token' });
+      log.warn({ carrier, remote: c.req.header('x-forwarded-for') ?? null }, 'refused a nextVisit with a missing or wrong token');
+      return answer(carrier, 'forbidden', { reason: 'invalid token' });
     }
     if (inFlight) {
       counters.busy++;
-      return answer('busy', { reason: 'this instance is handling another request' });
+      return answer(carrier, 'busy', { reason: 'this instance is handling another request' });
     }
     inFlight = true;
     try {
-      let visit: NextVisit;
+      let received: ReceivedNextVisit;
       try {
-        let body: unknown;
-        try {
-          body = JSON.parse(await c.req.text());
-        } catch (e) {
-          throw new Error(`request body is not JSON: ${errorMessage(e)}`);
-        }
-        const env = parsePushEnvelope(body);
-        visit = decodeNextVisit(env.data);
+        const body = new Uint8Array(await c.req.arrayBuffer());
+        received = readNextVisitRequest(headers, body, { readPushEnvelope: parsePushEnvelope });
       } catch (e) {
-        counters.invalid++;
         const reason = errorMessage(e);
-        log.error({ reason }, 'acknowledging an invalid nextVisit message: a retry cannot fix it');
-        return answer('invalid', { reason });
+        if (e instanceof NoWorkError) {
+          counters.notObservation++;
+          log.info({ carrier, reason }, 'acknowledging a nextVisit that is not an observation');
+          return answer(carrier, 'no-work', { reason });
+        }
+        counters.invalid++;
+        log.error({ carrier, reason, status: answerFor(carrier, 'invalid').status }, 'an invalid nextVisit message: a retry cannot fix it');
+        return answer(carrier, 'invalid', { reason });
       }
+      const { visit } = received;
+      log.info(
+        { carrier, shape: received.shape, messageId: received.messageId, group: visit.group, detector: visit.detector },
+        'received a nextVisit',
+      );
       if (visit.instrument !== config.instrument) {
         counters.otherInstrument++;
         const reason = `nextVisit for ${visit.instrument}, this service handles ${config.instrument}`;
-        log.warn({ group: visit.group, detector: visit.detector }, `acknowledging without processing: ${reason}`);
-        return answer('no-work', { reason });
+        log.warn({ carrier, group: visit.group, detector: visit.detector }, `acknowledging without processing: ${reason}`);
+        return answer(carrier, 'no-work', { reason });
       }
       const result = await runVisit(visit, deps);
       if (result.disposition === 'retry') {
         counters.retry++;
-        log.error({ group: visit.group, detector: visit.detector, reason: result.reason }, 'failed; asking for a redelivery');
-        return answer('retry', { reason: result.reason });
+        log.error({ carrier, group: visit.group, detector: visit.detector, reason: result.reason }, 'failed; asking for a redelivery');
+        return answer(carrier, 'retry', { reason: result.reason });
       }
       if (result.disposition === 'no-work') {
         counters.duplicates++;
-        return answer('no-work', { reason: result.reason, outcome: result.outcome?.status });
+        return answer(carrier, 'no-work', { reason: result.reason, outcome: result.outcome?.status });
       }
       const o = result.outcome;
       if (o.status === 'processed') counters.processed++;
       else if (o.status === 'failed') counters.failed++;
       else counters.timedOut++;
-      return answer('done', { status: o.status, reason: o.reason, latencySeconds: o.latencySeconds });
+      return answer(carrier, 'done', { status: o.status, reason: o.reason, latencySeconds: o.latencySeconds });
     } catch (e) {
       counters.retry++;
-      log.error({ reason: errorMessage(e) }, 'unexpected failure handling a nextVisit; asking for a redelivery');
-      return answer('retry', { reason: errorMessage(e) });
+      log.error({ carrier, reason: errorMessage(e) }, 'unexpected failure handling a nextVisit; asking for a redelivery');
+      return answer(carrier, 'retry', { reason: errorMessage(e) });
     } finally {
       inFlight = false;
     }
-  });
+  };
+
+  app.post('/next-visit', handleNextVisit);
+  app.post('/', handleNextVisit);
 
   return { app, counters, busy: () => inFlight };
 }

@@ -6,7 +6,8 @@
  * its message, so the broker hands it to another worker once the ack deadline passes.
  */
 import { errorMessage } from '../core/errors.ts';
-import { decodeNextVisit, type NextVisit } from '../messages/next-visit.ts';
+import type { NextVisit } from '../messages/next-visit.ts';
+import { decodeAnyNextVisit } from '../messages/next-visit-fanout.ts';
 import type { Broker, ReceivedMessage } from '../messaging/broker.ts';
 import type { Logger } from '../observability/logger.ts';
 import { runVisit, type VisitDeps } from './visit-flow.ts';
@@ -38,7 +39,8 @@ export function startPullLoop(deps: VisitDeps, subscription: string): PullLoop {
   const handle = async (m: ReceivedMessage): Promise<'ack' | 'nack'> => {
     let visit: NextVisit;
     try {
-      visit = decodeNextVisit(m.data);
+      // The canonical shape, or the fan-out service's (FORMATS.md D).
+      visit = decodeAnyNextVisit(m.data).visit;
     } catch (e) {
       stats.invalid++;
       log.error({ messageId: m.messageId, reason: errorMessage(e) }, 'acknowledging an invalid nextVisit message: a retry cannot fix it');

@@ -140,9 +140,10 @@ program
   .option('--apdb-namespace <name>', 'PostgreSQL schema of the APDB')
   .option('--alert-topic <t>', 'alert topic', 'alerts')
   .option('--outcome-topic <t>', 'outcome topic', 'prompt-outcomes')
+  .option('--ack-deadline <s>', 'ack deadline of the nextVisit subscription (seconds)', int('--ack-deadline', 1), 600)
   .action(async (o) => {
     const { runSetup } = await import('./setup-command.ts');
-    process.exitCode = await runSetup({ ...o, alertTopic: o.alertTopic, outcomeTopic: o.outcomeTopic }, (line) => process.stdout.write(`${line}\n`));
+    process.exitCode = await runSetup({ ...o, ackDeadlineSeconds: o.ackDeadline }, (line) => process.stdout.write(`${line}\n`));
   });
 
 program
@@ -211,14 +212,17 @@ program
   .option('--groups <n>', 'visits the night will take', int('--groups', 0), 2)
   .option('--seed <n>', 'the night\'s seed (its pointings)', int('--seed'), 1)
   .option('--detectors <list>', 'detector ids (default: all)', detectorList)
+  .option('--seed-config <file>', 'YAML with registry.db and registry.namespace, for a repository made here on PostgreSQL')
   .action(async (repo: string, o) => {
     const { ensureCentralRepo } = await import('../tester/central/ensure.ts');
+    const { readSeedConfig } = await import('../butler/repo-config.ts');
     let last = 0;
     const r = await ensureCentralRepo(repo, {
       instrument: o.instrument,
       seed: o.seed,
       groups: o.groups,
       detectors: o.detectors,
+      registry: o.seedConfig ? await readSeedConfig(o.seedConfig) : undefined,
       onProgress: (done, total, name) => {
         if (Date.now() - last > 2000 || done === total) {
           last = Date.now();

@@ -30,6 +30,11 @@ export interface SetupOptions {
   readonly apdbNamespace?: string;
   readonly alertTopic: string;
   readonly outcomeTopic: string;
+  /**
+   * Ack deadline of the nextVisit subscription, seconds (default 600, the playbook's): how long a
+   * visit may take before the broker hands it to another instance.
+   */
+  readonly ackDeadlineSeconds?: number;
 }
 
 /** Runs the setup, one line per step; returns the exit code. */
@@ -55,15 +60,16 @@ export async function runSetup(o: SetupOptions, out: (line: string) => void): Pr
     }
     await step(`subscription ${o.subscription} on nextVisit`, async () => {
       const filter = broker.capabilities.filters ? `attributes.instrument = "${inst.name}"` : undefined;
-      const common = { ...(filter ? { filter } : {}), ackDeadlineSeconds: 600, retentionSeconds: 600 };
+      const deadline = o.ackDeadlineSeconds ?? 600;
+      const common = { ...(filter ? { filter } : {}), ackDeadlineSeconds: deadline, retentionSeconds: 600 };
       if (broker.capabilities.push) {
         if (!o.endpoint || !o.token) throw new Error('a push subscription needs --endpoint URL and --token T (the service\'s PUBSUB_VERIFICATION_TOKEN)');
         const endpoint = `${o.endpoint.replace(/\/+$/, '')}/next-visit?token=${encodeURIComponent(o.token)}`;
         await broker.ensureSubscription(o.subscription, 'nextVisit', { ...common, push: { endpoint }, retry: { minimumBackoffS: 0, maximumBackoffS: 0 } });
-        return `push to ${o.endpoint.replace(/\/+$/, '')}/next-visit?token=…, ack deadline 600 s, retention 10 min, retry immediately${filter ? `, ${filter}` : ''}`;
+        return `push to ${o.endpoint.replace(/\/+$/, '')}/next-visit?token=…, ack deadline ${deadline} s, retention 10 min, retry immediately${filter ? `, ${filter}` : ''}`;
       }
       await broker.ensureSubscription(o.subscription, 'nextVisit', common);
-      return `pull (this broker does not push): the activators read it${filter ? `; ${filter}` : ''}`;
+      return `pull (this broker does not push): the activators read it (NEXT_VISIT_SUBSCRIPTION=${o.subscription}), ack deadline ${deadline} s${filter ? `; ${filter}` : ''}`;
     });
     if (o.bucket) {
       const bucketUrl = o.bucket;

@@ -16,6 +16,8 @@ export interface EnsureCentralOptions {
   threads?: number;
   /** Called as items are built: (done, total, name). */
   onProgress?: (done: number, total: number, name: string) => void;
+  /** Registry of a repository made here (default SQLite): PostgreSQL URL and namespace, as a seed config gives. */
+  registry?: { db?: string; namespace?: string };
 }
 
 export interface EnsureCentralResult {
@@ -67,7 +69,7 @@ function key(datasetType: string, dataId: DataId): string {
 export async function ensureCentralRepo(root: string, o: EnsureCentralOptions): Promise<EnsureCentralResult> {
   const t0 = Date.now();
   const inst = getInstrument(o.instrument);
-  const butler = await Butler.openOrCreate(root);
+  const butler = await Butler.openOrCreate(root, o.registry ?? {});
   try {
     await butler.registerInstrument(inst);
     const content = centralRepoContent(inst, { seed: o.seed, groups: o.groups, detectors: o.detectors });
