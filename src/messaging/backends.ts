@@ -4,11 +4,13 @@
  *
  *   http://HOST:PORT[?project=P]            the embedded broker (Pub/Sub REST v1 JSON)
  *   embedded+http://HOST:PORT[?project=P]   the same, named explicitly
+ *   redis://[user:pass@]HOST[:PORT][/db][?prefix=P]   Redis Streams with consumer groups (rediss:// for TLS)
  */
 import { ConfigError } from '../core/errors.ts';
 import type { Broker } from './broker.ts';
 import { createEmbeddedBroker } from './embedded/embedded-broker.ts';
 import { DEFAULT_PROJECT } from './names.ts';
+import { redisBrokerFromUrl } from './redis/redis-broker.ts';
 
 export type BrokerFactory = (url: URL) => Broker;
 
@@ -23,6 +25,8 @@ function embedded(url: URL): Broker {
 const FACTORIES: ReadonlyMap<string, { factory: BrokerFactory; example: string }> = new Map([
   ['http:', { factory: embedded, example: 'http://HOST:PORT' }],
   ['embedded+http:', { factory: embedded, example: 'embedded+http://HOST:PORT' }],
+  ['redis:', { factory: redisBrokerFromUrl, example: 'redis://HOST:PORT[/db][?prefix=P]' }],
+  ['rediss:', { factory: redisBrokerFromUrl, example: 'rediss://HOST:PORT[/db][?prefix=P]' }],
 ]);
 
 /** The URL forms createBroker accepts, for help texts and errors. */

@@ -27,3 +27,4 @@ export {
   type EmbeddedBrokerServer,
   type LogLevel,
 } from './embedded/embedded-server.ts';
+export { createRedisBroker, redisBrokerFromUrl, parseRedisUrl } from './redis/redis-broker.ts';
