@@ -5,12 +5,44 @@
  *   http://HOST:PORT[?project=P]            the embedded broker (Pub/Sub REST v1 JSON)
  *   embedded+http://HOST:PORT[?project=P]   the same, named explicitly
  *   redis://[user:pass@]HOST[:PORT][/db][?prefix=P]   Redis Streams with consumer groups (rediss:// for TLS)
+ *   nats://[user:pass@]HOST[:PORT][?prefix=P]          NATS JetStream: streams and durable pull consumers
+ *   pubsub://PROJECT[?transport=grpc|rest]            Google Pub/Sub, official client (PUBSUB_EMULATOR_HOST honoured)
  */
 import { ConfigError } from '../core/errors.ts';
 import type { Broker } from './broker.ts';
 import { createEmbeddedBroker } from './embedded/embedded-broker.ts';
 import { DEFAULT_PROJECT } from './names.ts';
 import { redisBrokerFromUrl } from './redis/redis-broker.ts';
+import { natsBrokerFromUrl } from './nats/nats-broker.ts';
+import type { BrokerCapabilities } from './broker.ts';
+
+/**
+ * A broker whose module is loaded on first use (the Google client takes ~0.6 s to load, which
+ * every command would otherwise pay). Its capabilities are known without loading it.
+ */
+function lazyBroker(capabilities: BrokerCapabilities, load: () => Promise<Broker>): Broker {
+  let loaded: Promise<Broker> | null = null;
+  const get = (): Promise<Broker> => (loaded ??= load());
+  return {
+    capabilities,
+    ensureTopic: async (t) => (await get()).ensureTopic(t),
+    publish: async (t, m) => (await get()).publish(t, m),
+    ensureSubscription: async (n, t, o) => (await get()).ensureSubscription(n, t, o),
+    deleteSubscription: async (n) => (await get()).deleteSubscription(n),
+    pull: async (s, o) => (await get()).pull(s, o),
+    ack: async (s, ids) => (await get()).ack(s, ids),
+    nack: async (s, ids) => (await get()).nack(s, ids),
+    close: async () => {
+      if (loaded) await (await loaded).close();
+    },
+  };
+}
+
+function pubsub(url: URL): Broker {
+  return lazyBroker({ push: true, filters: true, orderingKeys: true, deadLetter: true }, async () =>
+    (await import('./pubsub/pubsub-broker.ts')).pubsubBrokerFromUrl(url),
+  );
+}
 
 export type BrokerFactory = (url: URL) => Broker;
 
@@ -27,6 +59,8 @@ const FACTORIES: ReadonlyMap<string, { factory: BrokerFactory; example: string }
   ['embedded+http:', { factory: embedded, example: 'embedded+http://HOST:PORT' }],
   ['redis:', { factory: redisBrokerFromUrl, example: 'redis://HOST:PORT[/db][?prefix=P]' }],
   ['rediss:', { factory: redisBrokerFromUrl, example: 'rediss://HOST:PORT[/db][?prefix=P]' }],
+  ['nats:', { factory: natsBrokerFromUrl, example: 'nats://HOST:PORT[?prefix=P]' }],
+  ['pubsub:', { factory: pubsub, example: 'pubsub://PROJECT' }],
 ]);
 
 /** The URL forms createBroker accepts, for help texts and errors. */

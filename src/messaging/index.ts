@@ -28,3 +28,4 @@ export {
   type LogLevel,
 } from './embedded/embedded-server.ts';
 export { createRedisBroker, redisBrokerFromUrl, parseRedisUrl } from './redis/redis-broker.ts';
+export { createNatsBroker, natsBrokerFromUrl } from './nats/nats-broker.ts';
