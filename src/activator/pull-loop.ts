@@ -29,6 +29,8 @@ export interface PullLoop {
 }
 
 const IDLE_RETRY_MS = 2000;
+/** How often a message in hand has its ack deadline restarted (brokers that can): well within any deadline ≥ 10 s. */
+const EXTEND_EVERY_MS = 3000;
 
 export function startPullLoop(deps: VisitDeps, subscription: string): PullLoop {
   const { broker, config, log } = deps;
@@ -77,10 +79,19 @@ export function startPullLoop(deps: VisitDeps, subscription: string): PullLoop {
       for (const m of msgs) {
         stats.received++;
         inHand = true;
+        // Work in progress keeps the message from being handed to another worker meanwhile.
+        const extending = broker.extendAckDeadline
+          ? setInterval(() => {
+              broker.extendAckDeadline?.(subscription, [m.ackId]).catch((e: unknown) => {
+                log.warn({ subscription, messageId: m.messageId, reason: errorMessage(e) }, 'could not extend the ack deadline of a nextVisit message');
+              });
+            }, EXTEND_EVERY_MS)
+          : null;
         try {
           const verdict = await handle(m);
           await settle(broker, subscription, m, verdict, log);
         } finally {
+          if (extending) clearInterval(extending);
           inHand = false;
         }
       }

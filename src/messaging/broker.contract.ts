@@ -104,6 +104,20 @@ export function brokerContract(
       await broker.ack(sub, [again.ackId]);
     });
 
+    it('a delivery whose ack deadline is extended (where the backend can) is not redelivered meanwhile', async ({ skip }) => {
+      if (!broker.extendAckDeadline) skip();
+      const { topic, sub } = await topicWithSub({ ackDeadlineSeconds: shortDeadlineS });
+      await broker.publish(topic, [{ data: utf8('long job') }]);
+      const [m] = await pullN(sub, 1);
+      const until = Date.now() + shortDeadlineS * 1000 * 3;
+      while (Date.now() < until) {
+        await broker.extendAckDeadline?.(sub, [m.ackId]);
+        expect(await broker.pull(sub, { maxMessages: 10, waitMs: (shortDeadlineS * 1000) / 3 })).toEqual([]);
+      }
+      await broker.ack(sub, [m.ackId]);
+      expect(await broker.pull(sub, { maxMessages: 10, waitMs: shortDeadlineS * 1000 * 2 })).toEqual([]);
+    });
+
     it('redelivers a nacked message at once; stale ack IDs are ignored', async () => {
       const { topic, sub } = await topicWithSub({ ackDeadlineSeconds: 60 });
       await broker.publish(topic, [{ data: utf8('again') }]);

@@ -78,6 +78,11 @@ export interface Broker {
   ack(subscription: string, ackIds: readonly string[]): Promise<void>;
   /** Redeliver now (or after the retry backoff). Unknown or expired ack IDs are ignored. */
   nack(subscription: string, ackIds: readonly string[]): Promise<void>;
+  /**
+   * Work in progress (optional): restarts the ack deadline of these deliveries, so that a message
+   * worked on longer than the deadline is not redelivered meanwhile. Unknown IDs are ignored.
+   */
+  extendAckDeadline?(subscription: string, ackIds: readonly string[]): Promise<void>;
   /** Aborts requests under way; later calls throw ConfigError. */
   close(): Promise<void>;
 }

@@ -135,6 +135,7 @@ const DEAD_LETTER_RETRY_MS = 1000;
 const ACK = '+ACK';
 const NAK = '-NAK';
 const TERM = '+TERM';
+const WPI = '+WPI';
 
 /** What ensureSubscription stores in the consumer's description. */
 interface SubscriptionSpec {
@@ -652,6 +653,33 @@ class NatsBroker implements Broker {
         : undefined;
       const delayMs = retryBackoffMs(retry, attempt, 0, DEFAULTS.maximumBackoffSeconds * 1000);
       await conn.nc.request(d.msg.reply!, nakPayload(delayMs), { timeout: this.requestTimeoutMs });
+    });
+  }
+
+  /**
+   * Work in progress: restarts the ack wait of each live delivery (JetStream `+WPI`), so that a
+   * message being worked on longer than the ack deadline is not handed to another consumer.
+   */
+  async extendAckDeadline(subscription: string, ackIds: readonly string[]): Promise<void> {
+    const id = checkResourceId('subscription', subscription);
+    const what = `extending the ack deadline on subscription ${id}`;
+    if (this.closer.signal.aborted) throw closedError(what);
+    const handle = this.subscriptions.get(id);
+    if (!handle) return;
+    sweep(handle);
+    const live: Delivery[] = [];
+    for (const ackId of ackIds) {
+      const d = handle.deliveries.get(ackId);
+      if (!d) continue;
+      // Re-inserted at the end: the map stays in expiry order.
+      handle.deliveries.delete(ackId);
+      handle.deliveries.set(ackId, { ...d, expiresAt: Date.now() + handle.ackWaitMs });
+      live.push(d);
+    }
+    if (live.length === 0) return;
+    const conn = await this.connection(what);
+    await this.settle(live, what, async (d) => {
+      await conn.nc.request(d.msg.reply!, WPI, { timeout: this.requestTimeoutMs });
     });
   }
 

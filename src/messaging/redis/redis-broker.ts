@@ -297,6 +297,23 @@ end
 return dead
 `);
 
+/**
+ * KEYS: stream. ARGV: group, consumer, then entryId/deliveryCount pairs. Work in progress: resets
+ * the idle time of the current deliveries (XCLAIM … JUSTID does not count a delivery), so they are
+ * not reclaimed by another consumer while this one works on them.
+ */
+const EXTEND = new Script(`
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  local n = tonumber(ARGV[i + 1])
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  if #p == 1 and p[1][4] == n then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', 0, 'JUSTID')
+  end
+end
+return 0
+`);
+
 /** KEYS: stream. ARGV: group, consumer. Removes the consumer when it holds no pending entry. */
 const RETIRE_CONSUMER = new Script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -795,6 +812,19 @@ class RedisBroker implements Broker {
     await this.run(what, async (r) => {
       const sub = await this.load(r, id, what);
       await this.script(r, ACK, [sub.stream], [id, ...pairs], false);
+    });
+  }
+
+  async extendAckDeadline(subscription: string, ackIds: readonly string[]): Promise<void> {
+    const id = this.id('subscription', subscription);
+    const what = `extending the ack deadline on subscription ${id}`;
+    const pairs = parseAckIds(ackIds, what);
+    this.checkOpen(what);
+    if (pairs.length === 0) return;
+    await this.run(what, async (r) => {
+      const sub = await this.load(r, id, what);
+      this.joined.set(id, sub.stream);
+      await this.script(r, EXTEND, [sub.stream], [id, this.consumer, ...pairs], false);
     });
   }
 
