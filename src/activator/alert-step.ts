@@ -108,7 +108,7 @@ export class AlertStep {
         assocCfg,
       );
       return { diaSources: a.diaSources, diaObjects: a.diaObjects, diaForcedSources: a.diaForcedSources, processingSummary: processingSummaryRow(visit.instrument, visitId, visit.detector, s) };
-    });
+    }, preload?.history);
     const apdbSeconds = (performance.now() - t0) / 1000;
     if (!stored.stored) return { status: 'already-stored', reason: stored.reason, apdbSeconds };
 

@@ -254,6 +254,71 @@ export function apdbContract(name: string, fresh: () => Promise<ApdbFixture>): v
       expect(await apdb.counts()).toMatchObject({ diaObjects: 1 });
     });
 
+    it('given an earlier history, the plan sees exactly what a full read gives, also with rows written since by another writer', async () => {
+      const { f, apdb } = await created();
+      const other = await handle(f);
+      // A, B, C inside REGION and the preload's region; D inside REGION only; E inside the
+      // preload's region only; F new, made by the other writer after the preload.
+      const at: Record<string, readonly [number, number]> = { A: [150.01, 2.01], B: [150.03, 1.97], C: [150.06, 2.05], D: [149.92, 2.0], E: [150.12, 2.0], F: [150.0, 2.0] };
+      const id = (o: string): bigint => BigInt(' ABCDEF'.indexOf(o));
+      const preloadRegion = boxRegion(150.05, 2, 0.1);
+      const visitRows = (visit: bigint, mjd: number, objects: string, sources: string, forced: string): Partial<DetectorVisitRows> => {
+        const key = { visit, detector: 0 };
+        return {
+          diaObjects: [...objects].map((o) => objectRow(id(o), at[o][0], at[o][1], mjd, Number(visit))),
+          diaSources: [...sources].map((o, i) => fullRow(diaSourceTable, i, {
+            diaSourceId: visit * 100n + id(o), visit, detector: 0, diaObjectId: id(o), midpointMjdTai: mjd, ra: at[o][0], dec: at[o][1],
+            ssObjectId: null, psfFlux: i === 0 ? Number.NaN : 5.5, apFlux: null,
+          })),
+          diaForcedSources: [...forced].map((o) => forcedRow(id(o), visit * 100n + 50n + id(o), at[o][0], at[o][1], mjd, key)),
+        };
+      };
+      // The store's window starts at 60300 − 360 = 59940, the preload's at 60250 − 360 = 59890.
+      await store(apdb, { visit: 1n, detector: 0 }, 59_900, visitRows(1n, 59_900, 'ABCDE', 'ABDE', 'AC'), boxRegion(150, 2, 0.3));
+      await store(apdb, { visit: 2n, detector: 0 }, 59_950, visitRows(2n, 59_950, 'AC', 'ACDE', 'ABD'), boxRegion(150, 2, 0.3));
+      const known = await apdb.history(preloadRegion, 60_250);
+      expect(known.diaObjects.map((o) => o.diaObjectId)).toEqual([1n, 2n, 3n, 5n]);
+      expect(known.diaSources.map((s) => s.diaSourceId)).toEqual([101n, 102n, 105n, 201n, 203n, 205n]);
+      await store(other, { visit: 3n, detector: 0 }, 60_000, visitRows(3n, 60_000, 'AF', 'ABF', 'ACF'));
+
+      const key = { visit: 4n, detector: 0 };
+      const look = new Error('only looking');
+      const seenBy = async (given?: ApdbHistory): Promise<ApdbHistory> => {
+        let seen: ApdbHistory | null = null;
+        await expect(apdb.storeDetectorVisit(key, REGION, 60_300, (h) => {
+          seen = h;
+          throw look;
+        }, given)).rejects.toBe(look);
+        return seen!;
+      };
+      const full = await seenBy();
+      expect(full.diaObjects.map((o) => [o.diaObjectId, o.validityStartMjdTai])).toEqual([[1n, 60_000], [2n, 59_900], [3n, 59_950], [4n, 59_900], [6n, 60_000]]);
+      expect(full.diaSources.map((s) => s.diaSourceId)).toEqual([201n, 203n, 204n, 301n, 302n, 306n]);
+      expect(full.diaForcedSources.map((s) => [s.diaObjectId, s.visit])).toEqual([[1n, 2n], [1n, 3n], [2n, 2n], [3n, 3n], [4n, 2n], [6n, 3n]]);
+      expect(await apdb.history(REGION, 60_300)).toEqual(full);
+
+      const withKnown = await seenBy(known);
+      expect(withKnown).toEqual(full);
+      // The rows it already had are passed on, not read again.
+      expect(withKnown.diaSources[0]).toBe(known.diaSources.find((s) => s.diaSourceId === 201n));
+      expect(await seenBy({ diaObjects: [], diaSources: [], diaForcedSources: [] })).toEqual(full);
+
+      const r = await apdb.storeDetectorVisit(key, REGION, 60_300, () => ({ ...empty(key), diaObjects: [objectRow(2n, ...at.B, 60_300, 4)] }), known);
+      expect(r.stored && r.history).toEqual(full);
+      expect((await apdb.history(REGION, 60_300)).diaObjects.find((o) => o.diaObjectId === 2n)?.nDiaSources).toBe(4);
+      await expect(apdb.storeDetectorVisit({ visit: 5n, detector: 0 }, REGION, 60_300, () => empty({ visit: 5n, detector: 0 }), { diaObjects: [] } as unknown as ApdbHistory))
+        .rejects.toBeInstanceOf(InvalidInputError);
+    });
+
+    it('round-trips awkward strings, and finds rows by them', async () => {
+      const { apdb } = await created();
+      const awkward = ['quote \' and "double"', 'back\\slash \\\\ two', '{braces},commas', 'NULL', '', 'ünïcödé ✓ 星', '$1 and $2', 'tab\tnew\nline'];
+      const rows = awkward.map((text, i) => fullRow(mpcorbitsTable, i, { id: i, designation: `d${i}`, packed_primary_provisional_designation: `p${i}`, unpacked_primary_provisional_designation: `u${i}`, mpc_orb_jsonb: text, created_at: null, updated_at: null }));
+      await apdb.insertRows('mpc_orbits', rows);
+      expect((await apdb.readTable('mpc_orbits')).map((r) => r.mpc_orb_jsonb)).toEqual(awkward);
+      for (const [i, text] of awkward.entries()) expect((await apdb.readTable('mpc_orbits', { mpc_orb_jsonb: text })).map((r) => r.id), text).toEqual([i]);
+    });
+
     it('writes nothing when the plan throws or returns bad rows, and rethrows', async () => {
       const { apdb } = await created();
       const key = { visit: 5n, detector: 5 };

@@ -8,6 +8,8 @@
  * dropped); readTable() returns every stored column, pixelId included. On SQLite a float NaN is
  * stored as the text 'NaN' in its REAL column (SQLite would turn a NaN into NULL), so NaN and
  * NULL both survive a round trip on both backends; like PostgreSQL's NaN, it sorts above every number.
+ * A `float` column holds 32 bits on PostgreSQL (REAL) and reads back as exactly that value
+ * (Math.fround of the number written); SQLite keeps the whole double.
  */
 import { describeTarget, openApdbBackend, type BackendDeps } from './backends.ts';
 import type { ApdbTableInfo } from './backend.ts';
@@ -42,7 +44,8 @@ export interface Apdb {
   /**
    * The current DiaObjects inside the region, their DiaSources with midpointMjdTai >
    * visitMjdTai − 30·read_sources_months and DiaForcedSources with midpointMjdTai >
-   * visitMjdTai − 30·read_forced_sources_months (none when the months are 0).
+   * visitMjdTai − 30·read_forced_sources_months (none when the months are 0), all as of one
+   * snapshot of the database.
    */
   history(region: ApdbRegion, visitMjdTai: number): Promise<ApdbHistory>;
   /**
@@ -53,8 +56,15 @@ export interface Apdb {
    * previous one and replacing its DiaObjectLast row; DiaForcedSources; the summary row). Any
    * error (also one thrown by `plan`) rolls everything back and is rethrown. On PostgreSQL a
    * transaction that fails to serialise is run again, calling `plan` again.
+   *
+   * `known`: a history() of this APDB read earlier (any region, any time: typically the preload
+   * of the visit's footprint). The plan then sees exactly the history a full read would give,
+   * read with less inside the transaction: the DiaObjects again, but of the DiaSources and
+   * DiaForcedSources only the keys, and whole rows only for the keys `known` lacks (written
+   * since, or outside its region or windows). Rows of `known` are passed on as they are, so
+   * they must not have been changed.
    */
-  storeDetectorVisit(key: DetectorVisitKey, region: ApdbRegion, visitMjdTai: number, plan: (history: ApdbHistory) => DetectorVisitRows): Promise<StoreResult>;
+  storeDetectorVisit(key: DetectorVisitKey, region: ApdbRegion, visitMjdTai: number, plan: (history: ApdbHistory) => DetectorVisitRows, known?: ApdbHistory): Promise<StoreResult>;
   counts(): Promise<ApdbCounts>;
   /**
    * Rows of any table, all stored columns (pixelId included), where every column of `where`

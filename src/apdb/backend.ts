@@ -3,14 +3,19 @@
  * value conversions of its engine, and the transactions and locks the writers need. A backend
  * only translates; the APDB's logic (sql-apdb.ts) is written once for every backend.
  */
-import type { Kysely, RawBuilder, Transaction } from 'kysely';
+import type { Compilable, Kysely, RawBuilder } from 'kysely';
+import type { PhysicalTable } from './physical.ts';
 import type { ApdbColumn } from './schema/types.ts';
-import type { ApdbValue } from './types.ts';
+import type { ApdbRow, ApdbValue } from './types.ts';
 
 /** Every table is a map from column name to value; the schema lives in physical.ts. */
 export type ApdbTables = Record<string, Record<string, ApdbValue>>;
 export type ApdbDb = Kysely<ApdbTables>;
-export type ApdbTx = Transaction<ApdbTables>;
+/** Queries inside one transaction (all on its connection). */
+export type ApdbTx = ApdbDb;
+
+/** What an insert does with a row whose primary key is already there. */
+export type OnConflict = 'error' | 'nothing' | 'update';
 
 /** How the APDB should treat a driver error. */
 export type ApdbErrorKind =
@@ -66,8 +71,23 @@ export interface ApdbBackend {
   writeTransaction<R>(fn: (trx: ApdbTx) => Promise<R>): Promise<R>;
   /** Inside a write transaction, first: serialise with every writer of an overlapping region or of the same key. */
   lockRegion(trx: ApdbTx, key: string, trixels: readonly number[]): Promise<void>;
-  /** A read-only transaction at the configured isolation level (SQLite: a deferred transaction, one snapshot). */
-  readTransaction<R>(fn: (q: ApdbDb) => Promise<R>): Promise<R>;
+  /**
+   * A read-only transaction that sees one snapshot: the configured isolation level, at least
+   * REPEATABLE READ on PostgreSQL (SQLite: a deferred transaction).
+   */
+  readTransaction<R>(fn: (q: ApdbTx) => Promise<R>): Promise<R>;
+  /**
+   * When the backend has a faster way than the query builder's driver: the rows of a SELECT
+   * (inside a transaction of this backend, or on `db`) whose select list is `columns`, in
+   * order, already in the row conventions (types.ts). Absent: the query is executed and each
+   * row decoded with decoder().
+   */
+  readonly selectRows?: (q: ApdbDb, query: Compilable<unknown>, columns: readonly ApdbColumn[]) => Promise<ApdbRow[]>;
+  /**
+   * When the backend has a faster way than multi-row INSERTs: inserts rows encoded by encode(),
+   * each holding every stored column of `table`. Absent: INSERTs of at most maxParameters values.
+   */
+  readonly bulkInsert?: (q: ApdbDb, table: PhysicalTable, rows: ReadonlyArray<Readonly<Record<string, ApdbValue>>>, onConflict: OnConflict) => Promise<void>;
   describeTable(q: ApdbDb, name: string): Promise<ApdbTableInfo | null>;
   classifyError(err: unknown): ApdbErrorKind | null;
   close(): Promise<void>;

@@ -44,6 +44,10 @@ export function mergeRanges(ranges: readonly HtmRange[], max: number): HtmRange[
   return out;
 }
 
+/** The covers of the regions used last, least recently used first. */
+const COVER_CACHE_SIZE = 256;
+const coverCache = new Map<string, HtmRange[]>();
+
 /**
  * Half-open level-`level` index ranges covering the region, at most `maxRanges` of them: at the
  * first level whose cover has more than `maxRanges` ranges, the smaller of that cover with its
@@ -53,6 +57,20 @@ export function mergeRanges(ranges: readonly HtmRange[], max: number): HtmRange[
 export function regionRanges(region: ApdbRegion, level = APDB_HTM_LEVEL, maxRanges = APDB_HTM_MAX_RANGES): HtmRange[] {
   regionPolygon(region);
   if (!Number.isInteger(maxRanges) || maxRanges < 1) throw new InvalidInputError(`maxRanges must be a positive integer, got ${maxRanges}`);
+  // A cover takes milliseconds, and a region is read more than once (its history, then its store).
+  const key = `${level}:${maxRanges}:${region.vertices.map(([ra, dec]) => `${ra},${dec}`).join(';')}`;
+  let ranges = coverCache.get(key);
+  if (ranges) {
+    coverCache.delete(key);
+  } else {
+    ranges = coverRanges(region, level, maxRanges);
+    if (coverCache.size >= COVER_CACHE_SIZE) coverCache.delete(coverCache.keys().next().value!);
+  }
+  coverCache.set(key, ranges);
+  return ranges.slice();
+}
+
+function coverRanges(region: ApdbRegion, level: number, maxRanges: number): HtmRange[] {
   let prev: HtmRange[] = [];
   for (let l = 0; l <= level; l++) {
     const r = htmCoverPolygonRanges(region.vertices, l);

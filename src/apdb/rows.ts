@@ -4,8 +4,9 @@
  * computed from ra/dec (a pixelId given by the caller is ignored). Out: the backend's values are
  * turned back into the row conventions of types.ts.
  */
+import type { Compilable } from 'kysely';
 import { InvalidInputError } from '../core/errors.ts';
-import type { ApdbBackend } from './backend.ts';
+import type { ApdbBackend, ApdbDb } from './backend.ts';
 import { PIXEL_ID, type PhysicalTable } from './physical.ts';
 import { pixelIdOf } from './region.ts';
 import type { ApdbColumn } from './schema/types.ts';
@@ -128,4 +129,24 @@ export function rowDecoder(backend: ApdbBackend, table: PhysicalTable, keepPixel
     perBackend.set(key, decode);
   }
   return decode;
+}
+
+/** A SELECT of the query builder, ready to run. */
+export type RowQuery = Compilable<unknown> & { execute(): Promise<Array<Record<string, unknown>>> };
+
+/**
+ * Runs a SELECT of `columns` (its select list, in order) of `table` and returns its rows in the
+ * row conventions: through the backend's own reader where it has one (PostgreSQL: COPY binary),
+ * else through the query builder and rowDecoder.
+ */
+export async function selectRows(q: ApdbDb, backend: ApdbBackend, table: PhysicalTable, columns: readonly string[], query: RowQuery): Promise<ApdbRow[]> {
+  if (backend.selectRows) {
+    return backend.selectRows(q, query, columns.map((c) => {
+      const col = table.byName.get(c);
+      if (!col) throw new Error(`${table.name} has no column '${c}'`);
+      return col;
+    }));
+  }
+  const decode = rowDecoder(backend, table, columns.includes(PIXEL_ID));
+  return (await query.execute()).map(decode);
 }

@@ -12,7 +12,7 @@ import { createTableStatements } from './ddl.ts';
 import { readHistory } from './history.ts';
 import { PHYSICAL_TABLES, T, physicalTable, type PhysicalTable } from './physical.ts';
 import { APDB_HTM_LEVEL, APDB_HTM_MAX_RANGES, APDB_LOCK_HTM_LEVEL, lockTrixels, regionPolygon } from './region.ts';
-import { encodeValue, prepareRows, rowDecoder } from './rows.ts';
+import { encodeValue, prepareRows, readColumns, selectRows } from './rows.ts';
 import { APDB_SCHEMA_NAME, APDB_SCHEMA_VERSION } from './schema/tables.ts';
 import type { ApdbHistory, ApdbRegion, ApdbRow, ApdbValue, DetectorVisitKey, DetectorVisitRows, StoreResult } from './types.ts';
 import { insertChunked, writeDetectorVisit } from './write.ts';
@@ -134,12 +134,13 @@ export class SqlApdb implements Apdb {
     }
   }
 
-  async storeDetectorVisit(key: DetectorVisitKey, region: ApdbRegion, visitMjdTai: number, plan: (history: ApdbHistory) => DetectorVisitRows): Promise<StoreResult> {
+  async storeDetectorVisit(key: DetectorVisitKey, region: ApdbRegion, visitMjdTai: number, plan: (history: ApdbHistory) => DetectorVisitRows, known?: ApdbHistory): Promise<StoreResult> {
     if (typeof key?.visit !== 'bigint' || !Number.isInteger(key.detector)) {
       throw new InvalidInputError(`detector-visit key must be { visit: bigint, detector: integer }, got visit ${String(key?.visit)}, detector ${String(key?.detector)}`);
     }
     regionPolygon(region);
     checkTime(visitMjdTai);
+    if (known !== undefined) checkKnown(known);
     const trixels = lockTrixels(region);
     const backend = await this.#existing();
     for (let attempt = 1; ; attempt++) {
@@ -151,7 +152,7 @@ export class SqlApdb implements Apdb {
           if (done.length > 0) {
             return { stored: false, reason: `visit ${key.visit}, detector ${key.detector} is already in the APDB at ${backend.location}` };
           }
-          const history = await readHistory(trx, backend, this.#config, region, visitMjdTai);
+          const history = await readHistory(trx, backend, this.#config, region, visitMjdTai, known);
           const rows = plan(history);
           await writeDetectorVisit(trx, backend, key, rows);
           return { stored: true, rows, history };
@@ -191,10 +192,11 @@ export class SqlApdb implements Apdb {
     const bound = conditions.map(([k, v]) => [k, v === null ? null : encodeValue(backend, t.byName.get(k)!, v, `${t.name} condition`)] as const);
     try {
       return await backend.readTransaction(async (q) => {
-        let query = q.selectFrom(backend.qualify(t.name)).selectAll();
+        const columns = readColumns(t, true);
+        let query = q.selectFrom(backend.qualify(t.name)).select(columns);
         for (const [k, v] of bound) query = v === null ? query.where(k, 'is', null) : query.where(k, '=', v);
         for (const c of t.spec.primaryKey) query = query.orderBy(c);
-        return (await query.execute()).map(rowDecoder(backend, t, true));
+        return await selectRows(q, backend, t, columns, query);
       });
     } catch (e) {
       throw mapError(backend, e, `reading ${t.name} from the APDB at`);
@@ -242,6 +244,13 @@ function knownTable(name: string): PhysicalTable {
 
 function checkTime(mjd: number): void {
   if (typeof mjd !== 'number' || !Number.isFinite(mjd)) throw new InvalidInputError(`visit time must be a finite MJD (TAI), got ${String(mjd)}`);
+}
+
+/** A history to read less with: the shape history() returns. */
+function checkKnown(known: ApdbHistory): void {
+  const ok = known !== null && typeof known === 'object'
+    && (['diaObjects', 'diaSources', 'diaForcedSources'] as const).every((k) => Array.isArray(known[k]));
+  if (!ok) throw new InvalidInputError('the known history must be what history() returned: { diaObjects, diaSources, diaForcedSources }');
 }
 
 async function readSchemaVersion(backend: ApdbBackend, q: ApdbDb): Promise<string | null> {

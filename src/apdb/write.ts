@@ -1,19 +1,21 @@
 /**
- * Writing one detector-visit's rows inside its transaction, and chunked multi-row inserts (a
- * statement carries at most the backend's bind-parameter limit: 65535 on PostgreSQL).
+ * Writing one detector-visit's rows inside its transaction, and inserts of many rows: the
+ * backend's bulkInsert where it has one (PostgreSQL: one array per column), else chunked
+ * multi-row inserts (a statement carries at most the backend's bind-parameter limit).
  */
 import { sql } from 'kysely';
 import { InvalidInputError } from '../core/errors.ts';
-import type { ApdbBackend, ApdbDb } from './backend.ts';
+import type { ApdbBackend, ApdbDb, OnConflict } from './backend.ts';
 import { T, type PhysicalTable } from './physical.ts';
 import { prepareRows } from './rows.ts';
 import type { ApdbRow, ApdbValue, DetectorVisitKey, DetectorVisitRows } from './types.ts';
 
 type Encoded = Record<string, ApdbValue>;
-export type OnConflict = 'error' | 'nothing' | 'update';
+export type { OnConflict } from './backend.ts';
 
-/** Inserts encoded rows in statements of at most maxParameters parameters. */
+/** Inserts encoded rows: bulkInsert, or statements of at most maxParameters parameters. */
 export async function insertChunked(q: ApdbDb, backend: ApdbBackend, table: PhysicalTable, rows: readonly Encoded[], onConflict: OnConflict): Promise<void> {
+  if (backend.bulkInsert) return backend.bulkInsert(q, table, rows, onConflict);
   const per = Math.max(1, Math.floor(backend.maxParameters / table.columns.length));
   const pk = table.spec.primaryKey;
   const rest = table.columns.map((c) => c.name).filter((c) => !pk.includes(c));

@@ -12,15 +12,23 @@
  * no two writers wait for each other in a cycle. The write transaction runs at READ COMMITTED
  * whatever isolation_level says: under REPEATABLE READ or SERIALIZABLE its snapshot would be
  * taken by the locking statement itself, before the wait, and would hide what the writer it
- * waited for committed. isolation_level applies to the read transactions (history, counts).
+ * waited for committed. isolation_level applies to the read transactions (history, counts),
+ * READ_COMMITTED and READ_UNCOMMITTED reading at REPEATABLE READ: a history is read by several
+ * statements, which must see one snapshot (a read-only transaction never fails to serialise).
+ *
+ * Transactions are run here on a client of the pool, with a Kysely bound to that client, so
+ * that large reads can go through COPY (FORMAT binary) on the same connection (copy-binary.ts).
  */
-import { Kysely, PostgresDialect, sql, type RawBuilder } from 'kysely';
+import { Kysely, PostgresDialect, sql, type Compilable, type PostgresPool, type RawBuilder } from 'kysely';
+import type { PoolClient } from 'pg';
 import { ConfigError } from '../../../core/errors.ts';
 import type { ApdbBackend, ApdbDb, ApdbErrorKind, ApdbTableInfo, ApdbTables, ApdbTx } from '../../backend.ts';
 import type { ApdbConfig, IsolationLevel } from '../../config.ts';
 import { checkNamespace } from '../../config.ts';
 import type { ApdbColumn } from '../../schema/types.ts';
-import type { ApdbValue } from '../../types.ts';
+import type { ApdbRow, ApdbValue } from '../../types.ts';
+import { insertByUnnest } from './bulk-insert.ts';
+import { copyRowsOut, inlineParameters } from './copy-binary.ts';
 import { describeSettings, passwordFor, resolvePgSettings, type PgSettings } from '../../../registry/dialects/postgres/postgres-connection.ts';
 import { microsToTimestamp, timestampToMicros } from './timestamps.ts';
 
@@ -30,9 +38,10 @@ export const POSTGRES_APDB_POOL_SIZE = 4;
 const INT8_OID = 20;
 const TIMESTAMP_OID = 1114;
 
-const ISOLATION: Record<IsolationLevel, 'read committed' | 'read uncommitted' | 'repeatable read' | 'serializable'> = {
-  READ_COMMITTED: 'read committed',
-  READ_UNCOMMITTED: 'read uncommitted',
+/** The isolation of the read transactions: one snapshot at least. */
+const READ_ISOLATION: Record<IsolationLevel, 'repeatable read' | 'serializable'> = {
+  READ_COMMITTED: 'repeatable read',
+  READ_UNCOMMITTED: 'repeatable read',
   REPEATABLE_READ: 'repeatable read',
   SERIALIZABLE: 'serializable',
 };
@@ -122,7 +131,50 @@ export async function createPostgresApdbBackend(url: string, config: ApdbConfig,
   pool.on('error', () => {});
   const db: ApdbDb = new Kysely<ApdbTables>({ dialect: new PostgresDialect({ pool }) });
   // Names are qualified by qualify(), not by withSchema: its plugin walks every node of every
-  // query (10 000 values of a DiaSource insert), which costs more than the insert itself.
+  // query, which for a statement of thousands of values costs more than running it.
+
+  /** Each transaction's Kysely and its client. */
+  const transactions = new WeakMap<ApdbDb, Bound>();
+
+  /** `begin` … fn … COMMIT on one client; ROLLBACK on any error, and the client dropped if that fails too. */
+  async function transaction<R>(begin: string, fn: (trx: ApdbDb) => Promise<R>): Promise<R> {
+    const client = await pool.connect();
+    let bound: Bound | null = null;
+    let broken = false;
+    try {
+      await client.query(begin);
+      bound = boundTo(client);
+      transactions.set(bound.db, bound);
+      const result = await fn(bound.db);
+      const done = await client.query('commit');
+      // COMMIT of a transaction an earlier error aborted answers ROLLBACK.
+      if (done.command === 'ROLLBACK') throw new Error('the transaction was rolled back: one of its statements had failed');
+      return result;
+    } catch (e) {
+      await client.query('rollback').catch(() => {
+        broken = true;
+      });
+      throw e;
+    } finally {
+      if (bound) bound.over = true;
+      client.release(broken);
+    }
+  }
+
+  async function selectRows(q: ApdbDb, query: Compilable<unknown>, columns: readonly ApdbColumn[]): Promise<ApdbRow[]> {
+    const compiled = query.compile();
+    const select = inlineParameters(compiled.sql, compiled.parameters);
+    const bound = transactions.get(q);
+    if (bound) return copyRowsOut(bound.client(), select, columns);
+    // A connection that failed is not queryable any more, and the pool drops it on release.
+    const own = await pool.connect();
+    try {
+      return await copyRowsOut(own, select, columns);
+    } finally {
+      own.release();
+    }
+  }
+
   const lockClass = (what: string): string => `prompt-apdb-${what}:${settings.database}:${namespace}`;
   return {
     dialect: 'postgres',
@@ -143,7 +195,7 @@ export async function createPostgresApdbBackend(url: string, config: ApdbConfig,
       await sql`select pg_advisory_xact_lock(hashtext(${lockClass('create')}))`.execute(trx);
       await sql`create schema if not exists ${sql.id(namespace)}`.execute(trx);
     },
-    writeTransaction: (fn) => db.transaction().setIsolationLevel('read committed').execute(fn),
+    writeTransaction: (fn) => transaction('start transaction isolation level read committed', fn),
     async lockRegion(trx: ApdbTx, key: string, trixels: readonly number[]): Promise<void> {
       const locks = [sql`pg_advisory_xact_lock(hashtext(${lockClass('visit')}), hashtext(${key}))`];
       for (const t of [...trixels].sort((a, b) => a - b)) {
@@ -152,13 +204,41 @@ export async function createPostgresApdbBackend(url: string, config: ApdbConfig,
       // Target-list expressions run left to right: the key first, then the trixels ascending.
       await sql`select ${sql.join(locks)}`.execute(trx);
     },
-    readTransaction: (fn) => db.transaction().setIsolationLevel(ISOLATION[config.isolationLevel]).setAccessMode('read only').execute(fn),
+    readTransaction: (fn) => transaction(`start transaction isolation level ${READ_ISOLATION[config.isolationLevel]} read only`, fn),
+    selectRows,
+    bulkInsert: (q, table, rows, onConflict) => insertByUnnest(q, sql.id(namespace, table.name), table, rows, onConflict),
     describeTable: (q, name) => describePostgresTable(q, namespace, name),
     classifyError,
     async close(): Promise<void> {
       await db.destroy();
     },
   };
+}
+
+/** A Kysely whose every query runs on one transaction's connection, until the transaction is over. */
+interface Bound {
+  readonly db: ApdbDb;
+  client(): PoolClient;
+  over: boolean;
+}
+
+function boundTo(client: PoolClient): Bound {
+  const bound: Bound = {
+    over: false,
+    client: () => {
+      if (bound.over) throw new Error('the APDB transaction is over: its queries cannot run any more');
+      return client;
+    },
+    db: new Kysely<ApdbTables>({
+      dialect: new PostgresDialect({
+        pool: {
+          connect: async () => ({ query: bound.client().query.bind(client) as never, release: () => {} }),
+          end: async () => {},
+        } satisfies PostgresPool,
+      }),
+    }),
+  };
+  return bound;
 }
 
 async function describePostgresTable(q: ApdbDb, namespace: string, name: string): Promise<ApdbTableInfo | null> {
