@@ -45,6 +45,11 @@ describe('prompt night: association into the APDB and alerts, on one field over 
       // One alert per DiaSource, none twice.
       expect(s.alerts).toMatchObject({ distinct: counts.diaSources, received: counts.diaSources, duplicates: 0, undecodable: 0 });
 
+      // The HTML report next to the summary: self-contained, with the alerts' cutouts as images.
+      const html = await readFile(path.join(dir, 'summary.html'), 'utf8');
+      expect(html).toContain('data:image/png;base64,');
+      expect(html).not.toMatch(/<script src|<link |src="http/);
+
       // Every nextVisit delivered again, each detector-visit processed again in full: no new row, no new alert.
       const rd = s.redelivery;
       if (!rd) throw new Error('no redelivery report');

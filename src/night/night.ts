@@ -19,6 +19,7 @@ import { truthReport } from './truth-report.ts';
 import { formatSummary, recordFromOutcome, summarize, type NightRecord, type NightSummary, type RedeliveryReport } from './summary.ts';
 import { OutputRepository } from '../activator/output-repository.ts';
 import { AlertTally, apdbCounts, makeApdb } from './alert-stream.ts';
+import { writeNightReport } from './report/night-report.ts';
 
 const ALERT_TOPIC = 'alerts';
 const ALERT_SUBSCRIPTION = 'night-alerts';
@@ -376,6 +377,11 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
     await fs.mkdir(path.dirname(jsonFile), { recursive: true });
     await fs.writeFile(jsonFile, JSON.stringify(summary, null, 2) + '\n');
     out.write(`  summary written to ${jsonFile}\n`);
+    const reportFile = jsonFile.replace(/\.json$/, '') + '.html';
+    await writeNightReport(summary, reportFile, { truthDir }).then(
+      () => out.write(`  report written to ${reportFile}\n`),
+      (e: unknown) => out.write(`  could not write the report: ${errorMessage(e)}\n`),
+    );
     return summary;
   } finally {
     shuttingDown = true;
