@@ -9,6 +9,7 @@ import {
 } from '../messages/next-visit-event.ts';
 import { parsePushEnvelope } from '../messaging/push-envelope.ts';
 import { answerFor, type Disposition } from './ack-policy.ts';
+import { ActivatorMetrics } from './metrics.ts';
 import { runVisit, type VisitDeps } from './visit-flow.ts';
 
 export interface ActivatorCounters {
@@ -29,6 +30,8 @@ export interface ActivatorCounters {
 export interface ActivatorApp {
   readonly app: Hono;
   readonly counters: Readonly<ActivatorCounters>;
+  /** What `GET /metrics` serves. */
+  readonly metrics: ActivatorMetrics;
   /** True while a nextVisit is being handled. */
   busy(): boolean;
 }
@@ -55,7 +58,9 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
  * The instance handles one request at a time, like Cloud Run with "maximum requests per
  * container = 1", and refuses a concurrent one (429) so the carrier redelivers it elsewhere.
  */
-export function createActivatorApp(deps: VisitDeps): ActivatorApp {
+export function createActivatorApp(visitDeps: VisitDeps): ActivatorApp {
+  const metrics = visitDeps.metrics ?? new ActivatorMetrics();
+  const deps: VisitDeps = { ...visitDeps, metrics };
   const { config, log } = deps;
   const counters: ActivatorCounters = {
     requests: 0, forbidden: 0, busy: 0, invalid: 0, otherInstrument: 0, notObservation: 0, duplicates: 0,
@@ -75,6 +80,7 @@ export function createActivatorApp(deps: VisitDeps): ActivatorApp {
   app.get('/healthz', (c) => c.json({ ok: true, instrument: config.instrument, instance: config.instanceId, busy: inFlight }));
   app.get('/', (c) => c.json({ service: 'prompt-processing activator', instrument: config.instrument, counters }));
   app.get('/counters', (c) => c.json(counters));
+  app.get('/metrics', async (c) => c.body(await metrics.text(), 200, { 'content-type': metrics.contentType }));
 
   const handleNextVisit = async (c: Context): Promise<Response> => {
     counters.requests++;
@@ -82,14 +88,17 @@ export function createActivatorApp(deps: VisitDeps): ActivatorApp {
     const carrier = detectCarrier(headers);
     if (!tokenMatches(c.req.query('token'), config.verificationToken)) {
       counters.forbidden++;
+      metrics.countRefused('forbidden');
       log.warn({ carrier, remote: c.req.header('x-forwarded-for') ?? null }, 'refused a nextVisit with a missing or wrong token');
       return answer(carrier, 'forbidden', { reason: 'invalid token' });
     }
     if (inFlight) {
       counters.busy++;
+      metrics.countRefused('busy');
       return answer(carrier, 'busy', { reason: 'this instance is handling another request' });
     }
     inFlight = true;
+    let detectorVisit: { group?: string; detector?: number } = {};
     try {
       let received: ReceivedNextVisit;
       try {
@@ -99,20 +108,24 @@ export function createActivatorApp(deps: VisitDeps): ActivatorApp {
         const reason = errorMessage(e);
         if (e instanceof NoWorkError) {
           counters.notObservation++;
+          metrics.countUnprocessed('no-work');
           log.info({ carrier, reason }, 'acknowledging a nextVisit that is not an observation');
           return answer(carrier, 'no-work', { reason });
         }
         counters.invalid++;
+        metrics.countUnprocessed('invalid');
         log.error({ carrier, reason, status: answerFor(carrier, 'invalid').status }, 'an invalid nextVisit message: a retry cannot fix it');
         return answer(carrier, 'invalid', { reason });
       }
       const { visit } = received;
+      detectorVisit = { group: visit.group, detector: visit.detector };
       log.info(
         { carrier, shape: received.shape, messageId: received.messageId, group: visit.group, detector: visit.detector },
         'received a nextVisit',
       );
       if (visit.instrument !== config.instrument) {
         counters.otherInstrument++;
+        metrics.countUnprocessed('no-work');
         const reason = `nextVisit for ${visit.instrument}, this service handles ${config.instrument}`;
         log.warn({ carrier, group: visit.group, detector: visit.detector }, `acknowledging without processing: ${reason}`);
         return answer(carrier, 'no-work', { reason });
@@ -134,7 +147,7 @@ export function createActivatorApp(deps: VisitDeps): ActivatorApp {
       return answer(carrier, 'done', { status: o.status, reason: o.reason, latencySeconds: o.latencySeconds });
     } catch (e) {
       counters.retry++;
-      log.error({ carrier, reason: errorMessage(e) }, 'unexpected failure handling a nextVisit; asking for a redelivery');
+      log.error({ carrier, ...detectorVisit, reason: errorMessage(e) }, 'unexpected failure handling a nextVisit; asking for a redelivery');
       return answer(carrier, 'retry', { reason: errorMessage(e) });
     } finally {
       inFlight = false;
@@ -144,5 +157,5 @@ export function createActivatorApp(deps: VisitDeps): ActivatorApp {
   app.post('/next-visit', handleNextVisit);
   app.post('/', handleNextVisit);
 
-  return { app, counters, busy: () => inFlight };
+  return { app, counters, metrics, busy: () => inFlight };
 }

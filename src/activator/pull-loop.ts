@@ -45,11 +45,13 @@ export function startPullLoop(deps: VisitDeps, subscription: string): PullLoop {
       visit = decodeAnyNextVisit(m.data).visit;
     } catch (e) {
       stats.invalid++;
+      deps.metrics?.countUnprocessed('invalid');
       log.error({ messageId: m.messageId, reason: errorMessage(e) }, 'acknowledging an invalid nextVisit message: a retry cannot fix it');
       return 'ack';
     }
     if (visit.instrument !== config.instrument) {
       stats.noWork++;
+      deps.metrics?.countUnprocessed('no-work');
       log.warn({ group: visit.group, detector: visit.detector }, `acknowledging without processing: nextVisit for ${visit.instrument}, this service handles ${config.instrument}`);
       return 'ack';
     }

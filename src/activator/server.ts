@@ -11,6 +11,7 @@ import { startPullLoop } from './pull-loop.ts';
 import type { Apdb } from '../apdb/index.ts';
 import { detectorFootprint, getInstrument } from '../instruments/index.ts';
 import { AlertStep } from './alert-step.ts';
+import { ActivatorMetrics } from './metrics.ts';
 
 export interface RunningActivator {
   readonly url: string;
@@ -28,6 +29,8 @@ export interface StartActivatorOptions {
   /** The APDB: association and alerts for SCIENCE visits (closed with the activator). */
   apdb?: Apdb;
   now?: () => number;
+  /** Where `GET /metrics` reads from (default: a registry of this activator's own). */
+  metrics?: ActivatorMetrics;
 }
 
 /** Starts the activator's HTTP service on config.host:config.port (0 = any free port). */
@@ -60,6 +63,7 @@ export async function startActivator(opts: StartActivatorOptions): Promise<Runni
         )
       : undefined,
     log,
+    metrics: opts.metrics ?? new ActivatorMetrics(),
     now: opts.now ?? Date.now,
   };
   const app = createActivatorApp(deps);

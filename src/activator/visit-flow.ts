@@ -5,13 +5,14 @@ import type { NextVisit } from '../messages/next-visit.ts';
 import { encodeOutcome, outcomeAttributes, type Outcome } from '../messages/outcome.ts';
 import { parseStorageNotifications } from '../messages/storage-notification.ts';
 import type { Broker } from '../messaging/broker.ts';
-import type { Logger } from '../observability/logger.ts';
+import { addLogContext, withLogContext, type Logger } from '../observability/logger.ts';
 import type { ForcedMeasurement } from '../pipeline/stages/forced-photometry/index.ts';
 import type { ObjectStore, StoredObject } from '../storage/object-store.ts';
 import type { ActivatorConfig } from './config.ts';
 import type { CalibFiles, PipelineInputs, Preloaded, VisitMiddleware } from './middleware.ts';
 import type { OutputRepository } from './output-repository.ts';
 import { AlertStep, type ApdbPreload } from './alert-step.ts';
+import type { ActivatorMetrics } from './metrics.ts';
 
 /** One raw snap, fetched from the bucket and checked against its key. */
 export interface IngestedSnap {
@@ -50,7 +51,13 @@ export interface VisitDeps {
   readonly middleware?: VisitMiddleware;
   /** Association into the APDB and alert distribution (SCIENCE); absent: neither. */
   readonly alerts?: AlertStep;
+  /**
+   * A logger made by `createLogger` writes the detector-visit's context (group, detector, kind,
+   * then exposure and visit once known) on every line written during it.
+   */
   readonly log: Logger;
+  /** Where detector-visits are counted and timed (`GET /metrics`); absent: nowhere. */
+  readonly metrics?: ActivatorMetrics;
   /** Wall clock, ms since the epoch. */
   readonly now: () => number;
 }
@@ -87,7 +94,13 @@ function snapPrefix(v: NextVisit): string {
  * snaps that are already there (so no race loses an image), wait for the rest, ingest each as
  * it arrives, run the pipeline for the visit's kind, write the outputs, publish the outcome.
  */
-export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<VisitResult> {
+export function runVisit(visit: NextVisit, deps: VisitDeps): Promise<VisitResult> {
+  return withLogContext({ group: visit.group, detector: visit.detector, kind: visit.kind }, () =>
+    deps.metrics ? deps.metrics.track(() => runVisitFlow(visit, deps)) : runVisitFlow(visit, deps),
+  );
+}
+
+async function runVisitFlow(visit: NextVisit, deps: VisitDeps): Promise<VisitResult> {
   const { config, broker, bucket, outputs, log } = deps;
   const receivedAt = new Date(deps.now()).toISOString();
   const ctx = { group: visit.group, detector: visit.detector, kind: visit.kind };
@@ -158,7 +171,7 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
     }
     if (deps.middleware) {
       preloading = deps.middleware.prepare(visit);
-      preloading.catch(() => undefined);
+      preloading.then((p) => deps.metrics?.observePreload(p)).catch(() => undefined);
       // Decoding the calibrations also happens before the pixels arrive.
       warming = preloading
         .then((p) => deps.processor.prepare?.(visit, p.calibs))
@@ -223,6 +236,7 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
     if (isTransient(e)) return { disposition: 'retry', reason: `could not read a snap: ${errorMessage(e)}` };
     return finish(deps, { ...base, status: 'failed', snaps: 0, reason: `could not ingest a snap: ${errorMessage(e)}` });
   }
+  if (ingested.length) addLogContext({ exposure: ingested.map((s) => s.key.exposureId) });
   const lastFinalized = ingested.reduce((m, s) => Math.max(m, s.finalizedAtMs), 0);
   const lastSnapFinalizedAt = ingested.length ? new Date(lastFinalized).toISOString() : undefined;
 
@@ -244,6 +258,7 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
   if (apdbPreloading) {
     try {
       apdbPreload = await apdbPreloading;
+      log.info({ ...ctx, stage: 'apdbPreload', durationS: apdbPreload.seconds, diaObjects: apdbPreload.history.diaObjects.length }, 'stage done');
     } catch (e) {
       await release();
       return { disposition: 'retry', reason: `could not read the APDB: ${errorMessage(e)}` };
@@ -290,6 +305,9 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
   if (preloaded) timings.preload = preloaded.seconds;
   if (apdbPreload) timings.apdbPreload = apdbPreload.seconds;
   const visitId = typeof result.summary.visit === 'number' ? result.summary.visit : ingested[0].key.exposureId;
+  addLogContext({ visit: visitId });
+  // The pipeline ran on a worker thread: its stage timings came back with the result.
+  for (const [stage, seconds] of Object.entries(result.timings)) log.info({ ...ctx, stage, durationS: seconds }, 'stage done');
   const summary: Record<string, number | string | boolean | null> = { ...result.summary };
   const notes: string[] = [];
   try {
@@ -297,6 +315,7 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
       const exported = await deps.middleware.exportOutputs(visit, visitId, result.files);
       Object.assign(paths, exported.outputs);
       timings.export = exported.seconds;
+      log.info({ ...ctx, stage: 'export', durationS: exported.seconds, run: exported.run }, 'stage done');
     } else {
       for (const [name, bytes] of Object.entries(result.files)) {
         paths[name] = await outputs.writeFile(visit.instrument, visit.group, visit.detector, name, bytes);
@@ -326,6 +345,8 @@ export async function runVisit(visit: NextVisit, deps: VisitDeps): Promise<Visit
       if (step?.status === 'stored') {
         timings.apdb = step.apdbSeconds;
         timings.alerts = step.alertSeconds;
+        log.info({ ...ctx, stage: 'apdb', durationS: step.apdbSeconds, diaSources: step.diaSources, diaObjectsCreated: step.diaObjectsCreated }, 'stage done');
+        log.info({ ...ctx, stage: 'alerts', durationS: step.alertSeconds, alerts: step.alerts }, 'stage done');
         Object.assign(summary, {
           'apdb.diaSources': step.diaSources,
           'apdb.diaObjectsCreated': step.diaObjectsCreated,

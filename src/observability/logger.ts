@@ -1,10 +1,12 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { pino, destination, type DestinationStream, type Logger as PinoLogger } from 'pino';
 
 /**
  * Structured JSON logging, one line per event, in the shape Google Cloud Logging reads:
  * `severity`, `message`, `time`, and labels (instrument) under both `labels` and
  * `logging.googleapis.com/labels`. Context an operator searches by (group, detector,
- * exposure, stage, durationS) goes in as fields.
+ * exposure, stage, durationS) goes in as fields; `withLogContext` puts a unit of work's context
+ * on every line written during it.
  */
 export type Logger = PinoLogger;
 
@@ -16,6 +18,33 @@ const SEVERITY: Record<string, string> = {
   error: 'ERROR',
   fatal: 'CRITICAL',
 };
+
+/** Fields that every log line written within a unit of work carries (see `withLogContext`). */
+export type LogContext = Record<string, unknown>;
+
+const contextStore = new AsyncLocalStorage<LogContext>();
+
+/**
+ * Runs `fn` with `fields` added to every line that any logger made by `createLogger` writes
+ * while it runs, including in the callbacks and promises it starts: a detector-visit's group
+ * and detector reach the lines of every component it calls (the data repositories, the APDB
+ * step) without each of them being handed a logger for it. Fields given to a log call take
+ * precedence; contexts nest.
+ */
+export function withLogContext<T>(fields: LogContext, fn: () => T): T {
+  return contextStore.run({ ...contextStore.getStore(), ...fields }, fn);
+}
+
+/** Adds fields to the current context (e.g. the exposure ids once the snaps are in); outside one it does nothing. */
+export function addLogContext(fields: LogContext): void {
+  const store = contextStore.getStore();
+  if (store) Object.assign(store, fields);
+}
+
+/** The fields of the current context (a copy). */
+export function currentLogContext(): LogContext {
+  return { ...contextStore.getStore() };
+}
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -52,6 +81,8 @@ export function createLogger(opts: LoggerOptions): Logger {
       level: opts.level ?? levelFor(opts.component),
       messageKey: 'message',
       base: { labels, 'logging.googleapis.com/labels': labels },
+      // A copy: pino merges the call's fields into what the mixin returns.
+      mixin: currentLogContext,
       timestamp: () => `,"time":"${new Date().toISOString()}"`,
       formatters: {
         level(label) {
