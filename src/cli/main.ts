@@ -87,6 +87,11 @@ program
   .option('--apdb-namespace <name>', 'PostgreSQL schema of the APDB')
   .option('--no-apdb', 'no APDB: no association and no alerts')
   .option('--redeliver', 'after the night, deliver every nextVisit again (outcome records removed) and report that no APDB row or alert was added')
+  .option('--broker <url>', 'a running broker instead of the embedded one: nats://…?prefix=P, redis://…?prefix=P, pubsub://PROJECT (use a fresh prefix per night)')
+  .option('--bucket <url>', 'the raw bucket: s3://bucket?endpoint=… instead of a directory under the work directory')
+  .option('--seed-config <file>', 'YAML with registry.db and registry.namespace: the central repository\'s registry on PostgreSQL (when it is made)')
+  .option('--first-seq <n>', 'sequence number of the first group (default: from the time of day); the same number repeats a night\'s raws', int('--first-seq'))
+  .option('--dashboard [port]', 'serve a live dashboard of the night on this port (default 8090; 0 = any free port) and print its URL', int('--dashboard'))
   .action(async (o) => {
     const { runNight } = await import('../night/night.ts');
     const s = await runNight({
@@ -109,9 +114,29 @@ program
       apdbUrl: o.apdb === false ? null : o.apdb,
       apdbNamespace: o.apdbNamespace,
       redeliver: o.redeliver,
+      broker: o.broker,
+      firstSeq: o.firstSeq,
+      bucket: o.bucket,
+      centralRegistry: o.seedConfig ? await (await import('../butler/repo-config.ts')).readSeedConfig(o.seedConfig) : undefined,
+      dashboard: o.dashboard === undefined ? undefined : { port: o.dashboard === true ? 8090 : o.dashboard },
     });
     const dv = s.detectorVisits;
     process.exitCode = dv.processed === dv.expected ? 0 : 1;
+  });
+
+program
+  .command('dashboard')
+  .description("serve the live dashboard of a running deployment, fed from its broker (nextVisit, the image topic, prompt-outcomes, alerts)")
+  .requiredOption('--broker <url>', 'messaging URL')
+  .addOption(new Option('--instrument <name>', 'instrument').choices(INSTRUMENT_NAMES).default('LSSTComCam'))
+  .option('--port <port>', 'port (0 = any free port)', int('--port'), 8090)
+  .option('--host <host>', 'listen address', '127.0.0.1')
+  .option('--outputs <dir>', "the activators' OUTPUT_REPO: first show the outcomes recorded there")
+  .option('--outcome-topic <t>', 'outcome topic', 'prompt-outcomes')
+  .option('--alert-topic <t>', 'alert topic', 'alerts')
+  .action(async (o) => {
+    const { runDashboardCommand } = await import('../dashboard/command.ts');
+    process.exitCode = await runDashboardCommand(o);
   });
 
 program

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { readAlertArchive } from '../alerts/index.ts';
 import { openApdb, parseApdbConfig } from '../apdb/index.ts';
 import { separationArcsec } from '../astro/index.ts';
+import { startS3TestServer } from '../storage/s3/s3-testing.ts';
+import { deleteNatsStreams } from '../messaging/nats/testing.ts';
 import { PROMPT_BIN } from './child-service.ts';
 import type { NightSummary } from './summary.ts';
 
@@ -121,53 +123,76 @@ describe('prompt night: association into the APDB and alerts, on one field over 
 });
 
 const PG_URL = 'postgresql://postgres@127.0.0.1:5432/test';
-const pgUp = await new Promise<boolean>((resolve) => {
-  const sock = net.connect({ host: '127.0.0.1', port: 5432 });
-  const done = (ok: boolean): void => {
-    sock.destroy();
-    resolve(ok);
-  };
-  sock.setTimeout(1000, () => done(false));
-  sock.once('connect', () => done(true));
-  sock.once('error', () => done(false));
-});
-if (!pgUp) console.warn(`[postgres] night-on-PostgreSQL test skipped: nothing answers at 127.0.0.1:5432${process.env.CI === 'true' ? ' (CI=true: failing instead)' : ''}`);
+function answers(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const done = (ok: boolean): void => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+const pgUp = await answers(5432);
+const natsUp = await answers(4222);
+if (!(pgUp && natsUp)) {
+  console.warn(`[night on NATS, PostgreSQL and S3] skipped: ${pgUp ? '' : 'nothing answers at 127.0.0.1:5432 '}${natsUp ? '' : 'nothing answers at 127.0.0.1:4222'}${process.env.CI === 'true' ? ' (CI=true: failing instead)' : ''}`);
+}
 
-describe.runIf(pgUp || process.env.CI === 'true')('prompt night with the APDB on PostgreSQL (needs a server at 127.0.0.1:5432)', () => {
-  it('neighbouring detectors of one visit associate and write concurrently into one APDB, every DiaSource alerted once', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'night-pg-'));
-    const namespace = `night_apdb_${randomBytes(4).toString('hex')}`;
+describe.runIf((pgUp && natsUp) || process.env.CI === 'true')('prompt night on NATS JetStream, PostgreSQL and S3 (needs NATS at 127.0.0.1:4222 and PostgreSQL at 127.0.0.1:5432)', () => {
+  it('gives the same outcome as the embedded night: the same detector-visits, sources, DiaSources and alerts', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'night-engines-'));
+    const id = randomBytes(4).toString('hex');
+    const registryNs = `night_registry_${id}`;
+    const apdbNs = `night_apdb_${id}`;
+    const s3 = await startS3TestServer();
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
     try {
-      const json = path.join(dir, 'summary.json');
-      await run(
-        process.execPath,
-        [PROMPT_BIN, 'night', '--instrument', 'LSSTComCam', '--groups', '2', '--detectors', '3,4', '--seed', '5', '--workdir', path.join(dir, 'work'),
-          '--json', json, '--exposure-time', '10', '--slew-time', '1', '--activators', '2', '--plain',
-          '--apdb', PG_URL, '--apdb-namespace', namespace, '--central-repo', path.join(dir, 'central')],
-        { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 },
-      );
-      const s = JSON.parse(await readFile(json, 'utf8')) as NightSummary;
-      expect(s.detectorVisits).toMatchObject({ expected: 4, processed: 4 });
-      expect(s.apdbUrl).toBe(PG_URL);
-      expect(s.apdb).toMatchObject({ detectorVisits: 4, diaSources: s.diaSources.total });
-      expect(s.alerts).toMatchObject({ distinct: s.diaSources.total, received: s.diaSources.total, duplicates: 0 });
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      try {
-        // Every DiaSource points at a current DiaObject, and no two current DiaObjects coincide (a DiaObject made twice would).
-        const orphans = await c.query(`select count(*)::int as n from "${namespace}"."DiaSource" s left join "${namespace}"."DiaObjectLast" o using ("diaObjectId") where o."diaObjectId" is null`);
-        expect(orphans.rows[0].n).toBe(0);
-        const objs = await c.query(`select ra, dec from "${namespace}"."DiaObjectLast"`);
-        const pts = objs.rows as Array<{ ra: number; dec: number }>;
-        for (let i = 0; i < pts.length; i++) {
-          for (let j = i + 1; j < pts.length; j++) expect(separationArcsec(pts[i].ra, pts[i].dec, pts[j].ra, pts[j].dec)).toBeGreaterThan(0.5);
-        }
-      } finally {
-        await c.query(`drop schema if exists "${namespace}" cascade`).catch(() => undefined);
-        await c.end();
+      await s3.createBucket('raw');
+      await s3.createBucket('repo');
+      const seedConfig = path.join(dir, 'seed.yaml');
+      await writeFile(seedConfig, `registry:\n  db: ${PG_URL}\n  namespace: ${registryNs}\n`);
+      const common = ['night', '--instrument', 'LSSTComCam', '--groups', '1', '--detectors', '3,4', '--seed', '5', '--first-seq', '777',
+        '--exposure-time', '10', '--slew-time', '1', '--activators', '2', '--plain'];
+      const env = { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
+      const night = async (name: string, extra: string[]): Promise<NightSummary> => {
+        const json = path.join(dir, `${name}.json`);
+        await run(process.execPath, [PROMPT_BIN, ...common, '--workdir', path.join(dir, name), '--json', json, ...extra], { env, timeout: 600_000, maxBuffer: 16 << 20 });
+        return JSON.parse(await readFile(json, 'utf8')) as NightSummary;
+      };
+      const embedded = await night('embedded', ['--central-repo', path.join(dir, 'central')]);
+      const engines = await night('engines', [
+        '--broker', `nats://127.0.0.1:4222?prefix=night${id}`,
+        '--bucket', `s3://raw?endpoint=${s3.endpoint}`,
+        '--central-repo', `s3://repo/central?endpoint=${s3.endpoint}`, '--seed-config', seedConfig,
+        '--apdb', PG_URL, '--apdb-namespace', apdbNs,
+      ]);
+      expect(engines.detectorVisits).toEqual(embedded.detectorVisits);
+      expect(engines.detectorVisits).toMatchObject({ expected: 2, processed: 2 });
+      expect(engines.apdbUrl).toBe(PG_URL);
+      const per = (s: NightSummary): Array<[string, unknown, unknown, string[]]> =>
+        s.records.map((r) => [`${r.group}/${r.detector}`, r.sources, r.summary.diaSources, Object.keys(r.outputs).sort()]);
+      expect(per(engines)).toEqual(per(embedded));
+      expect(engines.apdb).toEqual(embedded.apdb);
+      expect(engines.alerts).toEqual(embedded.alerts);
+      expect(engines.truth?.recovered).toBe(embedded.truth?.recovered);
+      // The rows really are in PostgreSQL, and no two current DiaObjects coincide.
+      const objs = await c.query(`select ra, dec from "${apdbNs}"."DiaObjectLast"`);
+      expect(objs.rows.length).toBe(engines.diaObjects);
+      const pts = objs.rows as Array<{ ra: number; dec: number }>;
+      for (let i = 0; i < pts.length; i++) {
+        for (let j = i + 1; j < pts.length; j++) expect(separationArcsec(pts[i].ra, pts[i].dec, pts[j].ra, pts[j].dec)).toBeGreaterThan(0.5);
       }
     } finally {
+      await c.query(`drop schema if exists "${registryNs}" cascade`).catch(() => undefined);
+      await c.query(`drop schema if exists "${apdbNs}" cascade`).catch(() => undefined);
+      await c.end();
+      await deleteNatsStreams(`night${id}`).catch(() => undefined);
+      await s3.close();
       await rm(dir, { recursive: true, force: true });
     }
-  }, 700_000);
+  }, 900_000);
 });

@@ -18,6 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeOutcome, type Outcome } from '../messages/outcome.ts';
 import { createBroker } from '../messaging/index.ts';
 import { startS3TestServer } from '../storage/s3/s3-testing.ts';
+import { deleteNatsStreams } from '../messaging/nats/testing.ts';
 import { PROMPT_BIN, startChildService, type ChildService } from './child-service.ts';
 
 const run = promisify(execFile);
@@ -157,6 +158,7 @@ describe.runIf((natsUp && pgUp) || ci)('a deployment of three activator processe
       await db.query(`drop schema if exists "${registryNs}" cascade`).catch(() => undefined);
       await db.query(`drop schema if exists "${apdbNs}" cascade`).catch(() => undefined);
       await db.end();
+      await deleteNatsStreams(`deploy${id}`).catch(() => undefined);
       await s3.close();
       await rm(dir, { recursive: true, force: true });
     }

@@ -19,11 +19,13 @@ import { truthReport } from './truth-report.ts';
 import { formatSummary, recordFromOutcome, summarize, type NightRecord, type NightSummary, type RedeliveryReport } from './summary.ts';
 import { OutputRepository } from '../activator/output-repository.ts';
 import { AlertTally, apdbCounts, makeApdb } from './alert-stream.ts';
+import { startNightDashboard, type NightDashboard } from '../dashboard/feed.ts';
 import { writeNightReport } from './report/night-report.ts';
 
 const ALERT_TOPIC = 'alerts';
 const ALERT_SUBSCRIPTION = 'night-alerts';
 const NEXT_VISIT_COPY = 'night-nextvisit-copy';
+const NEXT_VISIT_WORK = 'nextVisit-work';
 
 export interface NightOptions {
   instrument: InstrumentName;
@@ -64,6 +66,22 @@ export interface NightOptions {
    * and the alert stream must not gain a row or an alert.
    */
   redeliver?: boolean;
+  /**
+   * Production engines instead of the embedded ones: a broker URL (`nats://…`, `redis://…`,
+   * `pubsub://…`; brokers that do not push are pulled from by the activators), a raw bucket URL
+   * (`s3://bucket?endpoint=…`: its uploads are announced as S3 event records), and the central
+   * repository's registry on PostgreSQL (seed config: db and namespace).
+   */
+  broker?: string;
+  bucket?: string;
+  /** Sequence number of the first group (default: from the time of day); the same number repeats a night's raws exactly. */
+  firstSeq?: number;
+  centralRegistry?: { db?: string; namespace?: string };
+  /**
+   * A live dashboard of the night (a web page) on this port (0: any free one), started before
+   * everything else; `keepOpen` is awaited at the end of the night before it stops.
+   */
+  dashboard?: { port: number; host?: string; keepOpen?: () => Promise<void> };
 }
 
 const MARKER = '.prompt-night';
@@ -105,17 +123,35 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
   const front = new ServiceFront({ queueTimeoutMs: 600_000 });
   let broker: Broker | undefined;
   let shuttingDown = false;
+  let dashboard: NightDashboard | null = null;
   const progress = new Progress(out, { plain: opts.plain, startedAt: started, inFlight: () => front.busyCount });
 
   try {
+    if (opts.dashboard) {
+      dashboard = await startNightDashboard({ port: opts.dashboard.port, host: opts.dashboard.host, instrument: inst.name, warn: (m) => progress.note(m) });
+      progress.note(`dashboard: ${dashboard.url}`);
+    }
     progress.note(`starting the broker, the bucket and ${nActivators} activator instance(s) in ${workdir}`);
-    const brokerSvc = await startChildService({ name: 'broker', args: ['broker', '--port', '0'], logFile: path.join(logs, 'broker.log') });
-    children.push(brokerSvc);
-    broker = createBroker(brokerSvc.url);
+    let brokerUrl: string;
+    if (opts.broker) {
+      brokerUrl = opts.broker;
+    } else {
+      const brokerSvc = await startChildService({ name: 'broker', args: ['broker', '--port', '0'], logFile: path.join(logs, 'broker.log') });
+      children.push(brokerSvc);
+      brokerUrl = brokerSvc.url;
+    }
+    broker = createBroker(brokerUrl);
     const imageTopic = `${inst.name}-image`;
     for (const t of ['nextVisit', imageTopic, 'prompt-outcomes', ALERT_TOPIC]) await broker.ensureTopic(t);
-    const bucket = new LocalBucket({ root: bucketDir });
-    await bucket.addNotification({ topic: imageTopic, broker: brokerSvc.url, prefix: `${inst.name}/` });
+    // A directory bucket announces its objects itself (Cloud Storage notifications); an S3 bucket's
+    // uploads are announced by the tester as the server would (S3 event records).
+    const bucketUrl = opts.bucket ?? bucketDir;
+    const s3Bucket = /^s3:\/\//.test(bucketUrl);
+    if (!s3Bucket) {
+      const bucket = new LocalBucket({ root: bucketUrl.replace(/^file:\/\//, '') });
+      await bucket.addNotification({ topic: imageTopic, broker: brokerUrl, prefix: `${inst.name}/` });
+    }
+    const pulled = !broker.capabilities.push;
     await broker.ensureSubscription('night-outcomes', 'prompt-outcomes', { ackDeadlineSeconds: 60, retentionSeconds: 3600 });
     // The night listens to its alert stream as a broker would forward it, and counts every packet.
     await broker.ensureSubscription(ALERT_SUBSCRIPTION, ALERT_TOPIC, { ackDeadlineSeconds: 60, retentionSeconds: 3600 });
@@ -141,6 +177,7 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
         seed: opts.seed,
         groups: opts.groups,
         detectors: opts.detectors,
+        registry: opts.centralRegistry,
         onProgress: (done, total) => {
           if (Date.now() - last > 3000 || done === total) {
             last = Date.now();
@@ -155,11 +192,13 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
     const activatorEnv = {
       RUBIN_INSTRUMENT: inst.name,
       PUBSUB_VERIFICATION_TOKEN: token,
-      IMAGE_BUCKET: bucketDir,
+      IMAGE_BUCKET: bucketUrl,
+      IMAGE_NOTIFICATIONS: s3Bucket ? 's3' : 'gcs',
+      NEXT_VISIT_SUBSCRIPTION: pulled ? NEXT_VISIT_WORK : '',
       IMAGE_TIMEOUT: String(imageTimeoutS),
       PORT: '0',
       HOST: '127.0.0.1',
-      BROKER_URL: brokerSvc.url,
+      BROKER_URL: brokerUrl,
       OUTPUT_REPO: outputRepo,
       PROMPT_LOG_LEVEL: process.env.PROMPT_LOG_LEVEL ?? 'info',
       CENTRAL_REPO: centralRoot ?? '',
@@ -180,6 +219,7 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
           LOCAL_REPO: path.join(workdir, 'local', `activator-${i}`),
         },
         logFile: path.join(logs, `activator-${i}.log`),
+        onLine: (rec) => dashboard?.activatorLine(`activator-${i}${restarts ? `-r${restarts}` : ''}`, rec),
       });
       children.push(svc);
       front.addInstance(svc.url);
@@ -194,13 +234,22 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
     };
     await Promise.all(Array.from({ length: nActivators }, (_, i) => startActivator(i, 0)));
     const frontUrl = await front.listen();
-    await broker.ensureSubscription('nextVisit-sub', 'nextVisit', {
-      push: { endpoint: `${frontUrl}/next-visit?token=${token}` },
-      filter: `attributes.instrument = "${inst.name}"`,
-      ackDeadlineSeconds: 600,
-      retentionSeconds: 600,
-      retry: { minimumBackoffS: 0, maximumBackoffS: 10 },
-    });
+    if (pulled) {
+      // The activators pull (one at a time each) and keep a message while they work on it.
+      await broker.ensureSubscription(NEXT_VISIT_WORK, 'nextVisit', {
+        filter: `attributes.instrument = "${inst.name}"`,
+        ackDeadlineSeconds: 60,
+        retentionSeconds: 600,
+      });
+    } else {
+      await broker.ensureSubscription('nextVisit-sub', 'nextVisit', {
+        push: { endpoint: `${frontUrl}/next-visit?token=${token}` },
+        filter: `attributes.instrument = "${inst.name}"`,
+        ackDeadlineSeconds: 600,
+        retentionSeconds: 600,
+        retry: { minimumBackoffS: 0, maximumBackoffS: 10 },
+      });
+    }
 
     // Outcomes, keyed by detector-visit: a redelivery's repeat counts once.
     const outcomes = new Map<string, Outcome>();
@@ -222,6 +271,7 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
         for (const m of msgs) {
           try {
             const o = decodeOutcome(m.data);
+            dashboard?.outcome(o);
             const again = redeliveryState.again;
             if (again && !again.has(outcomeKey(o))) again.set(outcomeKey(o), o);
             if (!outcomes.has(outcomeKey(o))) {
@@ -235,19 +285,21 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
         if (msgs.length) await (broker as Broker).ack('night-outcomes', msgs.map((m) => m.ackId)).catch(() => undefined);
       }
     })();
-    const alerts = new AlertTally();
+    const alerts = new AlertTally((p) => dashboard?.alert(p));
     const listening = alerts.listen(broker, ALERT_SUBSCRIPTION, abort.signal, (m) => progress.note(m));
 
     // The tester, as the camera would: nextVisit per detector, then the snaps.
     const testerArgs = [
       'upload', inst.name, String(opts.groups),
-      '--broker', brokerSvc.url,
-      '--bucket', bucketDir,
+      '--broker', brokerUrl,
+      '--bucket', bucketUrl,
+      ...(s3Bucket ? ['--announce', imageTopic] : []),
       '--seed', String(opts.seed),
       '--json-progress',
       '--truth-dir', truthDir,
     ];
     if (opts.transients === false) testerArgs.push('--no-transients');
+    if (opts.firstSeq !== undefined) testerArgs.push('--first-seq', String(opts.firstSeq));
     if (opts.transientsPerDetector !== undefined) testerArgs.push('--transients-per-detector', String(opts.transientsPerDetector));
     if (opts.exposureTimeS !== undefined) testerArgs.push('--exposure-time', String(opts.exposureTimeS));
     if (opts.slewTimeS !== undefined) testerArgs.push('--slew-time', String(opts.slewTimeS));
@@ -263,6 +315,7 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
       if (!line.startsWith('{')) return;
       try {
         const rec = JSON.parse(line) as Record<string, unknown>;
+        dashboard?.testerLine(rec);
         if (rec.event === 'nextVisit') {
           const key = `${inst.name}/${rec.group}/${rec.detector}`;
           expected.set(key, { group: String(rec.group), detector: Number(rec.detector), kind: String(rec.kind), snaps: Number(rec.snaps) });
@@ -347,7 +400,7 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
           : { group: e.group, detector: e.detector, kind: e.kind, status: 'missing', snaps: 0, latencySeconds: null, sources: null, reason: 'no outcome before the night ended', outputs: {}, timings: {}, summary: {} },
       );
     }
-    const truth = await truthReport(truthDir, inst.name, records, { note: (m) => progress.note(m) });
+    const truth = await truthReport(truthDir, inst.name, records, { note: (m) => progress.note(m), repoRoot: centralRoot });
     const finished = Date.now();
     const summary = summarize(
       {
@@ -382,9 +435,15 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
       () => out.write(`  report written to ${reportFile}\n`),
       (e: unknown) => out.write(`  could not write the report: ${errorMessage(e)}\n`),
     );
+    if (dashboard) {
+      if (summary.apdb) dashboard.apdb(summary.apdb);
+      await opts.dashboard?.keepOpen?.();
+      await dashboard.close(`${summary.detectorVisits.processed}/${summary.detectorVisits.expected} processed`);
+    }
     return summary;
   } finally {
     shuttingDown = true;
+    await dashboard?.close();
     progress.done();
     await front.close();
     await Promise.all(children.reverse().map((c) => c.stop()));

@@ -8,6 +8,7 @@
 import { promises as fs } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../core/errors.ts';
+import { openObjectStore } from '../storage/backends.ts';
 import { readDiaSourceCatalog } from '../pipeline/stages/dia-sources/index.ts';
 import { matchToTruth, readTruthFile, summarizeTruth, truthFilePath, type TruthMatchResult, type TruthSummary } from '../tester/truth/index.ts';
 import type { NightRecord } from './summary.ts';
@@ -21,9 +22,25 @@ export interface TruthReport extends TruthSummary {
 
 const NONE = { length: 0, ra: [], dec: [] } as const;
 
-async function readUri(uri: string): Promise<Uint8Array> {
+/**
+ * The bytes behind a dataset URI: a local path, `file://…`, or `s3://bucket/key` of the central
+ * repository (`repoRoot` says how to reach its server: `s3://bucket/prefix?endpoint=…`).
+ */
+export async function readDatasetUri(uri: string, repoRoot?: string | null): Promise<Uint8Array> {
   if (uri.startsWith('file://')) return new Uint8Array(await fs.readFile(fileURLToPath(uri)));
-  if (uri.includes('://')) throw new Error(`cannot read ${uri}: only local repositories are read for the truth report`);
+  if (uri.startsWith('s3://') && repoRoot?.startsWith('s3://')) {
+    const root = new URL(repoRoot);
+    const target = new URL(uri);
+    if (target.host === root.host) {
+      const store = openObjectStore(`s3://${root.host}${root.search}`);
+      try {
+        return await store.get(decodeURIComponent(target.pathname.replace(/^\//, '')));
+      } finally {
+        await store.close();
+      }
+    }
+  }
+  if (uri.includes('://')) throw new Error(`cannot read ${uri}: not a local file nor in the central repository's bucket`);
   return new Uint8Array(await fs.readFile(uri));
 }
 
@@ -32,7 +49,7 @@ export async function truthReport(
   truthDir: string,
   instrument: string,
   records: readonly NightRecord[],
-  opts: { radiusArcsec?: number; note?: (msg: string) => void } = {},
+  opts: { radiusArcsec?: number; note?: (msg: string) => void; repoRoot?: string | null } = {},
 ): Promise<TruthReport | null> {
   const radiusArcsec = opts.radiusArcsec ?? 1;
   const results: TruthMatchResult[] = [];
@@ -49,7 +66,7 @@ export async function truthReport(
     let detections: Parameters<typeof matchToTruth>[0] = NONE;
     if (uri) {
       try {
-        detections = readDiaSourceCatalog(await readUri(uri), uri).catalog;
+        detections = readDiaSourceCatalog(await readDatasetUri(uri, opts.repoRoot), uri).catalog;
       } catch (e) {
         opts.note?.(`truth report: could not read the DiaSources of group ${r.group} detector ${r.detector}: ${errorMessage(e)}`);
         withoutDiaSources++;
