@@ -2,7 +2,7 @@
  * The night's view of what alert production left behind: the alert packets on the alerts topic
  * (each decoded, counted once per DiaSource, repeats reported) and the APDB's row counts.
  */
-import { unframeAlert, decodeAlert } from '../alerts/index.ts';
+import { unframeAlert, decodeAlert, type AlertPacket } from '../alerts/index.ts';
 import { openApdb, parseApdbConfig } from '../apdb/index.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Broker } from '../messaging/broker.ts';
@@ -14,6 +14,9 @@ export class AlertTally {
   private undecodable = 0;
   private broker: Broker | null = null;
   private subscription = '';
+
+  /** `onAlert` sees every packet decoded (the night's dashboard shows them). */
+  constructor(private readonly onAlert?: (packet: AlertPacket) => void) {}
 
   /** Pulls and counts alerts until the signal aborts. */
   async listen(broker: Broker, subscription: string, signal: AbortSignal, note: (m: string) => void): Promise<void> {
@@ -43,13 +46,16 @@ export class AlertTally {
     const msgs = await broker.pull(this.subscription, { maxMessages: 256, waitMs, signal });
     for (const m of msgs) {
       this.received++;
+      let packet: AlertPacket;
       try {
-        const id = decodeAlert(unframeAlert(m.data)).diaSourceId;
-        if (this.seen.has(id)) this.duplicates++;
-        else this.seen.add(id);
+        packet = decodeAlert(unframeAlert(m.data));
       } catch {
         this.undecodable++;
+        continue;
       }
+      if (this.seen.has(packet.diaSourceId)) this.duplicates++;
+      else this.seen.add(packet.diaSourceId);
+      this.onAlert?.(packet);
     }
     if (msgs.length) await broker.ack(this.subscription, msgs.map((m) => m.ackId)).catch(() => undefined);
     return msgs.length;
