@@ -23,7 +23,7 @@ describe('createBroker', () => {
   });
 
   it('refuses other schemes, listing the supported ones', () => {
-    expect(supportedMessagingUrls()).toEqual(['http://HOST:PORT', 'embedded+http://HOST:PORT']);
+    expect(supportedMessagingUrls()).toEqual(['http://HOST:PORT', 'embedded+http://HOST:PORT', 'redis://HOST:PORT[/db][?prefix=P]', 'rediss://HOST:PORT[/db][?prefix=P]', 'nats://HOST:PORT[?prefix=P]', 'pubsub://PROJECT', 'kafka://HOST:PORT[,HOST:PORT…][?prefix=P]']);
     let err: unknown;
     try {
       createBroker('nats://user:secret@localhost:4222');

@@ -7,6 +7,7 @@
  *   redis://[user:pass@]HOST[:PORT][/db][?prefix=P]   Redis Streams with consumer groups (rediss:// for TLS)
  *   nats://[user:pass@]HOST[:PORT][?prefix=P]          NATS JetStream: streams and durable pull consumers
  *   pubsub://PROJECT[?transport=grpc|rest]            Google Pub/Sub, official client (PUBSUB_EMULATOR_HOST honoured)
+ *   kafka://HOST:PORT[,HOST:PORT…][?prefix=P]          Kafka (kafkajs): consumer groups, acks as committed offsets
  */
 import { ConfigError } from '../core/errors.ts';
 import type { Broker } from './broker.ts';
@@ -32,10 +33,21 @@ function lazyBroker(capabilities: BrokerCapabilities, load: () => Promise<Broker
     pull: async (s, o) => (await get()).pull(s, o),
     ack: async (s, ids) => (await get()).ack(s, ids),
     nack: async (s, ids) => (await get()).nack(s, ids),
+    extendAckDeadline: async (s, ids) => {
+      const b = await get();
+      await b.extendAckDeadline?.(s, ids);
+    },
     close: async () => {
       if (loaded) await (await loaded).close();
     },
   };
+}
+
+/** Kafka URLs may list several brokers with different ports, which WHATWG URLs refuse: the factory takes the text. */
+function kafka(text: string): Broker {
+  return lazyBroker({ push: false, filters: true, orderingKeys: true, deadLetter: true }, async () =>
+    (await import('./kafka/kafka-broker.ts')).kafkaBrokerFromUrl(text),
+  );
 }
 
 function pubsub(url: URL): Broker {
@@ -65,10 +77,11 @@ const FACTORIES: ReadonlyMap<string, { factory: BrokerFactory; example: string }
 
 /** The URL forms createBroker accepts, for help texts and errors. */
 export function supportedMessagingUrls(): string[] {
-  return [...FACTORIES.values()].map((f) => f.example);
+  return [...[...FACTORIES.values()].map((f) => f.example), 'kafka://HOST:PORT[,HOST:PORT…][?prefix=P]'];
 }
 
 export function createBroker(url: string): Broker {
+  if (/^kafka(\+ssl)?:\/\//i.test(url)) return kafka(url);
   let parsed: URL;
   try {
     parsed = new URL(url);

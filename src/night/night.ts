@@ -19,7 +19,7 @@ import { truthReport } from './truth-report.ts';
 import { formatSummary, recordFromOutcome, summarize, type NightRecord, type NightSummary, type RedeliveryReport } from './summary.ts';
 import { OutputRepository } from '../activator/output-repository.ts';
 import { AlertTally, apdbCounts, makeApdb } from './alert-stream.ts';
-import { startNightDashboard, type NightDashboard } from '../dashboard/feed.ts';
+import type { NightDashboard } from '../dashboard/feed.ts';
 import { writeNightReport } from './report/night-report.ts';
 
 const ALERT_TOPIC = 'alerts';
@@ -128,6 +128,7 @@ export async function runNight(opts: NightOptions): Promise<NightSummary> {
 
   try {
     if (opts.dashboard) {
+      const { startNightDashboard } = await import('../dashboard/feed.ts');
       dashboard = await startNightDashboard({ port: opts.dashboard.port, host: opts.dashboard.host, instrument: inst.name, warn: (m) => progress.note(m) });
       progress.note(`dashboard: ${dashboard.url}`);
     }
