@@ -26,13 +26,13 @@ describe('createBroker', () => {
     expect(supportedMessagingUrls()).toEqual(['http://HOST:PORT', 'embedded+http://HOST:PORT', 'redis://HOST:PORT[/db][?prefix=P]', 'rediss://HOST:PORT[/db][?prefix=P]', 'nats://HOST:PORT[?prefix=P]', 'pubsub://PROJECT', 'kafka://HOST:PORT[,HOST:PORT…][?prefix=P]']);
     let err: unknown;
     try {
-      createBroker('nats://user:secret@localhost:4222');
+      createBroker('amqp://user:secret@localhost:5672');
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toBe(
-      'unsupported messaging URL "nats://user:***@localhost:4222" (supported: http://HOST:PORT, embedded+http://HOST:PORT)',
+      `unsupported messaging URL "amqp://user:***@localhost:5672" (supported: ${supportedMessagingUrls().join(', ')})`,
     );
   });
 
