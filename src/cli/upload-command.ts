@@ -6,6 +6,7 @@ import { Services } from '../runtime/services.ts';
 import type { SnapRequest } from '../tester/plan.ts';
 import { createRawPool } from '../tester/sim/raw-pool.ts';
 import { announcingStore } from '../tester/announcing-store.ts';
+import { UploadProgress } from './upload-progress.ts';
 import { snapRawParams, uploadNight, type SnapSimulationOptions, type UploadEvent } from '../tester/upload.ts';
 
 export interface UploadCommandOptions {
@@ -40,9 +41,15 @@ export async function runUpload(o: UploadCommandOptions): Promise<void> {
   const pool = createRawPool(o.threads ? { threads: o.threads } : {});
   const started = Date.now();
   const sim: SnapSimulationOptions = { transients: o.transients !== false, ...(o.transientsPerDetector !== undefined ? { transientsPerDetector: o.transientsPerDetector } : {}) };
+  const detectors = o.detectors?.length ?? instrument.detectors.length;
+  const progress = !o.jsonProgress && process.stdout.isTTY ? new UploadProgress(process.stdout, o.groups * detectors * instrument.snaps, started) : null;
   const print = (e: UploadEvent): void => {
     if (o.jsonProgress) {
       process.stdout.write(JSON.stringify(e) + '\n');
+      return;
+    }
+    if (progress) {
+      progress.event(e);
       return;
     }
     if (e.event === 'group') log.info(e, `group ${e.index}/${e.of}: ${e.group} in ${e.filter} at (${e.ra.toFixed(4)}, ${e.dec.toFixed(4)})`);
@@ -72,6 +79,7 @@ export async function runUpload(o: UploadCommandOptions): Promise<void> {
     else log.info(summary, `uploaded ${r.uploaded} raw(s) in ${summary.seconds.toFixed(1)} s, ${r.errors} error(s)`);
     if (r.errors > 0) process.exitCode = 1;
   } finally {
+    progress?.done();
     await pool.close();
     await services.close();
   }
