@@ -79,6 +79,11 @@ export async function runSetup(o: SetupOptions, out: (line: string) => void): Pr
           const cfg = await store.addNotification({ topic: imageTopic, broker: o.broker, prefix: `${inst.name}/` });
           return `OBJECT_FINALIZE under ${cfg.prefix} → ${imageTopic} (JSON_API_V1)`;
         }
+        if (bucketUrl.startsWith('gs://')) {
+          const { gcsNotificationCommand } = await import('../storage/gcs/gcs-store.ts');
+          const name = /^gs:\/\/([^/?#]+)/.exec(bucketUrl)?.[1] as string;
+          return `a Cloud Storage bucket publishes OBJECT_FINALIZE notifications to Pub/Sub once configured: ${gcsNotificationCommand(name, imageTopic, `${inst.name}/`)}`;
+        }
         return `an S3 bucket announces its objects itself: configure the server (MinIO \`mc event add\`, Ceph RGW topics, AWS event notifications) to send ObjectCreated events under ${inst.name}/ to ${imageTopic}, and start the activators with IMAGE_NOTIFICATIONS=s3`;
       });
     }

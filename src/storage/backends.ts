@@ -14,10 +14,34 @@ export interface OpenStoreDeps {
 
 type StoreFactory = (url: string, deps: OpenStoreDeps) => ObjectStore;
 
+/**
+ * Google Cloud Storage through its JSON API, loaded on first use (the official client takes a
+ * while to load, which every command would otherwise pay). The URL is checked at once.
+ */
+function gcs(url: string): ObjectStore {
+  const bucket = /^gs:\/\/([^/?#]+)/.exec(url)?.[1];
+  if (!bucket) throw new ConfigError(`bucket URL '${url}' is not of the form gs://bucket[/prefix][?endpoint=URL&project=P]`);
+  let loaded: Promise<ObjectStore> | null = null;
+  const get = (): Promise<ObjectStore> => (loaded ??= import('./gcs/gcs-store.ts').then((m) => m.gcsStoreFromUrl(url)));
+  return {
+    bucket,
+    capabilities: { notifications: true },
+    put: async (k, b, o) => (await get()).put(k, b, o),
+    get: async (k) => (await get()).get(k),
+    stat: async (k) => (await get()).stat(k),
+    list: async (p) => (await get()).list(p),
+    delete: async (k) => (await get()).delete(k),
+    close: async () => {
+      if (loaded) await (await loaded).close();
+    },
+  };
+}
+
 /** Bucket URL scheme → backend. One line per backend; each factory only translates the URL. */
 const FACTORIES: ReadonlyMap<string, { factory: StoreFactory; example: string }> = new Map([
   ['file:', { factory: (url, deps) => new LocalBucket({ root: fileURLToPath(url), notify: deps.notify }), example: 'file:///dir' }],
   ['s3:', { factory: (url) => createS3Store(parseS3Url(url)), example: 's3://bucket[/prefix][?endpoint=URL&region=R]' }],
+  ['gs:', { factory: (url) => gcs(url), example: 'gs://bucket[/prefix][?endpoint=URL&project=P]' }],
 ]);
 
 /** The URL forms openObjectStore accepts, for help texts and errors. */

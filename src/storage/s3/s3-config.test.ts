@@ -114,6 +114,6 @@ describe('openObjectStore with s3:// URLs', () => {
   });
 
   it('names the supported forms for an unknown scheme', () => {
-    expect(() => openObjectStore('gs://bucket/x')).toThrow(/supported: file:\/\/\/dir, s3:\/\/bucket/);
+    expect(() => openObjectStore('az://bucket/x')).toThrow(/supported: file:\/\/\/dir, s3:\/\/bucket.*gs:\/\/bucket/);
   });
 });
