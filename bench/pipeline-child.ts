@@ -91,7 +91,15 @@ function prepare(dir: string, instrument: InstrumentName, detector: number): voi
 function run(dir: string, reps: number, exposureOut: string | undefined): RunReport {
   const visit = JSON.parse(readFileSync(path.join(dir, 'visit.json'), 'utf8')) as PreparedVisit;
   const names = readdirSync(dir).sort();
-  const read = (prefix: string): Uint8Array[] => names.filter((n) => n.startsWith(prefix)).map((n) => new Uint8Array(readFileSync(path.join(dir, n))));
+  // Each file as a plain Uint8Array over the bytes read rather than a copy: a worker is handed its
+  // inputs without copying them, and copies left the read buffers behind as garbage in the heap.
+  const read = (prefix: string): Uint8Array[] =>
+    names
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => {
+        const b = readFileSync(path.join(dir, n));
+        return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+      });
   const raws = read('raw-');
   const [bias] = read('calib-bias');
   const [dark] = read('calib-dark');
@@ -109,6 +117,9 @@ function run(dir: string, reps: number, exposureOut: string | undefined): RunRep
   let maxRssKbFirstVisit = 0;
   let last: ReturnType<typeof processDetectorVisit> | null = null;
   for (let i = 0; i < reps; i++) {
+    // A worker hands its output files on before the next visit: the last visit's are not kept
+    // while this one runs (they would add two full-size files to the peak).
+    last = null;
     const t0 = performance.now();
     last = processDetectorVisit({
       raws,

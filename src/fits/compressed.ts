@@ -237,6 +237,27 @@ function findColumn(columns: readonly ColumnLayout[], name: string): ColumnLayou
   return columns.find((c) => c.name.trim().toUpperCase() === name);
 }
 
+/** The array type a compressed image of this ZBITPIX decodes to, or null for an invalid one. */
+export function compressedStoredType(
+  zbitpix: number,
+): typeof Uint8Array | typeof Int16Array | typeof Int32Array | typeof Float32Array | typeof Float64Array | null {
+  switch (zbitpix) {
+    case 8:
+      return Uint8Array;
+    case 16:
+      return Int16Array;
+    case 32:
+      return Int32Array;
+    case 64:
+    case -64:
+      return Float64Array;
+    case -32:
+      return Float32Array;
+    default:
+      return null;
+  }
+}
+
 function allocOutput(zbitpix: number, n: number, ctx: FitsErrorContext): CompressedStoredArray {
   switch (zbitpix) {
     case 8:
@@ -397,9 +418,10 @@ class DescriptorReader {
 
 /**
  * Decode every tile of a compressed image. `data` is the BINTABLE's data area (table then heap),
- * `dataOffset` its offset in the file (for error messages).
+ * `dataOffset` its offset in the file (for error messages). `into`: the array to decode into (of
+ * the type and size the image decodes to, see compressedStoredType); a new one when not given.
  */
-export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset: number): CompressedStoredArray {
+export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset: number, into?: CompressedStoredArray): CompressedStoredArray {
   const ctx = raw.context;
   const { columns, rowBytes, nrows } = binTableLayout(raw);
   const info = compressionInfo(raw, columns);
@@ -441,7 +463,10 @@ export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset:
   const blankKw = kw('ZBLANK') ?? kw('BLANK');
 
   const npix = info.shape.reduce((a, b) => a * b, 1);
-  const out = allocOutput(info.zbitpix, npix, ctx);
+  if (into && (into.length !== npix || into.constructor !== compressedStoredType(info.zbitpix))) {
+    throw new FitsError(`cannot decode a ZBITPIX ${info.zbitpix} image of ${npix} pixels into a ${into.constructor.name} of ${into.length}`, ctx);
+  }
+  const out = into ?? allocOutput(info.zbitpix, npix, ctx);
   const maxTile = info.tile.reduce((a, b, i) => a * Math.min(b, info.shape[i]), 1);
   const scratch = new Int32Array(maxTile);
   const isFloat = info.zbitpix < 0;
@@ -546,7 +571,9 @@ export function riceEncodeImage(
   const grid = new TileGrid([width, height], [tileWidth, tileHeight]);
   const maxTile = Math.min(tileWidth, width) * Math.min(tileHeight, height);
   const perTile = riceMaxEncodedSize(maxTile, blockSize, bytePix);
-  const heap = new Uint8Array(perTile * grid.total);
+  // The heap grows as the tiles are encoded: the worst case of every tile, allocated up front,
+  // would be the size of the image itself for an image that compresses well.
+  let heap = new Uint8Array(Math.min(perTile * grid.total, Math.max(perTile, 1 << 16)));
   const table = new Uint8Array(8 * grid.total);
   const dv = new DataView(table.buffer);
   const scratch = data instanceof Int32Array ? null : new Int32Array(maxTile);
@@ -570,6 +597,11 @@ export function riceEncodeImage(
         tileBuf.set(data.subarray(imageOff, imageOff + len), tileOff);
       });
       src = tileBuf;
+    }
+    if (heap.length - pos < perTile) {
+      const bigger = new Uint8Array(Math.min(perTile * grid.total, Math.max(2 * heap.length, pos + perTile)));
+      bigger.set(heap.subarray(0, pos));
+      heap = bigger;
     }
     const n = riceEncode(src, srcOff, tileLen, blockSize, bytePix, heap, pos);
     dv.setUint32(8 * t, n);

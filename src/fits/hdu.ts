@@ -6,12 +6,12 @@
 import { FitsError } from './errors.ts';
 import type { FitsErrorContext } from './errors.ts';
 import type { Header } from './header.ts';
-import { readBigEndian } from './endian.ts';
-import { asImageArray, physicalFloat32, physicalPixels, scalingOf } from './pixels.ts';
+import { readBigEndian, swapInPlace } from './endian.ts';
+import { asImageArray, physicalFloat32, physicalFloat32InPlace, physicalPixels, scalingOf } from './pixels.ts';
 import type { ImageArray, RawImageArray } from './pixels.ts';
 import { makeAsciiTable, makeBinTable } from './bintable.ts';
 import type { FitsTable } from './bintable.ts';
-import { compressionInfo, decodeCompressedImage, reconstructImageHeader } from './compressed.ts';
+import { compressedStoredType, compressionInfo, decodeCompressedImage, reconstructImageHeader } from './compressed.ts';
 import type { CompressedStoredArray, CompressionInfo } from './compressed.ts';
 import { binTableLayout } from './bintable.ts';
 
@@ -60,6 +60,20 @@ export interface Hdu {
   pixelsAsFloat32(): Float32Array;
   /** Physical values in a new Float32Array the caller may change (one pass, no cache). */
   float32Copy(): Float32Array;
+  /**
+   * Physical values as a Float32Array the caller owns, for a last use of the HDU's pixels: 32-bit
+   * images are converted where they were decoded (no second full-size array), and the HDU's
+   * decoded pixels are dropped (a later call decodes again). Otherwise as float32Copy.
+   */
+  takeFloat32(): Float32Array;
+  /** pixels(), handed to the caller, who may change them: the HDU's decoded pixels are dropped. */
+  takePixels(): ImageArray;
+  /**
+   * The stored values (as storedPixels()) decoded into `target`, not cached, for a caller that
+   * decodes several images through one buffer: `target` when it is of the type and size they
+   * decode to, else storedPixels().
+   */
+  storedPixelsInto(target: ImageArray): ImageArray;
   /** Table contents; throws FitsError for non-table HDUs. */
   table(): FitsTable;
 }
@@ -185,6 +199,29 @@ abstract class BaseHdu implements Hdu {
     return physicalFloat32(stored, scalingOf(this.header, this.bitpix));
   }
 
+  takeFloat32(): Float32Array {
+    const bitpix = this.bitpix;
+    if (bitpix !== 32 && bitpix !== -32) return this.float32Copy();
+    const stored = this.storedPixels();
+    if (!(stored instanceof Int32Array || stored instanceof Float32Array)) return this.float32Copy();
+    const scaling = scalingOf(this.header, bitpix);
+    this.dropPixels();
+    return physicalFloat32InPlace(stored, scaling);
+  }
+
+  takePixels(): ImageArray {
+    const p = this.pixels();
+    this.dropPixels();
+    return p;
+  }
+
+  storedPixelsInto(_target: ImageArray): ImageArray {
+    return this.storedPixels();
+  }
+
+  /** Forgets the decoded pixels (they are decoded again when asked for). */
+  protected dropPixels(): void {}
+
   table(): FitsTable {
     throw new FitsError(`HDU is a ${this.type}, not a table`, this.context());
   }
@@ -231,6 +268,24 @@ export class ImageHdu extends BaseHdu {
       this.#physical = physicalPixels(this.#rawData(), this.bitpix, scalingOf(this.header, this.bitpix));
     }
     return this.#physical;
+  }
+
+  override storedPixelsInto(target: ImageArray): ImageArray {
+    const bitpix = this.bitpix;
+    const n = this.shape.reduce((a, b) => a * b, 1);
+    const type = bitpix === 8 ? Uint8Array : bitpix === 16 ? Int16Array : bitpix === 32 ? Int32Array : bitpix === -32 ? Float32Array : bitpix === -64 ? Float64Array : null;
+    if (this.#raw || !this.isImage || type === null || !(target instanceof type) || target.length !== n) return this.storedPixels();
+    const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+    const data = this.dataBytes();
+    bytes.set(data.subarray(0, bytes.length));
+    swapInPlace(bytes, target.BYTES_PER_ELEMENT);
+    return target;
+  }
+
+  protected override dropPixels(): void {
+    this.#raw = null;
+    this.#stored = null;
+    this.#physical = null;
   }
 }
 
@@ -285,6 +340,19 @@ export class CompressedImageHdu extends BaseHdu {
       this.#physical = physicalPixels(this.#decoded(), this.bitpix, scalingOf(this.header, this.bitpix));
     }
     return this.#physical;
+  }
+
+  override storedPixelsInto(target: ImageArray): ImageArray {
+    if (this.#stored || !this.isImage) return this.storedPixels();
+    const n = this.shape.reduce((a, b) => a * b, 1);
+    const type = compressedStoredType(this.bitpix);
+    if (type === null || !(target instanceof type) || target.length !== n) return this.storedPixels();
+    return decodeCompressedImage(this.rawHeader, this.dataBytes(), this.dataOffset, target as CompressedStoredArray);
+  }
+
+  protected override dropPixels(): void {
+    this.#stored = null;
+    this.#physical = null;
   }
 }
 

@@ -12,15 +12,17 @@ export type { FitsErrorContext } from './errors.ts';
 export { Card } from './card.ts';
 export type { CardInput, FitsValue } from './card.ts';
 export { Header } from './header.ts';
-export type { ImageArray } from './pixels.ts';
+export type { ImageArray, Scaling } from './pixels.ts';
+export { physicalFloat32, physicalFloat32InPlace, scalingOf } from './pixels.ts';
 export type { Hdu, HduType } from './hdu.ts';
 export type { FitsTable, FitsTableColumn, TableColumnData, TableNumericArray, VarLengthRow } from './bintable.ts';
 export { readFits } from './reader.ts';
 export type { FitsFile, ReadFitsOptions } from './reader.ts';
-export { writeFits, writeFitsChunks } from './writer.ts';
+export { planFits, writeFits, writeFitsChunks } from './writer.ts';
 export type {
   ImageHduInput,
   ImageInputArray,
+  PlannedFits,
   PrimaryHeaderInput,
   RiceCompressionInput,
   TableColumnInput,

@@ -109,3 +109,27 @@ export function physicalFloat32(stored: ImageArray | BigInt64Array, scaling: Sca
   }
   return out;
 }
+
+/**
+ * physicalFloat32 over the stored values themselves: a 32-bit stored array (integers or floats)
+ * converted in place into a Float32Array on the same memory, which is returned. Each value is read
+ * before its slot is written.
+ */
+export function physicalFloat32InPlace(stored: Int32Array | Float32Array, scaling: Scaling): Float32Array {
+  const { bscale, bzero, blank } = scaling;
+  const n = stored.length;
+  if (stored instanceof Float32Array) {
+    if (bscale !== 1 || bzero !== 0) for (let i = 0; i < n; i++) stored[i] = stored[i] * bscale + bzero;
+    return stored;
+  }
+  const out = new Float32Array(stored.buffer, stored.byteOffset, n);
+  if (blank === null) {
+    for (let i = 0; i < n; i++) out[i] = stored[i] * bscale + bzero;
+  } else {
+    for (let i = 0; i < n; i++) {
+      const v = stored[i];
+      out[i] = v === blank ? NaN : v * bscale + bzero;
+    }
+  }
+  return out;
+}

@@ -7,7 +7,7 @@ import { Card, isCommentaryKey, normalizeKey } from './card.ts';
 import type { CardInput } from './card.ts';
 import { FitsError } from './errors.ts';
 import { BLOCK_SIZE, Header } from './header.ts';
-import { toBigEndianBytes } from './endian.ts';
+import { swapInPlace, toBigEndianBytes } from './endian.ts';
 import type { ImageArray } from './pixels.ts';
 import { riceEncodeImage } from './compressed.ts';
 import type { RiceBytePix } from './rice.ts';
@@ -74,10 +74,26 @@ export interface WriteFitsOptions {
   checksum?: boolean;
 }
 
+/** Values in native byte order, converted to big-endian only when they are written out. */
+interface NativePiece {
+  readonly values: Exclude<ImageLayout['stored'], Uint8Array>;
+}
+
+/** Bytes as they go in the file, or values still to be byte-swapped. */
+type DataPiece = Uint8Array | NativePiece;
+
 interface BuiltHdu {
   cards: Card[];
   /** Data pieces, concatenated in order (unpadded). */
-  data: Uint8Array[];
+  data: DataPiece[];
+}
+
+function pieceLength(d: DataPiece): number {
+  return d instanceof Uint8Array ? d.length : d.values.byteLength;
+}
+
+function pieceBytes(d: DataPiece): Uint8Array {
+  return d instanceof Uint8Array ? d : toBigEndianBytes(d.values);
 }
 
 /** Keywords the writer generates; the same keys in user headers are dropped. */
@@ -196,8 +212,8 @@ function extnameCards(extname: string | undefined): Card[] {
   return extname === undefined ? [] : [Card.create('EXTNAME', extname, 'extension name')];
 }
 
-function storedBytes(stored: ImageLayout['stored']): Uint8Array {
-  return stored instanceof Uint8Array ? stored : toBigEndianBytes(stored);
+function storedPiece(stored: ImageLayout['stored']): DataPiece {
+  return stored instanceof Uint8Array ? stored : { values: stored };
 }
 
 function buildPrimaryHeaderOnly(input: PrimaryHeaderInput): BuiltHdu {
@@ -226,7 +242,7 @@ function buildImage(input: ImageHduInput, primary: boolean, where: string): Buil
   else cards.push(Card.create('PCOUNT', 0, 'number of parameters'), Card.create('GCOUNT', 1, 'number of groups'));
   cards.push(...scalingCards(layout), ...extnameCards(input.extname));
   cards.push(...userCards(input.header, input.extname !== undefined, layout.bitpix < 0));
-  return { cards, data: [storedBytes(layout.stored)] };
+  return { cards, data: [storedPiece(layout.stored)] };
 }
 
 function buildCompressedImage(input: ImageHduInput, fromPrimary: boolean, where: string): BuiltHdu {
@@ -408,8 +424,13 @@ function isImageInput(x: PrimaryHeaderInput | ImageHduInput): x is ImageHduInput
 
 const ZERO_BLOCK = new Uint8Array(BLOCK_SIZE);
 
-function* emit(built: BuiltHdu, checksum: boolean): Generator<Uint8Array> {
-  const dataLength = built.data.reduce((a, d) => a + d.length, 0);
+/**
+ * The pieces of one HDU in file order: header bytes, data pieces, padding. Values in native
+ * order are passed on unconverted (the caller swaps them where they land), except with a
+ * checksum, which needs the file's bytes.
+ */
+function* emit(built: BuiltHdu, checksum: boolean): Generator<DataPiece> {
+  const dataLength = built.data.reduce((a, d) => a + pieceLength(d), 0);
   const cards = [...built.cards];
   const firstLong = cards.findIndex((c) => c.recordCount > 1);
   if (firstLong >= 0 && !cards.some((c) => c.normalizedKey === 'LONGSTRN')) {
@@ -417,9 +438,10 @@ function* emit(built: BuiltHdu, checksum: boolean): Generator<Uint8Array> {
     cards.splice(firstLong, 0, Card.create('LONGSTRN', 'OGIP 1.0', 'The OGIP Long String Convention may be used.'));
   }
   const header = new Header(cards);
+  const data = checksum ? built.data.map(pieceBytes) : built.data;
   if (checksum) {
     const sum = new OnesComplementSum();
-    for (const d of built.data) sum.update(d);
+    for (const d of data as Uint8Array[]) sum.update(d);
     const datasum = sum.value;
     header.set('CHECKSUM', '0000000000000000', 'HDU checksum');
     header.set('DATASUM', String(datasum), 'data unit checksum');
@@ -427,7 +449,7 @@ function* emit(built: BuiltHdu, checksum: boolean): Generator<Uint8Array> {
     header.set('CHECKSUM', encodeChecksum(addSums(hsum, datasum)), 'HDU checksum');
   }
   yield header.toBytes();
-  for (const d of built.data) if (d.length > 0) yield d;
+  for (const d of data) if (pieceLength(d) > 0) yield d;
   const pad = (BLOCK_SIZE - (dataLength % BLOCK_SIZE)) % BLOCK_SIZE;
   if (pad > 0) yield ZERO_BLOCK.subarray(0, pad);
 }
@@ -443,6 +465,15 @@ export function* writeFitsChunks(
   extensions: readonly (ImageHduInput | TableHduInput)[] = [],
   options: WriteFitsOptions = {},
 ): Generator<Uint8Array> {
+  // One big-endian copy at a time, each released once the consumer moves on.
+  for (const piece of filePieces(primary, extensions, options)) yield pieceBytes(piece);
+}
+
+function* filePieces(
+  primary: PrimaryHeaderInput | ImageHduInput,
+  extensions: readonly (ImageHduInput | TableHduInput)[],
+  options: WriteFitsOptions,
+): Generator<DataPiece> {
   const checksum = options.checksum ?? false;
   if (isImageInput(primary)) {
     if (primary.compression) {
@@ -464,19 +495,99 @@ export function* writeFitsChunks(
   }
 }
 
-/** Write a whole FITS file into one buffer. */
+/** A FITS file laid out (headers built, compressed data encoded), to be written into a buffer. */
+export interface PlannedFits {
+  /** Size of the file in bytes. */
+  readonly byteLength: number;
+  /** Writes the file into `out` from `offset` (byteLength bytes). */
+  writeTo(out: Uint8Array, offset?: number): void;
+  /**
+   * Whether writeOver can write the file into `buffer` from its start: every uncompressed image
+   * array lies in `buffer`, in file order, at or before its place in the file, which fits.
+   */
+  canWriteOver(buffer: ArrayBufferLike): boolean;
+  /**
+   * Writes the file over the start of `buffer` (see canWriteOver), its image arrays moved to their
+   * places and byte-swapped there rather than copied: they are unusable afterwards. Returns the
+   * file, a view of the first byteLength bytes of `buffer`.
+   */
+  writeOver(buffer: ArrayBufferLike): Uint8Array;
+}
+
+/**
+ * Lays a FITS file out without writing it: its size is known before its buffer is allocated, and
+ * the image values are copied straight into that buffer and byte-swapped there, so the file is
+ * the only full-size allocation. The input arrays must not change before writeTo.
+ */
+export function planFits(
+  primary: PrimaryHeaderInput | ImageHduInput,
+  extensions: readonly (ImageHduInput | TableHduInput)[] = [],
+  options: WriteFitsOptions = {},
+): PlannedFits {
+  const pieces = [...filePieces(primary, extensions, options)];
+  const byteLength = pieces.reduce((a, c) => a + pieceLength(c), 0);
+  /** Offset of each piece in the file. */
+  const offsets: number[] = [];
+  for (let i = 0, pos = 0; i < pieces.length; pos += pieceLength(pieces[i]), i++) offsets.push(pos);
+  const canWriteOver = (buffer: ArrayBufferLike): boolean => {
+    if (buffer.byteLength < byteLength) return false;
+    let end = 0;
+    for (let i = 0; i < pieces.length; i++) {
+      const c = pieces[i];
+      if (c instanceof Uint8Array) continue;
+      // In file order, not overlapping each other, each moving towards the end (or staying):
+      // moved last to first, none overwrites another still to be moved.
+      if (c.values.buffer !== buffer || c.values.byteOffset < end || c.values.byteOffset > offsets[i]) return false;
+      end = c.values.byteOffset + c.values.byteLength;
+    }
+    return true;
+  };
+  return {
+    byteLength,
+    canWriteOver,
+    writeOver(buffer: ArrayBufferLike): Uint8Array {
+      if (!canWriteOver(buffer)) throw new FitsError('the file cannot be written over this buffer');
+      const out = new Uint8Array(buffer, 0, byteLength);
+      for (let i = pieces.length - 1; i >= 0; i--) {
+        const c = pieces[i];
+        if (c instanceof Uint8Array) continue;
+        const v = c.values;
+        out.copyWithin(offsets[i], v.byteOffset, v.byteOffset + v.byteLength);
+        swapInPlace(out.subarray(offsets[i], offsets[i] + v.byteLength), v.BYTES_PER_ELEMENT);
+      }
+      // Then the headers, compressed data and padding, in the gaps.
+      for (let i = 0; i < pieces.length; i++) {
+        const c = pieces[i];
+        if (c instanceof Uint8Array) out.set(c, offsets[i]);
+      }
+      return out;
+    },
+    writeTo(out: Uint8Array, offset = 0): void {
+      if (offset < 0 || offset + byteLength > out.length) throw new FitsError(`a ${byteLength}-byte file does not fit at offset ${offset} of ${out.length} bytes`);
+      let pos = offset;
+      for (const c of pieces) {
+        if (c instanceof Uint8Array) {
+          out.set(c, pos);
+          pos += c.length;
+        } else {
+          const v = c.values;
+          out.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), pos);
+          swapInPlace(out.subarray(pos, pos + v.byteLength), v.BYTES_PER_ELEMENT);
+          pos += v.byteLength;
+        }
+      }
+    },
+  };
+}
+
+/** Write a whole FITS file into one buffer (see planFits). */
 export function writeFits(
   primary: PrimaryHeaderInput | ImageHduInput,
   extensions: readonly (ImageHduInput | TableHduInput)[] = [],
   options: WriteFitsOptions = {},
 ): Uint8Array {
-  const chunks = [...writeFitsChunks(primary, extensions, options)];
-  const total = chunks.reduce((a, c) => a + c.length, 0);
-  const out = new Uint8Array(total);
-  let pos = 0;
-  for (const c of chunks) {
-    out.set(c, pos);
-    pos += c.length;
-  }
+  const plan = planFits(primary, extensions, options);
+  const out = new Uint8Array(plan.byteLength);
+  plan.writeTo(out);
   return out;
 }

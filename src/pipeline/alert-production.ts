@@ -12,7 +12,7 @@ import { AlgorithmError, errorMessage, InvalidInputError } from '../core/errors.
 import type { MaskedImage } from '../core/image.ts';
 import type { TanWcs } from '../astro/index.ts';
 import { sipPixelToSky, sipSkyToPixel, type SipWcs } from './lib/sip-wcs.ts';
-import { readProcessedExposure, readProcessedExposureInfo } from './outputs.ts';
+import { allocateExposurePlanes, readProcessedExposure, readProcessedExposureInfo } from './outputs.ts';
 import type { StageRunner } from './runner.ts';
 import { SourceFlag, type SourceCatalog } from './source-catalog.ts';
 import { AstrometryConfig, astrometrySources, runAstrometry, skyCoordinates, type AstrometryResult } from './stages/astrometry/astrometry.ts';
@@ -220,6 +220,10 @@ export function subtractTemplate(
     readonly templates: readonly Uint8Array[];
     readonly band: string;
     readonly sciencePsfSigmaPx: number;
+    /** Planes of the science's size the caller has no more use for, to warp the template into. */
+    readonly templatePlanes?: MaskedImage;
+    /** Image and variance planes for the difference (see allocateExposurePlanes); new ones when not given. */
+    readonly differencePlanes?: { readonly image: Float32Array; readonly variance: Float32Array };
   },
   cfg: AlertProductionConfig,
 ): DifferenceOutcome | { readonly skipped: string } {
@@ -227,6 +231,9 @@ export function subtractTemplate(
   if (input.templates.length === 0) return { skipped: 'no template patch covers the detector' };
   const target = wcsTransform(input.wcs);
   const margin = 2 * cfg.warp.lanczosOrder + 2;
+  // The warp takes the patches one at a time: each is decoded into the planes of the one before
+  // (when of the same size), not into new ones.
+  let patchPlanes: MaskedImage | null = null;
   const patches = run.stage(
     'templateInput',
     () =>
@@ -239,14 +246,15 @@ export function subtractTemplate(
         // Only the patches the detector actually overlaps (the preload's footprint is padded), each
         // decoded when the warp comes to it and released after it.
         if (!overlaps(target, science.width, science.height, wcs, info.width, info.height, margin)) return [];
-        return [{ wcs, width: info.width, height: info.height, load: () => readProcessedExposure(bytes, label).masked }];
+        return [{ wcs, width: info.width, height: info.height, load: () => (patchPlanes = readProcessedExposure(bytes, label, patchPlanes).masked) }];
       }),
     'input',
   );
   if (patches.length === 0) return { skipped: 'no template patch overlaps the detector' };
   const warp = run.stage('templateWarp', () =>
-    runWarp({ target: { wcs: target, width: science.width, height: science.height }, sources: patches, config: cfg.warp }),
+    runWarp({ target: { wcs: target, width: science.width, height: science.height }, sources: patches, config: cfg.warp, planes: input.templatePlanes }),
   );
+  patchPlanes = null;
   if (warp.coveredFraction < cfg.templateStars.minCoverage) {
     return { skipped: `the templates cover ${(100 * warp.coveredFraction).toFixed(1)}% of the detector (at least ${100 * cfg.templateStars.minCoverage}% needed)` };
   }
@@ -281,6 +289,8 @@ export function subtractTemplate(
     if (!(err instanceof AlgorithmError)) throw err;
     return { skipped: `PSF matching failed: ${errorMessage(err)}` };
   }
-  const subtraction = run.stage('subtraction', () => runSubtraction({ science, template, matching }, cfg.subtraction));
+  // The difference is written out: its planes are laid out for the file (writeProcessedExposureInPlace).
+  const planes = input.differencePlanes ?? allocateExposurePlanes(science.width, science.height);
+  const subtraction = run.stage('subtraction', () => runSubtraction({ science, template, matching }, cfg.subtraction, { planes }));
   return { template, warp, matching, subtraction };
 }

@@ -36,6 +36,8 @@ export interface IsrInput {
   readonly raw: RawExposure;
   readonly masters?: CalibrationMasters;
   readonly defects?: readonly Defect[];
+  /** Image and variance planes for the exposure (see AssemblyInput.planes); new ones when not given. */
+  readonly planes?: { readonly image: Float32Array; readonly variance: Float32Array };
 }
 
 export interface OverscanAmpDiagnostics {
@@ -78,6 +80,7 @@ export function runIsr(input: IsrInput, cfg: IsrConfig = makeIsrConfig(), hook: 
           saturationAdu: a.saturationAdu,
         })),
         defects: input.defects,
+        planes: input.planes,
       },
       cfg.assembly,
     ),

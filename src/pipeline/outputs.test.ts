@@ -2,8 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { makeTanWcs } from '../astro/index.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { MaskBit, makeMaskedImage } from '../core/image.ts';
-import { readFits } from '../fits/index.ts';
-import { readProcessedExposure, readSourceCatalog, writeProcessedExposure, writeSourceCatalog, type ExposureMetadata } from './outputs.ts';
+import { readFits, writeFits } from '../fits/index.ts';
+import {
+  allocateExposurePlanes,
+  maskPlaneCards,
+  metadataCards,
+  readMasterCalibration,
+  readProcessedExposure,
+  readSourceCatalog,
+  writeProcessedExposure,
+  writeProcessedExposureInPlace,
+  writeSourceCatalog,
+  type ExposureMetadata,
+} from './outputs.ts';
+import { expandMaster } from './stages/calibrate-signature/calibrate-signature.ts';
 import { makeSourceCatalog, SOURCE_COLUMNS } from './source-catalog.ts';
 
 const meta: ExposureMetadata = {
@@ -62,6 +74,71 @@ describe('outputs', () => {
     expect(diagnostics?.find((d) => d.key === 'PSFMEAS')?.value).toBe(true);
     expect(diagnostics?.find((d) => d.key === 'MY_LONG_DIAGNOSTIC')?.value).toBe('ok');
     expect(diagnostics?.find((d) => d.key === 'BGMEAN')).toBeUndefined();
+  });
+
+  it('writes the file over planes laid out for it, with the bytes of a copy; other planes are copied and left as they are', () => {
+    const W = 37;
+    const H = 23;
+    const fill = (mi: { image: Float32Array; variance: Float32Array; mask: Int32Array }) => {
+      for (let i = 0; i < W * H; i++) {
+        mi.image[i] = Math.sin(i) * 1000;
+        mi.variance[i] = 50 + (i % 7);
+        mi.mask[i] = i % 13 === 0 ? MaskBit.DETECTED : 0;
+      }
+    };
+    const plain = makeMaskedImage(W, H);
+    fill(plain);
+    const expected = writeProcessedExposure(plain, meta);
+    const planes = allocateExposurePlanes(W, H);
+    const laidOut = { width: W, height: H, ...planes, mask: new Int32Array(W * H) };
+    fill(laidOut);
+    const inPlace = writeProcessedExposureInPlace(laidOut, meta);
+    expect(inPlace.buffer).toBe(planes.image.buffer);
+    expect(inPlace).toEqual(expected);
+    const copy = makeMaskedImage(W, H);
+    fill(copy);
+    const copied = writeProcessedExposureInPlace(copy, meta);
+    expect(copied.buffer).not.toBe(copy.image.buffer);
+    expect(copied).toEqual(expected);
+    expect(copy.image).toEqual(plain.image);
+    const back = readProcessedExposure(inPlace);
+    expect(back.masked.image).toEqual(plain.image);
+    expect(back.masked.mask).toEqual(plain.mask);
+    // Decoded into the planes of an earlier read: the same values.
+    const other = makeMaskedImage(W, H);
+    const again = readProcessedExposure(expected, 'again', other);
+    expect(again.masked.image).toBe(other.image);
+    expect(again.masked.mask).toBe(other.mask);
+    expect(again.masked.variance).toEqual(plain.variance);
+    expect(again.masked.mask).toEqual(plain.mask);
+  });
+
+  it('reads a master calibration compactly, to the values of a full read', () => {
+    const W = 64;
+    const H = 20;
+    const n = W * H;
+    const rice = { type: 'RICE_1' as const, tileWidth: W, tileHeight: 1 };
+    const image = Int32Array.from({ length: n }, (_, i) => 9_000 + ((i * 37) % 2_000)); // fits 16 bits
+    const variance = Int32Array.from({ length: n }, (_, i) => 100_000 + i * 1_000); // does not: Float32
+    const mask = new Int32Array(n);
+    mask[3] = MaskBit.BAD;
+    mask[700] = MaskBit.SAT;
+    const bytes = writeFits({ header: metadataCards({ ...meta, kind: 'FLAT' }) }, [
+      { extname: 'IMAGE', width: W, height: H, data: image, bscale: 0.0001, bzero: 0.5, compression: rice },
+      { extname: 'MASK', header: maskPlaneCards(), width: W, height: H, data: mask, compression: rice },
+      { extname: 'VARIANCE', width: W, height: H, data: variance, bscale: 1e-7, bzero: 0, compression: rice },
+    ]);
+    const full = readProcessedExposure(bytes).masked;
+    for (const scratch of [null, new Int32Array(n)]) {
+      const { master } = readMasterCalibration(bytes, 'flat', scratch);
+      expect(master.image).not.toBeInstanceOf(Float32Array);
+      expect(master.variance).toBeInstanceOf(Float32Array);
+      expect(master.mask).not.toBeInstanceOf(Int32Array);
+      const expanded = expandMaster(master);
+      expect(expanded.image).toEqual(full.image);
+      expect(expanded.variance).toEqual(full.variance);
+      expect(expanded.mask).toEqual(full.mask);
+    }
   });
 
   it('writes and reads a source catalog with units', () => {

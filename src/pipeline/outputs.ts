@@ -2,13 +2,17 @@
  * Output files of a processed detector-visit, and their readers:
  * - the processed exposure: a data-less primary HDU with the visit metadata, the WCS and the
  *   pipeline's diagnostics, then IMAGE (float32), MASK (int32, afw-style MP_* cards naming the
- *   bits) and VARIANCE (float32) extensions, uncompressed;
+ *   bits) and VARIANCE (float32) extensions; IMAGE and VARIANCE uncompressed, MASK tile
+ *   compressed (RICE_1, one row per tile, as fpack: lossless, and a mask is mostly zero, so it
+ *   takes a fraction of a percent of its 4 bytes per pixel);
  * - the source catalog: a BINTABLE 'SOURCES' with one column per SourceCatalog field, with units.
  */
 import type { TanWcs } from '../astro/index.ts';
 import { errorMessage, InvalidInputError } from '../core/errors.ts';
 import { MaskBit, type MaskBitName, type MaskedImage } from '../core/image.ts';
-import { readFits, writeFits, type CardInput, type FitsFile, type Hdu } from '../fits/index.ts';
+import { physicalFloat32, physicalFloat32InPlace, planFits, readFits, scalingOf, writeFits, type CardInput, type FitsFile, type Hdu, type PlannedFits } from '../fits/index.ts';
+import type { MasterCalibration } from './stages/calibrate-signature/calibrate-signature.ts';
+import { scaledPlane, type MasterMask, type MasterPlane } from './stages/calibrate-signature/master-planes.ts';
 import { sipWcsCards, sipWcsFromHeader, type SipWcs } from './lib/sip-wcs.ts';
 import { makeSourceCatalog, SOURCE_COLUMNS, type SourceCatalog } from './source-catalog.ts';
 
@@ -90,8 +94,50 @@ export function metadataCards(m: ExposureMetadata): CardInput[] {
   return cards;
 }
 
-/** The processed exposure file (uncompressed). */
+/** The processed exposure file (the mask tile compressed, see the module comment). */
 export function writeProcessedExposure(masked: MaskedImage, metadata: ExposureMetadata): Uint8Array {
+  const plan = planProcessedExposure(masked, metadata);
+  const out = new Uint8Array(plan.byteLength);
+  plan.writeTo(out);
+  return out;
+}
+
+/**
+ * Image and variance planes (fresh, zero) laid out so that writeProcessedExposureInPlace can make
+ * the processed exposure file of them where they lie: both in one buffer, followed by room for the
+ * file's headers and compressed mask. The room is never written unless the file needs it, so it
+ * takes address space, not memory.
+ */
+export function allocateExposurePlanes(width: number, height: number): { readonly image: Float32Array; readonly variance: Float32Array } {
+  const n = width * height;
+  // Room for the worst case: a mask that does not compress (RICE_1 adds a few bytes per block),
+  // the tile table, and the headers.
+  const room = 4 * n + Math.ceil(n / 8) + 8 * height + (1 << 20);
+  const buffer = new ArrayBuffer(8 * n + room);
+  return { image: new Float32Array(buffer, 0, n), variance: new Float32Array(buffer, 4 * n, n) };
+}
+
+/**
+ * writeProcessedExposure for the last use of the planes: when they come from
+ * allocateExposurePlanes the file is made where they lie (the image and variance moved into
+ * place and byte-swapped, no copy of them), and they are unusable afterwards; other planes are
+ * written to a new buffer (and left as they are). The file may be a view of the start of a
+ * larger buffer.
+ */
+export function writeProcessedExposureInPlace(masked: MaskedImage, metadata: ExposureMetadata): Uint8Array {
+  const plan = planProcessedExposure(masked, metadata);
+  const buffer = masked.image.buffer;
+  if (plan.canWriteOver(buffer)) return plan.writeOver(buffer);
+  const out = new Uint8Array(plan.byteLength);
+  plan.writeTo(out);
+  return out;
+}
+
+/**
+ * The processed exposure file laid out, to be written into a buffer of its size (see planFits);
+ * the planes must not change before it is.
+ */
+export function planProcessedExposure(masked: MaskedImage, metadata: ExposureMetadata): PlannedFits {
   const { width, height } = masked;
   const n = width * height;
   if (masked.image.length !== n || masked.mask.length !== n || masked.variance.length !== n) {
@@ -99,9 +145,9 @@ export function writeProcessedExposure(masked: MaskedImage, metadata: ExposureMe
   }
   const wcs = metadata.wcs ? wcsCards(metadata.wcs) : [];
   const maskCards = maskPlaneCards();
-  return writeFits({ header: metadataCards(metadata) }, [
+  return planFits({ header: metadataCards(metadata) }, [
     { extname: 'IMAGE', header: [{ key: 'BUNIT', value: metadata.bunit }, ...wcs], width, height, data: masked.image },
-    { extname: 'MASK', header: [...maskCards, ...wcs], width, height, data: masked.mask },
+    { extname: 'MASK', header: [...maskCards, ...wcs], width, height, data: masked.mask, compression: { type: 'RICE_1', tileWidth: width, tileHeight: 1 } },
     { extname: 'VARIANCE', header: [{ key: 'BUNIT', value: `${metadata.bunit}2` }, ...wcs], width, height, data: masked.variance },
   ]);
 }
@@ -187,8 +233,12 @@ export function readProcessedExposureInfo(bytes: Uint8Array, label = 'processed 
   return { metadata, width, height };
 }
 
-/** Reads a file written by writeProcessedExposure; mask bits are remapped through its MP_* cards. */
-export function readProcessedExposure(bytes: Uint8Array, label = 'processed exposure'): ProcessedExposure {
+/**
+ * Reads a file written by writeProcessedExposure; mask bits are remapped through its MP_* cards.
+ * `into`: planes of the file's size to decode into (their contents are overwritten), e.g. those
+ * of the previous file of a series read one at a time; new ones when not given or of another size.
+ */
+export function readProcessedExposure(bytes: Uint8Array, label = 'processed exposure', into: MaskedImage | null = null): ProcessedExposure {
   const file = open(bytes, label);
   const metadata = readExposureMetadata(file.hdus[0], label);
   const plane = (name: string): Hdu => {
@@ -202,11 +252,31 @@ export function readProcessedExposure(bytes: Uint8Array, label = 'processed expo
   for (const hdu of [msk, vr]) {
     if (hdu.shape[0] !== w || hdu.shape[1] !== h) throw new InvalidInputError(`${label}: HDU ${hdu.name} is ${hdu.shape.join('x')}, IMAGE is ${w}x${h}`);
   }
-  const image = img.float32Copy();
-  const variance = vr.float32Copy();
-  const rawMask = msk.pixels();
-  const mask = new Int32Array(rawMask.length);
-  // Remap file bits to ours by plane name.
+  // The file is ours alone: its decoded planes are taken rather than copied.
+  const reuse = into !== null && into.width === w && into.height === h ? into : null;
+  const image = reuse ? float32Into(img, reuse.image) : img.takeFloat32();
+  const variance = reuse ? float32Into(vr, reuse.variance) : vr.takeFloat32();
+  const mskScaling = scalingOf(msk.header, msk.bitpix);
+  // Unscaled, the stored values are the mask's values.
+  const rawMask = reuse && mskScaling.bscale === 1 && mskScaling.bzero === 0 ? msk.storedPixelsInto(reuse.mask) : msk.takePixels();
+  const remap = maskRemap(msk);
+  const mask = rawMask instanceof Int32Array ? rawMask : new Int32Array(rawMask);
+  if (remap !== null) for (let i = 0; i < mask.length; i++) mask[i] = remapBits(mask[i], remap);
+  return { masked: { width: w, height: h, image, mask, variance }, metadata };
+}
+
+/** The physical values of a plane decoded into `target` (as takeFloat32 otherwise). */
+function float32Into(hdu: Hdu, target: Float32Array): Float32Array {
+  const bitpix = hdu.bitpix;
+  if (bitpix === 32 || bitpix === -32) {
+    const stored = bitpix === 32 ? new Int32Array(target.buffer, target.byteOffset, target.length) : target;
+    if (hdu.storedPixelsInto(stored) === stored) return physicalFloat32InPlace(stored, scalingOf(hdu.header, bitpix));
+  }
+  return hdu.takeFloat32();
+}
+
+/** File mask bits → ours, by plane name (MP_* cards); null when they are the same. */
+function maskRemap(msk: Hdu): Array<[number, number]> | null {
   const remap: Array<[number, number]> = [];
   let identity = true;
   for (const [name, bit] of MASK_PLANES) {
@@ -215,17 +285,90 @@ export function readProcessedExposure(bytes: Uint8Array, label = 'processed expo
     remap.push([1 << fileBit, bit]);
     if (1 << fileBit !== bit) identity = false;
   }
-  if (identity) {
-    for (let i = 0; i < mask.length; i++) mask[i] = rawMask[i];
-  } else {
-    for (let i = 0; i < mask.length; i++) {
-      const v = rawMask[i];
-      let m = 0;
-      for (const [from, to] of remap) if (v & from) m |= to;
-      mask[i] = m;
-    }
+  return identity ? null : remap;
+}
+
+function remapBits(v: number, remap: ReadonlyArray<[number, number]>): number {
+  let m = 0;
+  for (const [from, to] of remap) if (v & from) m |= to;
+  return m;
+}
+
+/**
+ * A master calibration file (processed-exposure format), its planes kept compactly where that is
+ * exact: image and variance as the file's stored integers when they fit 16 bits, the mask as its
+ * non-zero pixels when they are few (master-planes.ts). The values are those readProcessedExposure
+ * gives, in a half or less of the memory.
+ */
+export function readMasterCalibration(
+  bytes: Uint8Array,
+  label = 'master calibration',
+  /**
+   * A plane of the image's size to decode 32-bit integer planes into before they are made
+   * compact, for a caller that reads several masters: one buffer then serves them all, instead of
+   * a full-size array per plane let go once read. Its contents are overwritten.
+   */
+  scratch: Int32Array | null = null,
+): { master: MasterCalibration; metadata: ExposureMetadata } {
+  const file = open(bytes, label);
+  const metadata = readExposureMetadata(file.hdus[0], label);
+  const plane = (name: string): Hdu => {
+    if (!file.has(name)) throw new InvalidInputError(`${label}: HDU ${name} is missing`);
+    return file.hdu(name);
+  };
+  const img = plane('IMAGE');
+  const msk = plane('MASK');
+  const vr = plane('VARIANCE');
+  const [w, h] = img.shape;
+  for (const hdu of [msk, vr]) {
+    if (hdu.shape[0] !== w || hdu.shape[1] !== h) throw new InvalidInputError(`${label}: HDU ${hdu.name} is ${hdu.shape.join('x')}, IMAGE is ${w}x${h}`);
   }
-  return { masked: { width: w, height: h, image, mask, variance }, metadata };
+  const image = compactPlane(img, scratch);
+  const variance = compactPlane(vr, scratch);
+  const identity = (hdu: Hdu): boolean => {
+    const { bscale, bzero } = scalingOf(hdu.header, hdu.bitpix);
+    return bscale === 1 && bzero === 0;
+  };
+  // Unscaled, the stored values are the mask's values.
+  const rawMask = scratch !== null && identity(msk) ? msk.storedPixelsInto(scratch) : msk.pixels();
+  const remap = maskRemap(msk);
+  const n = rawMask.length;
+  let nonZero = 0;
+  for (let i = 0; i < n; i++) if (rawMask[i] !== 0) nonZero++;
+  let mask: MasterMask;
+  if (nonZero * 8 < n) {
+    const index = new Int32Array(nonZero);
+    const value = new Int32Array(nonZero);
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const v = rawMask[i];
+      if (v === 0) continue;
+      const m = remap === null ? v : remapBits(v, remap);
+      if (m === 0) continue;
+      index[k] = i;
+      value[k++] = m;
+    }
+    mask = { length: n, index: index.subarray(0, k), value: value.subarray(0, k) };
+  } else {
+    const dense = rawMask === scratch ? rawMask : msk.takePixels();
+    mask = dense instanceof Int32Array && dense !== scratch ? dense : new Int32Array(dense);
+    if (remap !== null) for (let i = 0; i < n; i++) mask[i] = remapBits(mask[i], remap);
+  }
+  return { master: { width: w, height: h, image, mask, variance }, metadata };
+}
+
+/** A plane as stored integers with their scaling when they fit 16 bits, else as Float32. */
+function compactPlane(hdu: Hdu, scratch: Int32Array | null): MasterPlane {
+  const bitpix = hdu.bitpix;
+  if (bitpix > 0 && bitpix !== 64) {
+    const scaling = scalingOf(hdu.header, bitpix);
+    const stored = scratch !== null ? hdu.storedPixelsInto(scratch) : hdu.storedPixels();
+    const compact = scaledPlane(stored, scaling.bscale, scaling.bzero, scaling.blank);
+    if (compact !== null) return compact;
+    // The scratch is not ours to keep: the values are converted into a new plane.
+    if (stored === scratch) return physicalFloat32(stored, scaling);
+  }
+  return hdu.takeFloat32();
 }
 
 /** The source catalog file: a BINTABLE 'SOURCES' with units, and the visit metadata in its header. */

@@ -16,9 +16,10 @@ import { StageRunner, type Clock } from './runner.ts';
 import { IsrConfig, runIsr, type IsrResult } from './isr.ts';
 import { medianInPlace, sigmaClippedStatsInPlace } from './lib/stats.ts';
 import {
-  readProcessedExposure,
+  readMasterCalibration,
+  allocateExposurePlanes,
   metadataCards,
-  writeProcessedExposure,
+  writeProcessedExposureInPlace,
   writeSourceCatalog,
   type DiagnosticCard,
   type ExposureMetadata,
@@ -28,13 +29,13 @@ import { BackgroundConfig, runBackground } from './stages/background/background.
 import { CosmicRayConfig, runCosmicRays } from './stages/cosmic-rays/index.ts';
 import { CutoutsConfig, cutPostageStamps, DiaSourcesConfig, runDiaSources, writeDiaCutouts, writeDiaSourceCatalog } from './stages/dia-sources/index.ts';
 import { runVerifyCalibration, VerifyCalibrationConfig, writeVerificationMetrics } from './stages/verify-calibration/index.ts';
-import type { CalibrationMasters, MasterCalibration } from './stages/calibrate-signature/calibrate-signature.ts';
+import { expandMaster, type CalibrationMasters, type MasterCalibration } from './stages/calibrate-signature/calibrate-signature.ts';
 import { ForcedPhotometryConfig, runForcedPhotometry, type ForcedMeasurement, type ForcedPosition } from './stages/forced-photometry/index.ts';
 import type { TanWcs } from '../astro/index.ts';
 import type { SipWcs } from './lib/sip-wcs.ts';
 import { DetectionConfig, runDetection } from './stages/detection/detection.ts';
 import { MeasurementConfig, runMeasurement } from './stages/measurement/measurement.ts';
-import { readRawExposure, type RawExpectation } from './stages/raw-input/raw-input.ts';
+import { readRawExposure, type RawExpectation, type RawExposure } from './stages/raw-input/raw-input.ts';
 import { runSnapCombine, SnapCombineConfig } from './stages/snap-combine/snap-combine.ts';
 import type { Defect } from './types.ts';
 
@@ -228,15 +229,22 @@ const FWHM_PER_SIGMA = 2 * Math.sqrt(2 * Math.log(2));
 
 /**
  * Decoded masters a caller's cache keeps: the bias, dark and flat of one detector, decoded while
- * its snaps are exposed (a full-size master is ~200 MB decoded, so the cache is no bigger).
+ * its snaps are exposed (a full-size master is up to ~200 MB decoded, usually much less as kept,
+ * see master-planes.ts; so the cache is no bigger).
  */
 export const MASTER_CACHE_SIZE = 3;
 
-function cachedMaster(cache: Map<string, MasterCalibration>, bytes: Uint8Array, which: 'bias' | 'dark' | 'flat', target: MasterTarget): MasterCalibration {
+function cachedMaster(
+  cache: Map<string, MasterCalibration>,
+  bytes: Uint8Array,
+  which: 'bias' | 'dark' | 'flat',
+  target: MasterTarget,
+  scratch: Int32Array | null = null,
+): MasterCalibration {
   const key = `${which}:${target.instrument}:${target.detector}:${createHash('sha1').update(bytes).digest('hex')}`;
   let m = cache.get(key);
   if (m) cache.delete(key);
-  else m = masterFrom(bytes, which, target);
+  else m = masterFrom(bytes, which, target, scratch);
   cache.set(key, m);
   while (cache.size > MASTER_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
   return m;
@@ -252,10 +260,11 @@ export function warmMasterCache(
   target: MasterTarget,
 ): number {
   let n = 0;
+  const scratch = masterScratch(target);
   for (const which of ['bias', 'dark', 'flat'] as const) {
     const bytes = calibs[which];
     if (!bytes) continue;
-    cachedMaster(cache, bytes, which, target);
+    cachedMaster(cache, bytes, which, target, scratch);
     n++;
   }
   return n;
@@ -277,8 +286,16 @@ export interface MasterTarget {
   readonly height: number;
 }
 
-function masterFrom(bytes: Uint8Array, which: 'bias' | 'dark' | 'flat', target: MasterTarget): MasterCalibration {
-  const { masked, metadata } = readProcessedExposure(bytes, `master ${which}`);
+/**
+ * One plane through which the masters of a visit are decoded (see readMasterCalibration); not
+ * written, it takes no memory, when no master needs decoding.
+ */
+function masterScratch(target: MasterTarget): Int32Array {
+  return new Int32Array(target.width * target.height);
+}
+
+function masterFrom(bytes: Uint8Array, which: 'bias' | 'dark' | 'flat', target: MasterTarget, scratch: Int32Array | null = null): MasterCalibration {
+  const { master: masked, metadata } = readMasterCalibration(bytes, `master ${which}`, scratch);
   if (metadata.instrument !== target.instrument || metadata.detector !== target.detector) {
     throw new InvalidInputError(
       `master ${which} is for ${metadata.instrument} detector ${metadata.detector}, the visit is ${target.instrument} detector ${target.detector}`,
@@ -291,14 +308,21 @@ function masterFrom(bytes: Uint8Array, which: 'bias' | 'dark' | 'flat', target: 
     // A dark in electrons for its own dark time: scale to electrons per second.
     if (!(metadata.darkTimeS > 0)) throw new InvalidInputError(`master dark has BUNIT '${metadata.bunit}' and no positive DARKTIME to scale it`);
     const s = 1 / metadata.darkTimeS;
-    const image = masked.image;
-    const variance = masked.variance;
+    const { image, variance } = expandMaster(masked);
     for (let i = 0; i < image.length; i++) {
       image[i] *= s;
-      variance[i] *= s * s;
+      (variance as Float32Array)[i] *= s * s;
     }
+    return { ...masked, image, variance };
   }
   return masked;
+}
+
+/** A raw's header values and amplifier electronics, without its pixels. */
+type RawHeader = Omit<RawExposure, 'amps'> & { readonly amps: ReadonlyArray<Omit<RawExposure['amps'][number], 'raw'>> };
+
+function rawHeader(raw: RawExposure): RawHeader {
+  return { ...raw, amps: raw.amps.map(({ raw: _pixels, ...amp }) => amp) };
 }
 
 /** Clipped statistics of the unmasked pixels, on a regular subsample of about 250k pixels. */
@@ -335,7 +359,7 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
   }
 
   // 1. Raws: each checked against the visit, then against each other.
-  const raws = run.stage(
+  const decoded: Array<RawExposure | null> = run.stage(
     'rawInput',
     () =>
       input.raws
@@ -343,6 +367,8 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
         .sort((a, b) => a.snap - b.snap),
     'input',
   );
+  // The pixels go to ISR, one snap at a time; the rest of the visit needs only the header values.
+  const raws = decoded.map((r) => rawHeader(r as RawExposure));
   for (let i = 1; i < raws.length; i++) {
     if (raws[i].snap === raws[i - 1].snap) throw new InvalidInputError(`two raws are snap ${raws[i].snap} of group ${raws[i].group}`);
     for (const f of ['instrument', 'detector', 'group', 'filter'] as const) {
@@ -366,8 +392,9 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
     'calibInput',
     () => {
       const target = { instrument: first.instrument, detector: first.detector, width: first.geometry.width, height: first.geometry.height };
+      const scratch = masterScratch(target);
       const decode = (which: 'bias' | 'dark' | 'flat', bytes: Uint8Array): MasterCalibration =>
-        input.masterCache ? cachedMaster(input.masterCache, bytes, which, target) : masterFrom(bytes, which, target);
+        input.masterCache ? cachedMaster(input.masterCache, bytes, which, target, scratch) : masterFrom(bytes, which, target, scratch);
       for (const which of MASTERS_FOR[input.kind]) {
         const bytes = input.calibs?.[which];
         if (bytes) masters[which] = decode(which, bytes);
@@ -380,7 +407,23 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
 
   // 3. ISR per snap, then combine.
   const hook = <T>(name: string, fn: () => T): T => run.stage(name, fn);
-  const isr: IsrResult[] = raws.map((raw) => runIsr({ raw, masters: masters as CalibrationMasters, defects: input.defects }, cfg.isr, hook));
+  // The first snap's planes become the processed exposure (the snaps are combined into them), so
+  // they are laid out for its file.
+  const planes = allocateExposurePlanes(first.geometry.width, first.geometry.height);
+  const isr: IsrResult[] = decoded.map((raw, i) => {
+    decoded[i] = null; // each snap's raw pixels are let go once its ISR has run
+    return runIsr({ raw: raw as RawExposure, masters: masters as CalibrationMasters, defects: input.defects, planes: i === 0 ? planes : undefined }, cfg.isr, hook);
+  });
+  // Nor are the masters needed any longer (a caller's cache keeps its own references).
+  delete masters.bias;
+  delete masters.dark;
+  delete masters.flat;
+  // The difference image's planes (a SCIENCE visit with templates), laid out for its file: not
+  // written until the subtraction, they take no memory before. Allocated here, where the raws'
+  // and the masters' planes have just been let go, they also prompt the collector to reclaim
+  // those before the next stages run.
+  const differencePlanes =
+    input.kind === 'SCIENCE' && (input.templates?.length ?? 0) > 0 ? allocateExposurePlanes(first.geometry.width, first.geometry.height) : undefined;
   // The ISR'd snaps are ours: combine into the first one's arrays.
   const combined = run.stage('snapCombine', () => runSnapCombine(isr.map((r) => r.exposure), cfg.snapCombine, { inPlace: true }));
   const exposure = combined.exposure;
@@ -443,7 +486,9 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
     flatApplied: isr[0].flatApplied,
     imageStats,
   };
-  // The other snaps' planes were combined into the first: let them go before the big stages run.
+  // The other snap's planes were combined into the first: a SCIENCE visit reuses them where it
+  // would need new planes (detection's scratch, then the template's), the others let them go.
+  const spare = input.kind === 'SCIENCE' && isr.length > 1 ? isr[1].exposure : null;
   isr.length = 0;
 
   if (input.kind !== 'SCIENCE') {
@@ -453,7 +498,7 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
         {
           kind,
           exposure,
-          master: ownMaster,
+          master: ownMaster ? expandMaster(ownMaster) : null,
           exposureTimeS,
           darkTimeS: base.darkTimeS,
           snaps: raws.length,
@@ -468,7 +513,8 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
       { key: 'VERIFAIL', value: verified.failed.join(',') || 'none', comment: 'metrics that failed' },
     ];
     const files = run.stage('outputs', () => ({
-      exposure: writeProcessedExposure(exposure, { ...base, diagnostics: verifyCards }),
+      // The last use of the planes: the file is made where they lie.
+      exposure: writeProcessedExposureInPlace(exposure, { ...base, diagnostics: verifyCards }),
       verification: writeVerificationMetrics(verified, {
         instrument: base.instrument,
         detector: base.detector,
@@ -525,7 +571,12 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
   const crPixels = combined.crPixels + (cr ? cr.crPixels : 0);
   const ncrCard = isrCards.find((c) => c.key === 'NCRPIX');
   if (ncrCard) isrCards[isrCards.indexOf(ncrCard)] = { ...ncrCard, value: crPixels };
-  const det = run.stage('detection', () => runDetection(bg.exposure, cfg.detection, { psfFwhmPx: fwhmGuess, inPlace: true }));
+  // The label image (a full plane) is not needed past detection: it is not kept for the visit.
+  const det = run.stage('detection', () => {
+    const scratch = spare ? ([spare.image, spare.variance] as const) : undefined;
+    const { labels: _labels, ...kept } = runDetection(bg.exposure, cfg.detection, { psfFwhmPx: fwhmGuess, inPlace: true, scratch });
+    return kept;
+  });
   const science: MaskedImage = { ...bg.exposure, mask: det.mask };
   const meas = run.stage('measurement', () =>
     runMeasurement({ exposure: science, footprints: det.footprints, psfSigmaPx: det.psf.sigmaPx, psfMoments: det.psf, wcs: first.wcs }, cfg.measurement),
@@ -560,6 +611,8 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
         templates: input.templates ?? [],
         band: first.band,
         sciencePsfSigmaPx: det.psf.sigmaPx,
+        templatePlanes: spare ?? undefined,
+        differencePlanes,
       },
       cfg.alertProduction,
     );
@@ -674,9 +727,10 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
       ]
     : [];
   const out = run.stage('outputs', () => ({
-    exposure: writeProcessedExposure(science, metadata),
+    // The last use of the planes: each file is made where its image and variance lie.
+    exposure: writeProcessedExposureInPlace(science, metadata),
     catalog: writeSourceCatalog(meas.catalog, metadata),
-    difference: diff ? writeProcessedExposure(diff.subtraction.difference, { ...metadata, diagnostics: differenceCards }) : null,
+    difference: diff ? writeProcessedExposureInPlace(diff.subtraction.difference, { ...metadata, diagnostics: differenceCards }) : null,
     diaSources: dia ? writeDiaSourceCatalog(dia.catalog, metadataCards({ ...metadata, diagnostics: differenceCards })) : null,
     cutouts: dia && stamps ? writeDiaCutouts(stamps, dia.catalog.diaSourceId, metadataCards(metadata)) : null,
   }));

@@ -46,6 +46,11 @@ export interface AssemblyInput {
   readonly height: number;
   readonly amps: readonly AssemblyAmpInput[];
   readonly defects?: readonly Defect[];
+  /**
+   * Image and variance planes to assemble into (width × height, fresh: all zero), e.g. laid out
+   * for the output file; new ones when not given.
+   */
+  readonly planes?: { readonly image: Float32Array; readonly variance: Float32Array };
 }
 
 export interface AssemblyAmpDiagnostics {
@@ -69,7 +74,11 @@ export interface AssemblyResult {
 
 export function runAssembly(input: AssemblyInput, cfg: AssemblyConfig = makeAssemblyConfig()): AssemblyResult {
   const { width: W, height: H } = input;
-  const out = makeMaskedImage(W, H);
+  const planes = input.planes;
+  if (planes && (planes.image.length !== W * H || planes.variance.length !== W * H)) {
+    throw new InvalidInputError(`assembly: the planes given are not ${W}x${H}`);
+  }
+  const out: MaskedImage = planes ? { width: W, height: H, image: planes.image, variance: planes.variance, mask: new Int32Array(W * H) } : makeMaskedImage(W, H);
   const img = out.image;
   const mask = out.mask;
   const vari = out.variance;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../../core/errors.ts';
 import { MaskBit, makeMaskedImage } from '../../../core/image.ts';
-import { makeCalibrateSignatureConfig, runCalibrateSignature } from './calibrate-signature.ts';
+import { expandMaster, makeCalibrateSignatureConfig, runCalibrateSignature, type MasterCalibration } from './calibrate-signature.ts';
+import { compactMask, planeToFloat32, planeValue, scaledPlane, type ScaledPlane } from './master-planes.ts';
 
 const W = 40;
 const H = 30;
@@ -60,6 +61,51 @@ describe('calibrate-signature', () => {
     const off = runCalibrateSignature({ exposure: exp, masters: { bias }, darkTimeS: 0 }, makeCalibrateSignatureConfig({ doBias: false }));
     expect(off.biasApplied).toBe(false);
     expect(off.exposure.image[0]).toBe(100);
+  });
+
+  it('gives the same result to the bit with masters kept compactly (stored integers, a constant, sparse masks)', () => {
+    const n = W * H;
+    // Planes as a scaled-integer master file stores them: value = stored · bscale + bzero.
+    const stored = (f: (i: number) => number): Int32Array => Int32Array.from({ length: n }, (_, i) => f(i));
+    const scaled = (st: Int32Array, bscale: number, bzero: number): ScaledPlane => scaledPlane(st, bscale, bzero, null) as ScaledPlane;
+    const biasImg = scaled(stored(() => 12_000), 0.001, 0); // constant
+    const biasVar = scaled(stored((i) => 14_000 + (i % 977)), 0.0001, 0); // Int16
+    const darkImg = scaled(stored((i) => 200 + ((i * 7919) % 60_000)), 0.00001, 0); // Uint16
+    const darkVar = scaled(stored((i) => 1_000 + (i % 31)), 0.000001, 0.5);
+    const flatImg = scaled(stored((i) => 9_800 + ((i * 31) % 400)), 0.0001, 0);
+    const flatVar = scaled(stored((i) => 990 + (i % 20)), 2.5e-9, 0);
+    expect(biasImg.stored).toBeNull();
+    expect(biasVar.stored).toBeInstanceOf(Int16Array);
+    expect(darkImg.stored).toBeInstanceOf(Uint16Array);
+    const darkMask = new Int32Array(n);
+    darkMask[5] = MaskBit.BAD;
+    darkMask[77] = MaskBit.SUSPECT;
+    const flatImgF32 = planeToFloat32(flatImg);
+    flatImgF32[11] = 0; // a bad flat pixel, in both versions
+    const compact: Record<'bias' | 'dark' | 'flat', MasterCalibration> = {
+      bias: { width: W, height: H, image: biasImg, variance: biasVar },
+      dark: { width: W, height: H, image: darkImg, variance: darkVar, mask: compactMask(darkMask) },
+      flat: { width: W, height: H, image: flatImgF32, variance: flatVar },
+    };
+    expect(planeValue(darkImg, 123)).toBe(planeToFloat32(darkImg)[123]);
+    const full = { bias: expandMaster(compact.bias), dark: expandMaster(compact.dark), flat: expandMaster(compact.flat) };
+    expect(full.dark.mask).toEqual(darkMask);
+    const exposure = () => {
+      const e = makeMaskedImage(W, H);
+      for (let i = 0; i < n; i++) {
+        e.image[i] = 1000 + ((i * 13) % 97) + 0.25;
+        e.variance[i] = 1000 + (i % 11);
+      }
+      e.mask[7] = MaskBit.SAT;
+      return e;
+    };
+    const a = runCalibrateSignature({ exposure: exposure(), masters: compact, darkTimeS: 30.5 }, undefined, { inPlace: true });
+    const b = runCalibrateSignature({ exposure: exposure(), masters: full, darkTimeS: 30.5 }, undefined, { inPlace: true });
+    expect(a.exposure.image).toEqual(b.exposure.image);
+    expect(a.exposure.variance).toEqual(b.exposure.variance);
+    expect(a.exposure.mask).toEqual(b.exposure.mask);
+    expect(a.newBadPixels).toBe(b.newBadPixels);
+    expect(a.newBadPixels).toBe(2);
   });
 
   it('rejects masters of the wrong size', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MaskBit, makeMaskedImage } from '../../../core/image.ts';
 import { SeededRng } from '../../testing/rng.ts';
 import { addGaussianStar, randomStars } from '../../testing/synthetic.ts';
-import { convolveSeparable, gaussianKernel, makeDetectionConfig, runDetection } from './detection.ts';
+import { convolveScratchSize, convolveSeparable, gaussianKernel, makeDetectionConfig, runDetection, SeparableConvolver } from './detection.ts';
 
 const FWHM = 2 * Math.sqrt(2 * Math.log(2));
 
@@ -149,6 +149,38 @@ describe('detection', () => {
         expect(dst[y * W + x]).toBeCloseTo(s, 5);
       }
     }
+  });
+
+  it('gives the same values to the bit by strips of rows, in place, or pixel by pixel', () => {
+    const W = 57;
+    const H = 83;
+    const rng = new SeededRng(4);
+    const src = new Float32Array(W * H).map(() => 100 * rng.normal());
+    src[300] = NaN;
+    src[1200] = Infinity;
+    const mask = new Int32Array(W * H);
+    for (let i = 0; i < 40; i++) mask[Math.floor(rng.uniform() * W * H)] = MaskBit.BAD;
+    for (const [sig, r] of [
+      [0.8, 2],
+      [1.7, 6],
+      [3, 9],
+    ] as const) {
+      const k = gaussianKernel(sig, r);
+      for (const m of [mask, null]) {
+        // Reference: a full-size scratch plane.
+        const full = new Float32Array(W * H);
+        convolveSeparable(src, W, H, k, new Float32Array(W * H), full, m, m ? MaskBit.BAD : 0);
+        const strip = new Float32Array(W * H);
+        convolveSeparable(src, W, H, k, new Float32Array(convolveScratchSize(W, H, r)), strip, m, m ? MaskBit.BAD : 0);
+        expect(strip).toEqual(full);
+        const inPlace = src.slice();
+        convolveSeparable(inPlace, W, H, k, new Float32Array(convolveScratchSize(W, H, r)), inPlace, m, m ? MaskBit.BAD : 0);
+        expect(inPlace).toEqual(full);
+        const c = new SeparableConvolver(src, W, H, k, null, m, m ? MaskBit.BAD : 0);
+        for (let p = 0; p < W * H; p += 5) expect(Object.is(c.at(p % W, Math.floor(p / W)), full[p])).toBe(true);
+      }
+    }
+    expect(() => convolveSeparable(src, W, H, gaussianKernel(1, 3), new Float32Array(W), new Float32Array(W * H))).toThrow(RangeError);
   });
 
   it('convolves separably with a normalised kernel (flux conserved away from edges)', () => {

@@ -127,9 +127,21 @@ export function gaussianKernel(sigma: number, r: number): Float32Array {
 
 const R6 = 6;
 
+/** Output rows per strip of a separable convolution. */
+export const CONVOLUTION_STRIP_ROWS = 32;
+
 /**
- * Separable convolution with a symmetric kernel, zero outside the image. `tmp` and `dst` are W·H
- * (dst may be src only if tmp is not). Pixels with `zeroBits` in `mask` count as zero.
+ * Values of scratch (`tmp`) a separable convolution of a W × H image with a kernel of half-width
+ * r needs: a strip of rows, not the whole image (see SeparableConvolver).
+ */
+export function convolveScratchSize(W: number, H: number, r: number): number {
+  return W * Math.min(H, CONVOLUTION_STRIP_ROWS + 2 * (r <= R6 ? R6 : r));
+}
+
+/**
+ * Separable convolution with a symmetric kernel, zero outside the image. Pixels with `zeroBits`
+ * in `mask` count as zero. `tmp` is scratch of convolveScratchSize(W, H, r) values (a W·H plane
+ * will do); `dst` may be `src`.
  */
 export function convolveSeparable(
   src: Float32Array,
@@ -141,86 +153,237 @@ export function convolveSeparable(
   mask: Int32Array | null = null,
   zeroBits = 0,
 ): void {
-  const r = (kernel.length - 1) >> 1;
-  const kc = kernel[r];
-  const kh = new Float64Array(r + 1);
-  for (let j = 0; j <= r; j++) kh[j] = kernel[r + j];
-  // Kernels up to half-width 6 (FWHM up to ~4.7 px at 3.5 sigma) run fully unrolled, padded
-  // with zero taps: about twice as fast as the loop over taps.
-  const fast = r <= R6;
-  const k6s = new Float64Array(R6 + 1);
-  if (fast) for (let j = 0; j <= r; j++) k6s[j] = kh[j];
-  const [k0, k1, k2, k3, k4, k5, k6] = k6s;
-  const pad = fast ? R6 : r;
-  // Horizontal pass: each row is copied into a zero-padded buffer (masked pixels zeroed), then
-  // filtered into tmp; no bounds tests in the inner loop.
-  const row = new Float64Array(W + 2 * pad);
-  for (let y = 0; y < H; y++) {
-    const base = y * W;
-    if (mask !== null && zeroBits !== 0) {
-      for (let x = 0; x < W; x++) {
-        const v = src[base + x];
-        row[pad + x] = mask[base + x] & zeroBits || v !== v ? 0 : v;
-      }
+  const c = new SeparableConvolver(src, W, H, kernel, tmp, mask, zeroBits);
+  for (let y0 = 0; y0 < H; y0 += CONVOLUTION_STRIP_ROWS) c.rows(y0, Math.min(H, y0 + CONVOLUTION_STRIP_ROWS), dst, y0 * W);
+}
+
+/**
+ * convolveSeparable a strip of output rows at a time (rows(), in order from the top), or at
+ * single pixels (at()), with its arithmetic: the values are those it stores, to the bit.
+ *
+ * The rows are filtered horizontally into `tmp` (a strip: the output strip and the rows on
+ * either side of it its columns reach), then vertically. A strip's source rows are read before
+ * any output row below them is written, so the output may be the source.
+ */
+export class SeparableConvolver {
+  readonly #src: Float32Array;
+  readonly #W: number;
+  readonly #H: number;
+  readonly #r: number;
+  readonly #kc: number;
+  readonly #kh: Float64Array;
+  /** The kernel padded with zero taps to half-width 6 (fast path), else null. */
+  readonly #k6: Float64Array | null;
+  readonly #pad: number;
+  readonly #mask: Int32Array | null;
+  readonly #zeroBits: number;
+  /** Strip scratch (convolveScratchSize values); null when only at() is used. */
+  readonly #tmp: Float32Array | null;
+  readonly #row: Float64Array;
+  /** tmp holds the row-filtered rows lo … hi − 1; row y at (y − lo)·W. */
+  #lo = 0;
+  #hi = 0;
+  /** The next output row rows() expects. */
+  #next = 0;
+
+  constructor(src: Float32Array, W: number, H: number, kernel: Float32Array, tmp: Float32Array | null, mask: Int32Array | null = null, zeroBits = 0) {
+    const r = (kernel.length - 1) >> 1;
+    this.#src = src;
+    this.#W = W;
+    this.#H = H;
+    this.#r = r;
+    this.#kc = kernel[r];
+    this.#kh = new Float64Array(r + 1);
+    for (let j = 0; j <= r; j++) this.#kh[j] = kernel[r + j];
+    // Kernels up to half-width 6 (FWHM up to ~4.7 px at 3.5 sigma) run fully unrolled, padded
+    // with zero taps: about twice as fast as the loop over taps.
+    if (r <= R6) {
+      this.#k6 = new Float64Array(R6 + 1);
+      for (let j = 0; j <= r; j++) this.#k6[j] = this.#kh[j];
     } else {
-      for (let x = 0; x < W; x++) row[pad + x] = src[base + x];
+      this.#k6 = null;
     }
-    if (fast) {
-      for (let x = 0, c = R6; x < W; x++, c++) {
-        tmp[base + x] =
-          k0 * row[c] +
-          k1 * (row[c - 1] + row[c + 1]) +
-          k2 * (row[c - 2] + row[c + 2]) +
-          k3 * (row[c - 3] + row[c + 3]) +
-          k4 * (row[c - 4] + row[c + 4]) +
-          k5 * (row[c - 5] + row[c + 5]) +
-          k6 * (row[c - 6] + row[c + 6]);
+    this.#pad = r <= R6 ? R6 : r;
+    this.#mask = mask !== null && zeroBits !== 0 ? mask : null;
+    this.#zeroBits = zeroBits;
+    if (tmp !== null && tmp.length < convolveScratchSize(W, H, r)) {
+      throw new RangeError(`convolution scratch has ${tmp.length} values, ${convolveScratchSize(W, H, r)} needed`);
+    }
+    this.#tmp = tmp;
+    this.#row = new Float64Array(tmp === null ? 0 : W + 2 * this.#pad);
+  }
+
+  /**
+   * Output rows y0 … y1 − 1 into `out`, row y at outOffset + (y − y0)·W: y0 is the row after the
+   * last one asked for (0 at first), and y1 − y0 at most CONVOLUTION_STRIP_ROWS.
+   */
+  rows(y0: number, y1: number, out: Float32Array, outOffset: number): void {
+    const W = this.#W;
+    const H = this.#H;
+    if (y0 !== this.#next || y1 <= y0 || y1 > H || y1 - y0 > CONVOLUTION_STRIP_ROWS) {
+      throw new RangeError(`convolution rows ${y0}..${y1} out of order (next is ${this.#next}) or more than a strip`);
+    }
+    this.#next = y1;
+    const src = this.#src;
+    const r = this.#r;
+    const kc = this.#kc;
+    const kh = this.#kh;
+    const k6 = this.#k6;
+    const fast = k6 !== null;
+    const k0 = fast ? k6[0] : 0;
+    const k1 = fast ? k6[1] : 0;
+    const k2 = fast ? k6[2] : 0;
+    const k3 = fast ? k6[3] : 0;
+    const k4 = fast ? k6[4] : 0;
+    const k5 = fast ? k6[5] : 0;
+    const k6v = fast ? k6[6] : 0;
+    const pad = this.#pad;
+    const mask = this.#mask;
+    const zeroBits = this.#zeroBits;
+    const tmp = this.#tmp;
+    if (tmp === null) throw new RangeError('convolution rows need the strip scratch');
+    const row = this.#row;
+    const need0 = Math.max(0, y0 - pad);
+    const need1 = Math.min(H, y1 + pad);
+    let lo = this.#lo;
+    const hi = this.#hi;
+    if (need0 > lo) {
+      tmp.copyWithin(0, (need0 - lo) * W, (hi - lo) * W);
+      lo = need0;
+    }
+    // Horizontal pass: each row is copied into a zero-padded buffer (masked and non-finite
+    // pixels zeroed), then filtered into tmp; no bounds tests in the inner loop.
+    for (let y = hi; y < need1; y++) {
+      const base = y * W;
+      const o = (y - lo) * W;
+      if (mask !== null) {
+        for (let x = 0; x < W; x++) {
+          const v = src[base + x];
+          row[pad + x] = mask[base + x] & zeroBits || v !== v ? 0 : v;
+        }
+      } else {
+        for (let x = 0; x < W; x++) row[pad + x] = src[base + x];
       }
-    } else {
-      for (let x = 0; x < W; x++) {
-        const c = x + pad;
-        let s = kc * row[c];
-        for (let j = 1; j <= r; j++) s += kh[j] * (row[c - j] + row[c + j]);
-        tmp[base + x] = s;
+      if (fast) {
+        for (let x = 0, c = R6; x < W; x++, c++) {
+          tmp[o + x] =
+            k0 * row[c] +
+            k1 * (row[c - 1] + row[c + 1]) +
+            k2 * (row[c - 2] + row[c + 2]) +
+            k3 * (row[c - 3] + row[c + 3]) +
+            k4 * (row[c - 4] + row[c + 4]) +
+            k5 * (row[c - 5] + row[c + 5]) +
+            k6v * (row[c - 6] + row[c + 6]);
+        }
+      } else {
+        for (let x = 0; x < W; x++) {
+          const c = x + pad;
+          let s = kc * row[c];
+          for (let j = 1; j <= r; j++) s += kh[j] * (row[c - j] + row[c + j]);
+          tmp[o + x] = s;
+        }
+      }
+    }
+    this.#lo = lo;
+    this.#hi = need1;
+    // Vertical pass: tmp → out.
+    for (let y = y0; y < y1; y++) {
+      const t = (y - lo) * W;
+      const d0 = outOffset + (y - y0) * W;
+      if (fast && y >= R6 && y < H - R6) {
+        const W2 = 2 * W;
+        const W3 = 3 * W;
+        const W4 = 4 * W;
+        const W5 = 5 * W;
+        const W6 = 6 * W;
+        for (let c = t, d = d0, end = t + W; c < end; c++, d++) {
+          out[d] =
+            k0 * tmp[c] +
+            k1 * (tmp[c - W] + tmp[c + W]) +
+            k2 * (tmp[c - W2] + tmp[c + W2]) +
+            k3 * (tmp[c - W3] + tmp[c + W3]) +
+            k4 * (tmp[c - W4] + tmp[c + W4]) +
+            k5 * (tmp[c - W5] + tmp[c + W5]) +
+            k6v * (tmp[c - W6] + tmp[c + W6]);
+        }
+      } else if (!fast && y >= r && y < H - r) {
+        for (let x = 0; x < W; x++) {
+          const c = t + x;
+          let s = kc * tmp[c];
+          for (let j = 1, o = W; j <= r; j++, o += W) s += kh[j] * (tmp[c - o] + tmp[c + o]);
+          out[d0 + x] = s;
+        }
+      } else {
+        for (let x = 0; x < W; x++) {
+          let s = kc * tmp[t + x];
+          for (let j = 1; j <= r; j++) {
+            if (y - j >= 0) s += kh[j] * tmp[t - j * W + x];
+            if (y + j < H) s += kh[j] * tmp[t + j * W + x];
+          }
+          out[d0 + x] = s;
+        }
       }
     }
   }
-  // Vertical pass: tmp → dst.
-  for (let y = 0; y < H; y++) {
-    const out = y * W;
-    if (fast && y >= R6 && y < H - R6) {
-      const W2 = 2 * W;
-      const W3 = 3 * W;
-      const W4 = 4 * W;
-      const W5 = 5 * W;
-      const W6 = 6 * W;
-      for (let c = out, end = out + W; c < end; c++) {
-        dst[c] =
-          k0 * tmp[c] +
-          k1 * (tmp[c - W] + tmp[c + W]) +
-          k2 * (tmp[c - W2] + tmp[c + W2]) +
-          k3 * (tmp[c - W3] + tmp[c + W3]) +
-          k4 * (tmp[c - W4] + tmp[c + W4]) +
-          k5 * (tmp[c - W5] + tmp[c + W5]) +
-          k6 * (tmp[c - W6] + tmp[c + W6]);
-      }
-    } else if (!fast && y >= r && y < H - r) {
-      for (let x = 0; x < W; x++) {
-        const c = out + x;
-        let s = kc * tmp[c];
-        for (let j = 1, o = W; j <= r; j++, o += W) s += kh[j] * (tmp[c - o] + tmp[c + o]);
-        dst[c] = s;
-      }
+
+  /** The output value at (x, y), as rows() gives it (any pixel, in any order; no scratch used). */
+  at(x: number, y: number): number {
+    const H = this.#H;
+    const r = this.#r;
+    const kc = this.#kc;
+    const kh = this.#kh;
+    const k6 = this.#k6;
+    let s: number;
+    if (k6 !== null && y >= R6 && y < H - R6) {
+      s =
+        k6[0] * this.#horizontal(x, y) +
+        k6[1] * (this.#horizontal(x, y - 1) + this.#horizontal(x, y + 1)) +
+        k6[2] * (this.#horizontal(x, y - 2) + this.#horizontal(x, y + 2)) +
+        k6[3] * (this.#horizontal(x, y - 3) + this.#horizontal(x, y + 3)) +
+        k6[4] * (this.#horizontal(x, y - 4) + this.#horizontal(x, y + 4)) +
+        k6[5] * (this.#horizontal(x, y - 5) + this.#horizontal(x, y + 5)) +
+        k6[6] * (this.#horizontal(x, y - 6) + this.#horizontal(x, y + 6));
+    } else if (k6 === null && y >= r && y < H - r) {
+      s = kc * this.#horizontal(x, y);
+      for (let j = 1; j <= r; j++) s += kh[j] * (this.#horizontal(x, y - j) + this.#horizontal(x, y + j));
     } else {
-      for (let x = 0; x < W; x++) {
-        let s = kc * tmp[out + x];
-        for (let j = 1; j <= r; j++) {
-          if (y - j >= 0) s += kh[j] * tmp[out - j * W + x];
-          if (y + j < H) s += kh[j] * tmp[out + j * W + x];
-        }
-        dst[out + x] = s;
+      s = kc * this.#horizontal(x, y);
+      for (let j = 1; j <= r; j++) {
+        if (y - j >= 0) s += kh[j] * this.#horizontal(x, y - j);
+        if (y + j < H) s += kh[j] * this.#horizontal(x, y + j);
       }
     }
+    return Math.fround(s);
+  }
+
+  /** Source pixel (x, y) as the horizontal pass reads it: zero outside the row, masked or NaN. */
+  #source(x: number, y: number): number {
+    if (x < 0 || x >= this.#W) return 0;
+    const p = y * this.#W + x;
+    const v = this.#src[p];
+    if (this.#mask !== null) return this.#mask[p] & this.#zeroBits || v !== v ? 0 : v;
+    return v;
+  }
+
+  /** The horizontal pass at (x, y), as stored in tmp. */
+  #horizontal(x: number, y: number): number {
+    const k6 = this.#k6;
+    let s: number;
+    if (k6 !== null) {
+      s =
+        k6[0] * this.#source(x, y) +
+        k6[1] * (this.#source(x - 1, y) + this.#source(x + 1, y)) +
+        k6[2] * (this.#source(x - 2, y) + this.#source(x + 2, y)) +
+        k6[3] * (this.#source(x - 3, y) + this.#source(x + 3, y)) +
+        k6[4] * (this.#source(x - 4, y) + this.#source(x + 4, y)) +
+        k6[5] * (this.#source(x - 5, y) + this.#source(x + 5, y)) +
+        k6[6] * (this.#source(x - 6, y) + this.#source(x + 6, y));
+    } else {
+      const kh = this.#kh;
+      s = this.#kc * this.#source(x, y);
+      for (let j = 1; j <= this.#r; j++) s += kh[j] * (this.#source(x - j, y) + this.#source(x + j, y));
+    }
+    return Math.fround(s);
   }
 }
 
@@ -229,6 +392,11 @@ export interface DetectionOptions {
   readonly psfFwhmPx?: number;
   /** Set DETECTED in the input mask (the caller owns it) instead of a copy. */
   readonly inPlace?: boolean;
+  /**
+   * Two planes of the image's size the caller has no more use for, to work in (their contents
+   * are overwritten; the label image is one of them): new ones when not given.
+   */
+  readonly scratch?: readonly [Float32Array, Float32Array];
 }
 
 /** Growable Int32Array. */
@@ -265,8 +433,12 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
 
   // 1. The matched filter, bad pixels counted as zero.
   const bad = cfg.badBits;
-  const tmp = new Float32Array(n);
-  const conv = new Float32Array(n);
+  const scratch = opts.scratch;
+  if (scratch && (scratch[0].length !== n || scratch[1].length !== n || scratch[0].buffer === scratch[1].buffer)) {
+    throw new InvalidInputError(`detection: the scratch planes must be two separate ${W}x${H} planes`);
+  }
+  const tmp = scratch ? scratch[0] : new Float32Array(n);
+  const conv = scratch ? scratch[1] : new Float32Array(n);
   convolveSeparable(image, W, H, kernel, tmp, conv, mask, bad);
 
   // 2. Threshold per noise mesh: nSigma · sqrt(Σk² · median variance), on a sub-grid of each mesh.
@@ -311,7 +483,7 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
 
   // 3. Labelling, first pass: provisional labels with union-find, per-label statistics, and the
   // list of pixels above threshold. The label image reuses tmp's memory.
-  const labels = new Int32Array(tmp.buffer, 0, n);
+  const labels = new Int32Array(tmp.buffer, tmp.byteOffset, n);
   labels.fill(0);
   let parent = new Int32Array(4096);
   let cap = parent.length;

@@ -6,7 +6,7 @@ import { parseConfig } from '../../config.ts';
 import { adaptiveMoments, gaussianCentroid } from '../../lib/moments.ts';
 import { sipPixelToSky, type SipWcs } from '../../lib/sip-wcs.ts';
 import { medianInPlace, sigmaClippedStatsInPlace } from '../../lib/stats.ts';
-import { convolveSeparable, gaussianKernel, type Footprints } from '../detection/detection.ts';
+import { CONVOLUTION_STRIP_ROWS, convolveScratchSize, gaussianKernel, SeparableConvolver, type Footprints } from '../detection/detection.ts';
 import { LazySymmetricFilter } from './wide-filter.ts';
 import { makeDiaSourceCatalog, type DiaSourceCatalog, type FluxUnit } from './dia-source-catalog.ts';
 import { diaSourceIdBase, MAX_ROW } from './dia-source-id.ts';
@@ -62,9 +62,11 @@ import { findRoot, unionRoots } from '../../lib/union-find.ts';
  * floor only lowers |S|, so elsewhere the pixel is below the threshold with or without it. The
  * result is the same as with the floor everywhere.
  *
- * Memory: four full-size float planes at the peak (filtered image, filtered variance, the
- * row-filtered template of the error floor where needed, one scratch plane that becomes the
- * label image) and a byte plane, plus a mask copy unless `inPlace`.
+ * Memory: no full-size plane. The filtered image and variance, and S, are computed a strip of
+ * rows at a time and labelled as they come (the noise sub-grid's values pixel by pixel); kept are
+ * S and the labels of the last rows, the pixels beyond the threshold with their labels, and the
+ * row-filtered template of the error floor on the columns where it is evaluated; plus a mask
+ * copy unless `inPlace`.
  */
 export const DiaSourcesConfig = z
   .object({
@@ -304,7 +306,8 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   if (calib !== null && !(calib > 0 && Number.isFinite(calib))) throw new InvalidInputError(`dia-sources: calibNjyPerElectron ${calib} is not a positive number`);
   const idBase = diaSourceIdBase(input.visit, input.detector); // validates the id inputs before any work
 
-  // 1. Matched filter of D and of its variance (k²), then the significance S in place.
+  // 1. Matched filter of D and of its variance (k²), and the significance S = k ⊗ D / √(k² ⊗ Var),
+  // a strip of rows at a time (no full-size plane: the filtered rows are used as they come).
   const r = Math.max(1, Math.ceil(cfg.kernelHalfWidthSigmas * psfSigma));
   const kernel = gaussianKernel(psfSigma, r);
   // k² is a Gaussian of sigma σ/√2: its taps beyond 4 of those sigmas (about 6e-5 of its sum)
@@ -313,40 +316,37 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   const kernel2 = new Float32Array(2 * r2 + 1);
   for (let i = -r2; i <= r2; i++) kernel2[i + r2] = kernel[i + r] * kernel[i + r];
   const zeroBits = cfg.filterZeroBits | MaskBit.NO_DATA;
-  const tmp = new Float32Array(n);
-  const sig = new Float32Array(n);
-  convolveSeparable(D.image, W, H, kernel, tmp, sig, D.mask, zeroBits);
-  let fvar: Float32Array | null = new Float32Array(n);
-  convolveSeparable(D.variance, W, H, kernel2, tmp, fvar, D.mask, zeroBits);
-  // The template error floor: fvar += (f · G ⊗ T)². A wide G (half-width above 6) is evaluated
-  // only at the pixels whose significance the floor can decide (varianceAt, below); a narrow one
-  // over the whole image at once.
+  const filtered = new SeparableConvolver(D.image, W, H, kernel, new Float32Array(convolveScratchSize(W, H, r)), D.mask, zeroBits);
+  const filteredVar = new SeparableConvolver(D.variance, W, H, kernel2, new Float32Array(convolveScratchSize(W, H, r2)), D.mask, zeroBits);
+  // The template error floor: variance += (f · G ⊗ T)². A wide G (half-width above 6) is
+  // evaluated only at the pixels whose significance the floor can decide (withFloor, below); a
+  // narrow one everywhere, with the variance.
   const f = cfg.templateErrorFraction;
   let floor: LazySymmetricFilter | null = null;
+  let narrowFloor: SeparableConvolver | null = null;
   if (f > 0) {
     const sb = cfg.templateErrorSmoothingPsfSigmas * psfSigma;
     const gk = gaussianKernel(sb, Math.ceil(2.5 * sb));
     if (gk.length > 13) {
       floor = new LazySymmetricFilter(input.template.image, W, H, gk, D.mask, zeroBits);
     } else {
-      let ft: Float32Array | null = new Float32Array(n);
-      convolveSeparable(input.template.image, W, H, gk, tmp, ft, D.mask, zeroBits);
-      for (let p = 0; p < n; p++) {
-        const e = f * ft[p];
-        if (e === e) fvar[p] += e * e;
-      }
-      ft = null;
+      narrowFloor = new SeparableConvolver(input.template.image, W, H, gk, new Float32Array(convolveScratchSize(W, H, (gk.length - 1) >> 1)), D.mask, zeroBits);
     }
   }
-  /** The filtered variance at p with the floor (the value a full-image floor pass would leave in fvar). */
-  const varianceAt = (p: number): number => {
-    const v = (fvar as Float32Array)[p];
+  /** The filtered variance with a narrow floor: v (float32) += (f · t)², t the filtered template. */
+  const plusNarrowFloor = (v: number, tv: number): number => {
+    const e = f * tv;
+    return e === e ? Math.fround(v + e * e) : v;
+  };
+  /** The filtered variance v at p with the wide floor, when there is one. */
+  const withFloor = (p: number, v: number): number => {
     if (floor === null) return v;
     const e = f * floor.at(p);
     return e === e ? Math.fround(v + e * e) : v;
   };
 
-  // 2. Noise: robust sigma of S on a regular sub-grid of clean pixels.
+  // 2. Noise: robust sigma of S on a regular sub-grid of clean pixels (the filtered values
+  // computed at those pixels only).
   const nc = cfg.noise;
   const step = Math.max(1, Math.floor(Math.sqrt(n / nc.maxSamples)));
   const cap = Math.ceil(W / step) * Math.ceil(H / step);
@@ -358,10 +358,12 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
     for (let x = step >> 1; x < W; x += step) {
       const p = base + x;
       if (D.mask[p] & nc.excludeBits) continue;
-      const v = varianceAt(p);
+      let v = filteredVar.at(x, y);
+      if (narrowFloor !== null) v = plusNarrowFloor(v, narrowFloor.at(x, y));
+      v = withFloor(p, v);
       if (!(v > 0 && v < Infinity)) continue;
       const sd = Math.sqrt(v);
-      const s = sig[p] / sd;
+      const s = filtered.at(x, y) / sd;
       if (!Number.isFinite(s)) continue;
       samples[m] = s;
       predicted[m] = sd;
@@ -379,27 +381,21 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   const scale = cfg.useEmpiricalNoise && noiseScale > 0 ? noiseScale : 1;
   const scale2 = scale * scale;
   const t = cfg.thresholdSigma * scale;
-  // The floor only adds to the variance, so it can only bring |S| down: where |S| without it is
-  // within ±t the pixel is below the threshold either way, and its value is only ever compared
-  // with footprint pixels (beyond t) as a neighbour, which comes out the same. Elsewhere (and for
-  // non-finite S) the floor is evaluated.
-  const fv = fvar;
-  for (let p = 0; p < n; p++) {
-    const v = fv[p];
-    const s = v > 0 && v < Infinity ? sig[p] / Math.sqrt(v) : NaN;
-    if (floor !== null && !(s <= t && s >= -t)) {
-      const w = varianceAt(p);
-      sig[p] = w > 0 && w < Infinity ? sig[p] / Math.sqrt(w) : NaN;
-    } else {
-      sig[p] = s;
-    }
-  }
-  fvar = null; // the filtered variance is no longer needed
-  floor = null;
 
-  // 3. Labelling: 8-connected pixels of one sign beyond ±t, union-find over provisional labels.
-  const labels = new Int32Array(tmp.buffer, 0, n);
-  labels.fill(0);
+  // 3. S row by row, and labelling: 8-connected pixels of one sign beyond ±t, union-find over
+  // provisional labels. The floor only adds to the variance, so it can only bring |S| down:
+  // where |S| without it is within ±t the pixel is below the threshold either way, and its value
+  // is only ever compared with footprint pixels (beyond t) as a neighbour, which comes out the
+  // same. Elsewhere (and for non-finite S) the floor is evaluated.
+  // Kept: S of three rows (a pixel's peak test looks at the rows above and below it), the labels
+  // of two, and per pixel beyond the threshold (`above`, in scan order) its label and whether it
+  // is a local maximum of ±S.
+  const strip = CONVOLUTION_STRIP_ROWS;
+  const rowsD = new Float32Array(strip * W);
+  const rowsV = new Float32Array(strip * W);
+  const rowsT = narrowFloor !== null ? new Float32Array(strip * W) : null;
+  const sig = new Float32Array(3 * W);
+  const labelRows = new Int32Array(2 * W);
   let lcap = 4096;
   let parent = new Int32Array(lcap);
   let lsign = new Int8Array(lcap);
@@ -409,9 +405,10 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   let bx1 = new Int32Array(lcap);
   let by1 = new Int32Array(lcap);
   let peakP = new Int32Array(lcap);
+  let peakS = new Float32Array(lcap);
   const grow = (): void => {
     lcap *= 2;
-    const g = <A extends Int32Array | Int8Array>(a: A, make: (k: number) => A): A => {
+    const g = <A extends Int32Array | Int8Array | Float32Array>(a: A, make: (k: number) => A): A => {
       const b = make(lcap);
       b.set(a);
       return b;
@@ -425,50 +422,113 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
     bx1 = g(bx1, i32);
     by1 = g(by1, i32);
     peakP = g(peakP, i32);
+    peakS = g(peakS, (k) => new Float32Array(k));
   };
   const find = (l: number): number => findRoot(parent, l);
   const union = (a: number, b: number): number => unionRoots(parent, a, b);
   const above = new IntList(1 << 14);
+  const aboveLabel = new IntList(1 << 14);
+  const abovePeak = new IntList(1 << 14);
+  /** Marks which of row y's pixels beyond the threshold (from `above` index q) are local maxima of ±S; returns the index after them. */
+  const markPeaks = (y: number, q: number): number => {
+    const end = (y + 1) * W;
+    const list = above.data;
+    for (; q < above.length && list[q] < end; q++) {
+      const x = list[q] - y * W;
+      const s = sig[(y % 3) * W + x];
+      const cls = s > t ? 1 : -1;
+      // Local maximum of ±S (ties broken towards the first pixel in scan order).
+      const v = cls * s;
+      let isPeak = true;
+      for (let dy = -1; dy <= 1 && isPeak; dy++) {
+        const yy = y + dy;
+        if (yy < 0 || yy >= H) continue;
+        const rowOff = (yy % 3) * W;
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx;
+          if ((dx === 0 && dy === 0) || xx < 0 || xx >= W) continue;
+          const u = cls * sig[rowOff + xx];
+          if (u > v || (u === v && (dy < 0 || (dy === 0 && dx < 0)))) {
+            isPeak = false;
+            break;
+          }
+        }
+      }
+      abovePeak.push(isPeak ? 1 : 0);
+    }
+    return q;
+  };
   let nLabels = 0;
-  for (let y = 0; y < H; y++) {
-    const base = y * W;
-    const up = base - W;
-    for (let x = 0; x < W; x++) {
-      const p = base + x;
-      const s = sig[p];
-      const cls = s > t ? 1 : s < -t ? -1 : 0;
-      if (cls === 0) continue;
-      let l = 0;
-      const q0 = x > 0 ? labels[p - 1] : 0;
-      if (q0 && lsign[q0] === cls) l = q0;
-      if (y > 0) {
-        const a = x > 0 ? labels[up + x - 1] : 0;
-        const b = labels[up + x];
-        const c = x + 1 < W ? labels[up + x + 1] : 0;
-        if (a && lsign[a] === cls) l = l ? union(l, a) : a;
-        if (b && lsign[b] === cls) l = l ? union(l, b) : b;
-        if (c && lsign[c] === cls) l = l ? union(l, c) : c;
+  let peaksDone = 0;
+  for (let y0 = 0; y0 < H; y0 += strip) {
+    const y1 = Math.min(H, y0 + strip);
+    filtered.rows(y0, y1, rowsD, 0);
+    filteredVar.rows(y0, y1, rowsV, 0);
+    if (narrowFloor !== null) narrowFloor.rows(y0, y1, rowsT as Float32Array, 0);
+    for (let y = y0; y < y1; y++) {
+      const base = y * W;
+      const o = (y - y0) * W;
+      const so = (y % 3) * W;
+      for (let x = 0; x < W; x++) {
+        const d = rowsD[o + x];
+        const v = rowsT === null ? rowsV[o + x] : plusNarrowFloor(rowsV[o + x], rowsT[o + x]);
+        const s = v > 0 && v < Infinity ? d / Math.sqrt(v) : NaN;
+        if (floor !== null && !(s <= t && s >= -t)) {
+          const w = withFloor(base + x, v);
+          sig[so + x] = w > 0 && w < Infinity ? d / Math.sqrt(w) : NaN;
+        } else {
+          sig[so + x] = s;
+        }
       }
-      if (!l) {
-        nLabels++;
-        if (nLabels >= lcap) grow();
-        l = nLabels;
-        parent[l] = l;
-        lsign[l] = cls;
-        bx0[l] = x;
-        bx1[l] = x + 1;
-        by0[l] = y;
-        peakP[l] = p;
+      const cur = (y & 1) * W;
+      const up = W - cur;
+      labelRows.fill(0, cur, cur + W);
+      for (let x = 0; x < W; x++) {
+        const p = base + x;
+        const s = sig[so + x];
+        const cls = s > t ? 1 : s < -t ? -1 : 0;
+        if (cls === 0) continue;
+        let l = 0;
+        const q0 = x > 0 ? labelRows[cur + x - 1] : 0;
+        if (q0 && lsign[q0] === cls) l = q0;
+        if (y > 0) {
+          const a = x > 0 ? labelRows[up + x - 1] : 0;
+          const b = labelRows[up + x];
+          const c = x + 1 < W ? labelRows[up + x + 1] : 0;
+          if (a && lsign[a] === cls) l = l ? union(l, a) : a;
+          if (b && lsign[b] === cls) l = l ? union(l, b) : b;
+          if (c && lsign[c] === cls) l = l ? union(l, c) : c;
+        }
+        if (!l) {
+          nLabels++;
+          if (nLabels >= lcap) grow();
+          l = nLabels;
+          parent[l] = l;
+          lsign[l] = cls;
+          bx0[l] = x;
+          bx1[l] = x + 1;
+          by0[l] = y;
+          peakP[l] = p;
+          peakS[l] = s;
+        }
+        labelRows[cur + x] = l;
+        above.push(p);
+        aboveLabel.push(l);
+        area[l]++;
+        if (x < bx0[l]) bx0[l] = x;
+        if (x >= bx1[l]) bx1[l] = x + 1;
+        by1[l] = y + 1;
+        if (cls * s > cls * peakS[l]) {
+          peakP[l] = p;
+          peakS[l] = s;
+        }
       }
-      labels[p] = l;
-      above.push(p);
-      area[l]++;
-      if (x < bx0[l]) bx0[l] = x;
-      if (x >= bx1[l]) bx1[l] = x + 1;
-      by1[l] = y + 1;
-      if (cls * s > cls * sig[peakP[l]]) peakP[l] = p;
+      // Row y − 1's neighbours are all known now.
+      if (y > 0) peaksDone = markPeaks(y - 1, peaksDone);
     }
   }
+  peaksDone = markPeaks(H - 1, peaksDone);
+  floor = null;
   for (let l = 1; l <= nLabels; l++) {
     const root = find(l);
     parent[l] = root;
@@ -479,7 +539,10 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
     if (by0[l] < by0[root]) by0[root] = by0[l];
     if (by1[l] > by1[root]) by1[root] = by1[l];
     const cls = lsign[root];
-    if (cls * sig[peakP[l]] > cls * sig[peakP[root]]) peakP[root] = peakP[l];
+    if (cls * peakS[l] > cls * peakS[root]) {
+      peakP[root] = peakP[l];
+      peakS[root] = peakS[l];
+    }
   }
   // Final ids: +(k+1) for positive footprint k, −(k+1) for negative footprint k, 0 dropped.
   const finalId = new Int32Array(nLabels + 1);
@@ -533,7 +596,7 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
     const pp = peakP[l];
     f.peakX[k] = pp % W;
     f.peakY[k] = (pp - f.peakX[k]) / W;
-    f.peakSignificance[k] = sig[pp] / scale;
+    f.peakSignificance[k] = peakS[l] / scale;
   }
   for (let k = 0; k < nPos; k++) pos.pixelOffsets[k + 1] = pos.pixelOffsets[k] + pos.area[k];
   for (let k = 0; k < nNeg; k++) neg.pixelOffsets[k + 1] = neg.pixelOffsets[k] + neg.area[k];
@@ -543,10 +606,12 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   const negFill = neg.pixelOffsets.slice(0, nNeg);
   const outMask = opts.inPlace ? D.mask : D.mask.slice();
   const list = above.data;
+  const labelOf = aboveLabel.data;
+  const peakOf = abovePeak.data;
   for (let q = 0; q < above.length; q++) {
     const p = list[q];
-    const id = finalId[labels[p]];
-    labels[p] = id;
+    const id = finalId[labelOf[q]];
+    labelOf[q] = id;
     if (!id) continue;
     const cls = id > 0 ? 1 : -1;
     const k = Math.abs(id) - 1;
@@ -557,26 +622,19 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
       negPixels[negFill[k]++] = p;
       outMask[p] |= MaskBit.DETECTED_NEGATIVE;
     }
-    // Local maximum of ±S (ties broken towards the first pixel in scan order).
-    const x = p % W;
-    const y = (p - x) / W;
-    const v = cls * sig[p];
-    let isPeak = true;
-    for (let dy = -1; dy <= 1 && isPeak; dy++) {
-      const yy = y + dy;
-      if (yy < 0 || yy >= H) continue;
-      for (let dx = -1; dx <= 1; dx++) {
-        const xx = x + dx;
-        if ((dx === 0 && dy === 0) || xx < 0 || xx >= W) continue;
-        const u = cls * sig[yy * W + xx];
-        if (u > v || (u === v && (dy < 0 || (dy === 0 && dx < 0)))) {
-          isPeak = false;
-          break;
-        }
-      }
-    }
-    if (isPeak) (cls > 0 ? pos : neg).nPeaks[k]++;
+    if (peakOf[q]) (cls > 0 ? pos : neg).nPeaks[k]++;
   }
+  /** The footprint id (as finalId) of pixel p: `above` is in scan order, so a binary search; 0 for a pixel below the threshold. */
+  const labelAt = (p: number): number => {
+    let a = 0;
+    let b = above.length;
+    while (a < b) {
+      const mid = (a + b) >> 1;
+      if (list[mid] < p) a = mid + 1;
+      else b = mid;
+    }
+    return a < above.length && list[a] === p ? labelOf[a] : 0;
+  };
   const positive: Footprints = { count: nPos, ...pos, pixels: posPixels };
   const negative: Footprints = { count: nNeg, ...neg, pixels: negPixels };
 
@@ -679,7 +737,7 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
           for (let dx = -1; dx <= 1; dx++) {
             const xx = x + dx;
             if (xx < 0 || xx >= W) continue;
-            const lab = labels[yy * W + xx];
+            const lab = labelAt(yy * W + xx);
             if (lab < 0) consider(i, -lab - 1, true);
           }
         }

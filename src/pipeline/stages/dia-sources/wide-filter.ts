@@ -84,7 +84,8 @@ function horizontalSymmetric(src: Float32Array, W: number, H: number, kernel: Fl
  * convolveSymmetric evaluated lazily, pixel by pixel, for callers that need the filtered image at
  * a small part of the pixels (a sub-grid, the pixels near detections): `at(p)` is the value
  * convolveSymmetric stores at p, to the bit. The row-filtered values it takes (2r + 1 per pixel,
- * down its column) are computed once each and kept in a full-size plane.
+ * down its column) are computed once each and kept, a column at a time: only the columns asked
+ * about take memory (a sub-grid every few columns takes a fraction of a full plane).
  */
 export class LazySymmetricFilter {
   readonly #src: Float32Array;
@@ -94,9 +95,9 @@ export class LazySymmetricFilter {
   readonly #H: number;
   readonly #r: number;
   readonly #kh: Float64Array;
-  /** Row-filtered values, and which are computed. */
-  readonly #rows: Float32Array;
-  readonly #done: Uint8Array;
+  /** Per column (allocated when first asked about): row-filtered values by row, and which are computed. */
+  readonly #values: Array<Float32Array | null>;
+  readonly #done: Array<Uint8Array | null>;
 
   constructor(src: Float32Array, W: number, H: number, kernel: Float32Array, mask: Int32Array | null = null, zeroBits = 0) {
     this.#src = src;
@@ -107,8 +108,8 @@ export class LazySymmetricFilter {
     this.#r = (kernel.length - 1) >> 1;
     this.#kh = new Float64Array(this.#r + 1);
     for (let j = 0; j <= this.#r; j++) this.#kh[j] = kernel[this.#r + j];
-    this.#rows = new Float32Array(W * H);
-    this.#done = new Uint8Array(W * H);
+    this.#values = new Array<Float32Array | null>(W).fill(null);
+    this.#done = new Array<Uint8Array | null>(W).fill(null);
   }
 
   /** The filtered value at pixel p. */
@@ -119,28 +120,36 @@ export class LazySymmetricFilter {
     const kh = this.#kh;
     const x = p % W;
     const y = (p - x) / W;
-    let s = kh[0] * this.#row(p);
+    let values = this.#values[x];
+    let done = this.#done[x];
+    if (values === null || done === null) {
+      values = this.#values[x] = new Float32Array(H);
+      done = this.#done[x] = new Uint8Array(H);
+    }
+    let s = kh[0] * this.#row(p, x, y, values, done);
     if (y >= r && y < H - r) {
-      for (let j = 1, o = W; j <= r; j++, o += W) s += kh[j] * (this.#row(p - o) + this.#row(p + o));
+      for (let j = 1, o = W; j <= r; j++, o += W) s += kh[j] * (this.#row(p - o, x, y - j, values, done) + this.#row(p + o, x, y + j, values, done));
     } else {
       for (let j = 1; j <= r; j++) {
-        if (y - j >= 0) s += kh[j] * this.#row(p - j * W);
-        if (y + j < H) s += kh[j] * this.#row(p + j * W);
+        if (y - j >= 0) s += kh[j] * this.#row(p - j * W, x, y - j, values, done);
+        if (y + j < H) s += kh[j] * this.#row(p + j * W, x, y + j, values, done);
       }
     }
     return Math.fround(s);
   }
 
-  /** The horizontal pass at pixel q (as horizontalSymmetric computes it: zero beyond the row ends, masked and NaN pixels zero). */
-  #row(q: number): number {
-    if (this.#done[q] === 1) return this.#rows[q];
+  /**
+   * The horizontal pass at pixel q = (x, y) (as horizontalSymmetric computes it: zero beyond the
+   * row ends, masked and NaN pixels zero), kept in its column's `values`.
+   */
+  #row(q: number, x: number, y: number, values: Float32Array, done: Uint8Array): number {
+    if (done[y] === 1) return values[y];
     const src = this.#src;
     const mask = this.#mask;
     const zb = this.#zeroBits;
     const W = this.#W;
     const r = this.#r;
     const kh = this.#kh;
-    const x = q % W;
     let s: number;
     if (mask !== null) {
       const v = src[q];
@@ -162,9 +171,9 @@ export class LazySymmetricFilter {
       s = kh[0] * src[q];
       for (let j = 1; j <= r; j++) s += kh[j] * ((x - j >= 0 ? src[q - j] : 0) + (x + j < W ? src[q + j] : 0));
     }
-    this.#rows[q] = s;
-    this.#done[q] = 1;
-    return this.#rows[q];
+    values[y] = s;
+    done[y] = 1;
+    return values[y];
   }
 }
 

@@ -164,7 +164,7 @@ export interface SubtractionDiagnostics {
 }
 
 export interface SubtractionResult {
-  /** Science minus template, science units; fresh planes. */
+  /** Science minus template, science units; fresh planes (image and variance: those given in the options). */
   readonly difference: MaskedImage;
   readonly convolved: 'template' | 'science';
   /** D = scale · (other − K ⊗ convolved − B): 1 when the template is convolved, −1 / kernel sum when the science is. */
@@ -194,7 +194,15 @@ function edges(size: number, n: number): Int32Array {
   return e;
 }
 
-export function runSubtraction(input: SubtractionInput, cfg: SubtractionConfig = makeSubtractionConfig()): SubtractionResult {
+export interface SubtractionOptions {
+  /**
+   * Image and variance planes for the difference (the science's size, fresh: all zero), e.g.
+   * laid out for the output file; new ones when not given.
+   */
+  readonly planes?: { readonly image: Float32Array; readonly variance: Float32Array };
+}
+
+export function runSubtraction(input: SubtractionInput, cfg: SubtractionConfig = makeSubtractionConfig(), opts: SubtractionOptions = {}): SubtractionResult {
   const { science, template, matching } = input;
   const { kernel } = matching;
   const W = science.width;
@@ -261,8 +269,11 @@ export function runSubtraction(input: SubtractionInput, cfg: SubtractionConfig =
 
   // Convolutions and the combination, strip by strip (one cell row at a time, in cache):
   // D = scale · (other − conv − B), Var = scale² · (Var other + conv var); masks ORed.
-  const outImage = new Float32Array(n);
-  const outVar = new Float32Array(n);
+  if (opts.planes && (opts.planes.image.length !== n || opts.planes.variance.length !== n)) {
+    throw new InvalidInputError(`subtraction: the planes given for the difference are not ${W}x${H}`);
+  }
+  const outImage = opts.planes ? opts.planes.image : new Float32Array(n);
+  const outVar = opts.planes ? opts.planes.variance : new Float32Array(n);
   const strips = new StripBuffers(W, Math.max(...Array.from({ length: ny }, (_, j) => ey[j + 1] - ey[j])), r, Math.max(kSep.maxRank, vSep.maxRank));
   const combiner = new Combiner(other, kernel, scale, r, cfg);
   for (let j = 0; j < ny; j++) {

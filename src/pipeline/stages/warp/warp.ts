@@ -102,6 +102,11 @@ export interface WarpInput {
   /** In order of preference: each target pixel comes from the first source covering it. */
   readonly sources: ReadonlyArray<WarpSource | LazyWarpSource>;
   readonly config?: WarpConfig;
+  /**
+   * Planes of the target's size to warp into (their contents are overwritten), e.g. planes the
+   * caller has no more use for; new ones when not given.
+   */
+  readonly planes?: MaskedImage;
 }
 
 export interface WarpSourceDiagnostics {
@@ -419,10 +424,14 @@ export function runWarp(input: WarpInput): WarpResult {
   // NO_DATA everywhere, then each source in turn overwrites what it covers and no earlier source
   // did; a lazy source is decoded for its turn only and dropped after it.
   const fill = cfg.noDataValue === 'nan' ? NaN : 0;
-  const image = new Float32Array(n);
-  const variance = new Float32Array(n);
-  const mask = new Int32Array(n).fill(MaskBit.NO_DATA);
-  if (fill !== 0) {
+  const planes = input.planes;
+  if (planes && (planes.width !== W || planes.height !== H || planes.image.length !== n || planes.variance.length !== n || planes.mask.length !== n)) {
+    throw new InvalidInputError(`warp: the planes given are not ${W}x${H}`);
+  }
+  const image = planes ? planes.image : new Float32Array(n);
+  const variance = planes ? planes.variance : new Float32Array(n);
+  const mask = (planes ? planes.mask : new Int32Array(n)).fill(MaskBit.NO_DATA);
+  if (fill !== 0 || planes) {
     image.fill(fill);
     variance.fill(fill);
   }
