@@ -139,6 +139,7 @@ import type {
 import { DEFAULTS, LIMITS } from '../embedded/embedded-api.ts';
 import { DEAD_LETTER_ATTRIBUTES } from '../embedded/store.ts';
 import { parseFilter, type MessageFilter } from '../filter.ts';
+import { normalizePullSubscription, type PullSubscriptionConfig } from '../pull-subscription.ts';
 import { DEFAULT_PROJECT, checkProjectId, resourceId } from '../names.ts';
 import { OffsetLedger, type DeadLetter, type Delivery, type IncomingRecord } from './offsets.ts';
 
@@ -379,16 +380,7 @@ export function kafkaTopicName(prefix: string, id: string): string {
 
 // ---- subscription options as stored in the registry ----
 
-interface SubConfig {
-  topic: string;
-  ackDeadlineMs: number;
-  retentionMs: number;
-  filter: string;
-  retryMinMs: number | undefined;
-  retryMaxMs: number | undefined;
-  deadLetterTopic: string | undefined;
-  maxDeliveryAttempts: number | undefined;
-}
+type SubConfig = PullSubscriptionConfig;
 
 /** A registry record. */
 interface SubRecord extends SubConfig {
@@ -836,54 +828,9 @@ class KafkaBroker implements Broker {
   }
 
   private normalize(options: SubscriptionOptions, topic: string, what: string): SubConfig {
-    if (typeof options !== 'object') throw new InvalidInputError(`${what}: options must be an object`);
-    if (options.push !== undefined) {
-      throw new ConfigError(`${what}: push delivery is not supported by the Kafka backend (capabilities.push is false); pull instead`);
-    }
-    const ackDeadlineS = options.ackDeadlineSeconds ?? DEFAULTS.ackDeadlineSeconds;
-    if (typeof ackDeadlineS !== 'number' || !(ackDeadlineS > 0) || ackDeadlineS > LIMITS.maxAckDeadlineSeconds) {
-      throw new InvalidInputError(`${what}: ackDeadlineSeconds ${ackDeadlineS} is out of range (0, ${LIMITS.maxAckDeadlineSeconds}]`);
-    }
-    const retentionS = options.retentionSeconds ?? DEFAULTS.retentionSeconds;
-    if (typeof retentionS !== 'number' || !(retentionS > 0) || retentionS > LIMITS.maxRetentionSeconds) {
-      throw new InvalidInputError(`${what}: retentionSeconds ${retentionS} is out of range (0, ${LIMITS.maxRetentionSeconds}]`);
-    }
-    const filter = options.filter ?? '';
-    parseFilter(filter); // InvalidInputError naming the problem
-    let retryMinMs: number | undefined;
-    let retryMaxMs: number | undefined;
-    if (options.retry) {
-      const { minimumBackoffS: min, maximumBackoffS: max } = options.retry;
-      if (!(min >= 0) || !(max >= min) || max > LIMITS.maxBackoffSeconds) {
-        throw new InvalidInputError(
-          `${what}: retry backoff ${min}..${max} s is invalid (0 <= minimum <= maximum <= ${LIMITS.maxBackoffSeconds})`,
-        );
-      }
-      retryMinMs = Math.round(min * 1000);
-      retryMaxMs = Math.round(max * 1000);
-    }
-    let deadLetterTopic: string | undefined;
-    let maxDeliveryAttempts: number | undefined;
-    if (options.deadLetter) {
-      deadLetterTopic = this.id('topic', options.deadLetter.topic);
-      maxDeliveryAttempts = options.deadLetter.maxDeliveryAttempts;
-      if (!Number.isInteger(maxDeliveryAttempts) || maxDeliveryAttempts < 1 || maxDeliveryAttempts > LIMITS.maxDeliveryAttempts) {
-        throw new InvalidInputError(
-          `${what}: deadLetter.maxDeliveryAttempts ${maxDeliveryAttempts} is not an integer in [1, ${LIMITS.maxDeliveryAttempts}]`,
-        );
-      }
-    }
-    return {
-      topic,
-      ackDeadlineMs: Math.round(ackDeadlineS * 1000),
-      retentionMs: Math.round(retentionS * 1000),
-      filter,
-      retryMinMs,
-      retryMaxMs,
-      deadLetterTopic,
-      maxDeliveryAttempts,
-    };
+    return normalizePullSubscription(options, topic, what, { backend: 'Kafka', topicId: (name) => this.id('topic', name) });
   }
+
 
   async deleteSubscription(name: string): Promise<void> {
     const id = this.id('subscription', name);

@@ -81,6 +81,7 @@ import type {
 import { DEFAULTS, LIMITS } from '../embedded/embedded-api.ts';
 import { DEAD_LETTER_ATTRIBUTES } from '../embedded/store.ts';
 import { parseFilter, type MessageFilter } from '../filter.ts';
+import { normalizePullSubscription, type PullSubscriptionConfig } from '../pull-subscription.ts';
 import { DEFAULT_PROJECT, checkProjectId, resourceId } from '../names.ts';
 
 export interface RedisBrokerOptions {
@@ -324,16 +325,7 @@ return redis.pcall('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 
 // ---- subscription options as stored ----
 
-interface SubConfig {
-  topic: string;
-  ackDeadlineMs: number;
-  retentionMs: number;
-  filter: string;
-  retryMinMs: number | undefined;
-  retryMaxMs: number | undefined;
-  deadLetterTopic: string | undefined;
-  maxDeliveryAttempts: number | undefined;
-}
+type SubConfig = PullSubscriptionConfig;
 
 interface LoadedSub extends SubConfig {
   id: string;
@@ -636,55 +628,9 @@ class RedisBroker implements Broker {
   }
 
   private normalize(options: SubscriptionOptions, topic: string, what: string): SubConfig {
-    if (typeof options !== 'object') throw new InvalidInputError(`${what}: options must be an object`);
-    if (options.push !== undefined) {
-      throw new ConfigError(`${what}: push delivery is not supported by the Redis Streams backend (capabilities.push is false); pull instead`);
-    }
-    const ackDeadlineS = options.ackDeadlineSeconds ?? DEFAULTS.ackDeadlineSeconds;
-    if (typeof ackDeadlineS !== 'number' || !(ackDeadlineS > 0) || ackDeadlineS > LIMITS.maxAckDeadlineSeconds) {
-      throw new InvalidInputError(`${what}: ackDeadlineSeconds ${ackDeadlineS} is out of range (0, ${LIMITS.maxAckDeadlineSeconds}]`);
-    }
-    const retentionS = options.retentionSeconds ?? DEFAULTS.retentionSeconds;
-    const maxRetentionS = Math.min(LIMITS.maxRetentionSeconds, this.streamMaxAgeMs / 1000);
-    if (typeof retentionS !== 'number' || !(retentionS > 0) || retentionS > maxRetentionS) {
-      throw new InvalidInputError(`${what}: retentionSeconds ${retentionS} is out of range (0, ${maxRetentionS}]`);
-    }
-    const filter = options.filter ?? '';
-    parseFilter(filter); // InvalidInputError naming the problem
-    let retryMinMs: number | undefined;
-    let retryMaxMs: number | undefined;
-    if (options.retry) {
-      const { minimumBackoffS: min, maximumBackoffS: max } = options.retry;
-      if (!(min >= 0) || !(max >= min) || max > LIMITS.maxBackoffSeconds) {
-        throw new InvalidInputError(
-          `${what}: retry backoff ${min}..${max} s is invalid (0 <= minimum <= maximum <= ${LIMITS.maxBackoffSeconds})`,
-        );
-      }
-      retryMinMs = Math.round(min * 1000);
-      retryMaxMs = Math.round(max * 1000);
-    }
-    let deadLetterTopic: string | undefined;
-    let maxDeliveryAttempts: number | undefined;
-    if (options.deadLetter) {
-      deadLetterTopic = this.id('topic', options.deadLetter.topic);
-      maxDeliveryAttempts = options.deadLetter.maxDeliveryAttempts;
-      if (!Number.isInteger(maxDeliveryAttempts) || maxDeliveryAttempts < 1 || maxDeliveryAttempts > LIMITS.maxDeliveryAttempts) {
-        throw new InvalidInputError(
-          `${what}: deadLetter.maxDeliveryAttempts ${maxDeliveryAttempts} is not an integer in [1, ${LIMITS.maxDeliveryAttempts}]`,
-        );
-      }
-    }
-    return {
-      topic,
-      ackDeadlineMs: Math.round(ackDeadlineS * 1000),
-      retentionMs: Math.round(retentionS * 1000),
-      filter,
-      retryMinMs,
-      retryMaxMs,
-      deadLetterTopic,
-      maxDeliveryAttempts,
-    };
+    return normalizePullSubscription(options, topic, what, { backend: 'Redis Streams', maxRetentionSeconds: this.streamMaxAgeMs / 1000, topicId: (name) => this.id('topic', name) });
   }
+
 
   async deleteSubscription(name: string): Promise<void> {
     const id = this.id('subscription', name);
