@@ -12,10 +12,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import {
-  CompiledQuery, Kysely, SqliteAdapter, SqliteDriver, SqliteIntrospector, SqliteQueryCompiler, sql,
-  type DatabaseConnection, type Dialect, type RawBuilder, type SqliteDatabase,
-} from 'kysely';
+import { Kysely, sql, type RawBuilder, type SqliteDatabase } from 'kysely';
 import { ConfigError, NotFoundError } from '../../../core/errors.ts';
 import type { ApdbBackend, ApdbDb, ApdbErrorKind, ApdbTableInfo, ApdbTables } from '../../backend.ts';
 import type { BackendMode } from '../../backends.ts';
@@ -23,24 +20,9 @@ import { sqliteUrl } from '../../config.ts';
 import type { ApdbColumn } from '../../schema/types.ts';
 import type { ApdbValue } from '../../types.ts';
 
-/** How long a writer waits for another process's write lock before giving up. */
-export const SQLITE_BUSY_TIMEOUT_MS = 60_000;
+import { immediateSqliteDialect, SQLITE_BUSY_TIMEOUT_MS } from '../../../registry/dialects/sqlite/sqlite-backend.ts';
 
-/** Kysely's SQLite driver, with writers taking the lock when they begin. */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-  }
-}
-
-function immediateSqliteDialect(database: SqliteDatabase): Dialect {
-  return {
-    createAdapter: () => new SqliteAdapter(),
-    createDriver: () => new ImmediateSqliteDriver({ database }),
-    createIntrospector: (db) => new SqliteIntrospector(db),
-    createQueryCompiler: () => new SqliteQueryCompiler(),
-  };
-}
+export { SQLITE_BUSY_TIMEOUT_MS };
 
 interface SharedHandle {
   readonly db: ApdbDb;

@@ -24,7 +24,8 @@ class ImmediateSqliteDriver extends SqliteDriver {
   }
 }
 
-function immediateSqliteDialect(database: SqliteDatabase): Dialect {
+/** Kysely's SQLite dialect whose transactions begin IMMEDIATE (shared with the APDB). */
+export function immediateSqliteDialect(database: SqliteDatabase): Dialect {
   return {
     createAdapter: () => new SqliteAdapter(),
     createDriver: () => new ImmediateSqliteDriver({ database }),
