@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import pg from 'pg';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { startS3TestServer } from '../storage/s3/s3-testing.ts';
 import { deleteNatsStreams } from '../messaging/nats/testing.ts';
 import { PROMPT_BIN } from './child-service.ts';
 import type { NightSummary } from './summary.ts';
+import { serverAnswers } from '../core/testing/servers.ts';
 
 const run = promisify(execFile);
 
@@ -123,20 +123,8 @@ describe('prompt night: association into the APDB and alerts, on one field over 
 });
 
 const PG_URL = 'postgresql://postgres@127.0.0.1:5432/test';
-function answers(port: number): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(1000, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
-const pgUp = await answers(5432);
-const natsUp = await answers(4222);
+const pgUp = await serverAnswers(5432);
+const natsUp = await serverAnswers(4222);
 if (!(pgUp && natsUp)) {
   console.warn(`[night on NATS, PostgreSQL and S3] skipped: ${pgUp ? '' : 'nothing answers at 127.0.0.1:5432 '}${natsUp ? '' : 'nothing answers at 127.0.0.1:4222'}${process.env.CI === 'true' ? ' (CI=true: failing instead)' : ''}`);
 }

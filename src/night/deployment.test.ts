@@ -9,7 +9,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -20,25 +19,14 @@ import { createBroker } from '../messaging/index.ts';
 import { startS3TestServer } from '../storage/s3/s3-testing.ts';
 import { deleteNatsStreams } from '../messaging/nats/testing.ts';
 import { PROMPT_BIN, startChildService, type ChildService } from './child-service.ts';
+import { serverAnswers } from '../core/testing/servers.ts';
 
 const run = promisify(execFile);
 const PG_URL = 'postgresql://postgres@127.0.0.1:5432/test';
 
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean): void => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1000, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
 
-const natsUp = await answers(4222);
-const pgUp = await answers(5432);
+const natsUp = await serverAnswers(4222);
+const pgUp = await serverAnswers(5432);
 const ci = process.env.CI === 'true';
 if (!(natsUp && pgUp)) {
   console.warn(`[deployment] skipped: ${natsUp ? '' : 'no NATS at 127.0.0.1:4222 '}${pgUp ? '' : 'no PostgreSQL at 127.0.0.1:5432'}${ci ? ' (CI=true: failing instead)' : ''}`);

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../core/errors.ts';
@@ -7,25 +6,14 @@ import { apdbContract, type ApdbFixture } from '../../apdb.contract.ts';
 import { openApdb, parseApdbConfig } from '../../index.ts';
 import { associatePlan, boxRegion } from '../../testing/rows.ts';
 import { microsToTimestamp, timestampToMicros } from './timestamps.ts';
+import { serverAnswers } from '../../../core/testing/servers.ts';
 
 const HOST = '127.0.0.1';
 const PORT = 5432;
 const URL_ = `postgresql://postgres@${HOST}:${PORT}/test`;
 
-function answers(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const done = (ok: boolean): void => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
 
-const up = await answers(HOST, PORT);
+const up = await serverAnswers(PORT, HOST);
 const ci = process.env.CI === 'true';
 if (!up) console.warn(`[postgres] APDB tests skipped: nothing answers at ${HOST}:${PORT}${ci ? ' (CI=true: failing instead)' : ''}`);
 

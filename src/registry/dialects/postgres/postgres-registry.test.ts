@@ -1,29 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, NotFoundError, TransientError } from '../../../core/errors.ts';
 import { manyWritersContract, registryContract, type RegistryFixture } from '../../registry.contract.ts';
 import { createRegistry, openRegistry } from '../../registry.ts';
+import { serverAnswers } from '../../../core/testing/servers.ts';
 
 const HOST = '127.0.0.1';
 const PORT = 5432;
 const URL_ = `postgresql://postgres@${HOST}:${PORT}/test`;
 
-function answers(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const done = (ok: boolean): void => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
 
-const up = await answers(HOST, PORT);
+const up = await serverAnswers(PORT, HOST);
 if (!up) console.warn(`[postgres] registry tests skipped: nothing answers at ${HOST}:${PORT}`);
 
 const created = new Set<string>();
