@@ -75,3 +75,23 @@ export function normalizePullSubscription(
     maxDeliveryAttempts,
   };
 }
+
+/** How an existing subscription's settings differ from requested ones, one phrase per setting. */
+export function describeDifferences(existing: PullSubscriptionConfig, requested: PullSubscriptionConfig): string[] {
+  const out: string[] = [];
+  const cmp = (name: string, a: string, b: string): void => {
+    if (a !== b) out.push(`${name}: existing ${a}, requested ${b}`);
+  };
+  const s = (ms: number | undefined): string => (ms === undefined ? '(none)' : `${ms / 1000}s`);
+  cmp('topic', existing.topic, requested.topic);
+  cmp('ackDeadlineSeconds', String(existing.ackDeadlineMs / 1000), String(requested.ackDeadlineMs / 1000));
+  cmp('retentionSeconds', String(existing.retentionMs / 1000), String(requested.retentionMs / 1000));
+  cmp('filter', JSON.stringify(existing.filter), JSON.stringify(requested.filter));
+  const retry = (c: PullSubscriptionConfig): string =>
+    c.retryMinMs === undefined ? '(retry immediately)' : `${s(c.retryMinMs)}..${s(c.retryMaxMs)}`;
+  cmp('retry', retry(existing), retry(requested));
+  const dl = (c: PullSubscriptionConfig): string =>
+    c.deadLetterTopic === undefined ? '(none)' : `${c.deadLetterTopic} after ${c.maxDeliveryAttempts}`;
+  cmp('deadLetter', dl(existing), dl(requested));
+  return out;
+}

@@ -139,7 +139,7 @@ import type {
 import { DEFAULTS, LIMITS } from '../embedded/embedded-api.ts';
 import { DEAD_LETTER_ATTRIBUTES } from '../embedded/store.ts';
 import { parseFilter, type MessageFilter } from '../filter.ts';
-import { normalizePullSubscription, type PullSubscriptionConfig } from '../pull-subscription.ts';
+import { describeDifferences, normalizePullSubscription, type PullSubscriptionConfig } from '../pull-subscription.ts';
 import { DEFAULT_PROJECT, checkProjectId, resourceId } from '../names.ts';
 import { OffsetLedger, type DeadLetter, type Delivery, type IncomingRecord } from './offsets.ts';
 
@@ -452,24 +452,6 @@ function decodeRecord(value: Buffer): SubRecord | undefined {
   };
 }
 
-function describeDifferences(existing: SubConfig, requested: SubConfig): string[] {
-  const out: string[] = [];
-  const cmp = (name: string, a: string, b: string): void => {
-    if (a !== b) out.push(`${name}: existing ${a}, requested ${b}`);
-  };
-  const s = (ms: number | undefined): string => (ms === undefined ? '(none)' : `${ms / 1000}s`);
-  cmp('topic', existing.topic, requested.topic);
-  cmp('ackDeadlineSeconds', String(existing.ackDeadlineMs / 1000), String(requested.ackDeadlineMs / 1000));
-  cmp('retentionSeconds', String(existing.retentionMs / 1000), String(requested.retentionMs / 1000));
-  cmp('filter', JSON.stringify(existing.filter), JSON.stringify(requested.filter));
-  const retry = (c: SubConfig): string =>
-    c.retryMinMs === undefined ? '(retry immediately)' : `${s(c.retryMinMs)}..${s(c.retryMaxMs)}`;
-  cmp('retry', retry(existing), retry(requested));
-  const dl = (c: SubConfig): string =>
-    c.deadLetterTopic === undefined ? '(none)' : `${c.deadLetterTopic} after ${c.maxDeliveryAttempts}`;
-  cmp('deadLetter', dl(existing), dl(requested));
-  return out;
-}
 
 // ---- records ----
 

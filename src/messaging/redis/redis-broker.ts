@@ -81,7 +81,7 @@ import type {
 import { DEFAULTS, LIMITS } from '../embedded/embedded-api.ts';
 import { DEAD_LETTER_ATTRIBUTES } from '../embedded/store.ts';
 import { parseFilter, type MessageFilter } from '../filter.ts';
-import { normalizePullSubscription, type PullSubscriptionConfig } from '../pull-subscription.ts';
+import { describeDifferences, normalizePullSubscription, type PullSubscriptionConfig } from '../pull-subscription.ts';
 import { DEFAULT_PROJECT, checkProjectId, resourceId } from '../names.ts';
 
 export interface RedisBrokerOptions {
@@ -360,24 +360,6 @@ function configFromHash(h: Record<string, string>): SubConfig {
   };
 }
 
-function describeDifferences(existing: SubConfig, requested: SubConfig): string[] {
-  const out: string[] = [];
-  const cmp = (name: string, a: string, b: string): void => {
-    if (a !== b) out.push(`${name}: existing ${a}, requested ${b}`);
-  };
-  const s = (ms: number | undefined): string => (ms === undefined ? '(none)' : `${ms / 1000}s`);
-  cmp('topic', existing.topic, requested.topic);
-  cmp('ackDeadlineSeconds', String(existing.ackDeadlineMs / 1000), String(requested.ackDeadlineMs / 1000));
-  cmp('retentionSeconds', String(existing.retentionMs / 1000), String(requested.retentionMs / 1000));
-  cmp('filter', JSON.stringify(existing.filter), JSON.stringify(requested.filter));
-  const retry = (c: SubConfig): string =>
-    c.retryMinMs === undefined ? '(retry immediately)' : `${s(c.retryMinMs)}..${s(c.retryMaxMs)}`;
-  cmp('retry', retry(existing), retry(requested));
-  const dl = (c: SubConfig): string =>
-    c.deadLetterTopic === undefined ? '(none)' : `${c.deadLetterTopic} after ${c.maxDeliveryAttempts}`;
-  cmp('deadLetter', dl(existing), dl(requested));
-  return out;
-}
 
 // ---- entries ----
 
