@@ -1,0 +1,8 @@
+/**
+ * WebAssembly kernels: image loops compiled from AssemblyScript with 128-bit SIMD, one instance
+ * per module per thread, buffers in the instance's memory laid out by its arena.
+ */
+export { WasmArena, type ArenaBuffer, type ArenaRequest } from './arena.ts';
+export { wasmInstance, type WasmInstance } from './load.ts';
+export { WASM_MODULES, type WasmModuleName } from './modules.ts';
+export { passKernels, type PassKernels } from './passes.ts';
