@@ -27,7 +27,11 @@ export async function compileModule(name: WasmModuleName): Promise<Uint8Array> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
-  for (const name of WASM_MODULES) {
+  // `npm run build:wasm [-- NAME ...]`: the modules named, or all of them.
+  const asked = process.argv.slice(2);
+  const unknown = asked.filter((a) => !(WASM_MODULES as readonly string[]).includes(a));
+  if (unknown.length) throw new Error(`unknown WebAssembly module(s) ${unknown.join(', ')}: known are ${WASM_MODULES.join(', ')}`);
+  for (const name of asked.length ? (asked as WasmModuleName[]) : WASM_MODULES) {
     const bytes = await compileModule(name);
     writeFileSync(binaryUrl(name), bytes);
     console.log(`${fileURLToPath(binaryUrl(name))}: ${bytes.length} bytes`);
