@@ -142,6 +142,12 @@ describe('hand-built tile-compressed images', () => {
     const h = readFits(file).hdu('MIXED');
     expect(h.type).toBe('compressed-image');
     expect(Array.from(h.pixels())).toEqual(rows.flat());
+    // As float32: the RICE_1 tiles and the others end up scaled alike.
+    const asFloat = Float32Array.from(rows.flat());
+    expect(readFits(file).hdu('MIXED').takeFloat32()).toEqual(asFloat);
+    const target = new Float32Array(4 * w);
+    expect(readFits(file).hdu('MIXED').float32Into(target)).toBe(target);
+    expect(target).toEqual(asFloat);
   });
 
   it('quantized float tiles: ZBLANK column, GZIP_COMPRESSED_DATA fall-back, Q descriptors, THEAP gap', () => {
@@ -251,6 +257,15 @@ describe('hand-built tile-compressed images', () => {
     const dv = new DataView(bad.buffer, h.dataOffset);
     dv.setUint32(0, 3);
     expect(() => readFits(bad, { name: 'c.fits' }).hdu('A').pixels()).toThrow(/c\.fits, HDU 1, byte offset \d+: RICE_1 (stream ends early|tile too short)/);
+    // The second tile cut to its first pixel and one block: it ends after 32 of its 64 pixels.
+    const cut = good.slice();
+    new DataView(cut.buffer, h.dataOffset).setUint32(8, 6);
+    expect(() => readFits(cut, { name: 'c.fits' }).hdu('A').pixels()).toThrow(/HDU 1, byte offset \d+: RICE_1 stream ends early \(decoded 32 of 64 pixels\)/);
+    // The first tile's first block code set to 31: split level 30, more than 25.
+    const corrupt = good.slice();
+    const heapAt = h.dataOffset + 4 * 8 + new DataView(good.buffer, h.dataOffset).getUint32(4);
+    corrupt[heapAt + 4] = 0xff;
+    expect(() => readFits(corrupt, { name: 'c.fits' }).hdu('A').pixels()).toThrow(/RICE_1 stream is corrupt \(split level 30 at pixel 0\)/);
     const unknown = buildCompressedFile(
       [
         ['ZCMPTYPE', 'PLIO_1'],

@@ -14,6 +14,9 @@ import type { RiceBytePix } from './rice.ts';
 import { swapInPlace } from './endian.ts';
 import { unquantize } from './quantize.ts';
 import type { QuantizeMethod } from './quantize.ts';
+import { physicalFloat32InPlace, scaleInt32ToFloat32At } from './pixels.ts';
+import type { Scaling } from './pixels.ts';
+import { RICE_CORRUPT, RICE_READ_SLACK, riceKernels } from '../wasm/rice.ts';
 
 /** Decoded stored pixels of a compressed image. ZBITPIX 64 gives Float64Array. */
 export type CompressedStoredArray = Uint8Array | Int16Array | Int32Array | Float32Array | Float64Array;
@@ -37,8 +40,6 @@ export type DecodedTile = { readonly kind: 'int'; readonly values: Int32Array } 
 export interface TileCodec {
   readonly name: string;
   decode(src: Uint8Array, start: number, end: number, p: TileParams, scratch: Int32Array): DecodedTile;
-  /** Optional fast path: integer values straight into `out` from `outOff` (contiguous tiles). */
-  decodeInto?(src: Uint8Array, start: number, end: number, p: TileParams, out: Int32Array, outOff: number): void;
 }
 
 function gunzipTile(src: Uint8Array, start: number, end: number, p: TileParams): Uint8Array {
@@ -65,9 +66,6 @@ const RICE: TileCodec = {
   decode(src, start, end, p, scratch) {
     riceDecode(src, start, end, scratch, 0, p.tileLen, p.blockSize, p.bytePix, p.offset);
     return { kind: 'int', values: scratch };
-  },
-  decodeInto(src, start, end, p, out, outOff) {
-    riceDecode(src, start, end, out, outOff, p.tileLen, p.blockSize, p.bytePix, p.offset);
   },
 };
 
@@ -258,19 +256,27 @@ export function compressedStoredType(
   }
 }
 
+/**
+ * Memory for `bytes` bytes that is not zero-filled first: for an image whose every pixel the
+ * decoder writes (every tile is decoded whole into it, or decoding fails and it is dropped).
+ */
+function unfilled(bytes: number): ArrayBuffer {
+  return Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer;
+}
+
 function allocOutput(zbitpix: number, n: number, ctx: FitsErrorContext): CompressedStoredArray {
   switch (zbitpix) {
     case 8:
-      return new Uint8Array(n);
+      return new Uint8Array(unfilled(n));
     case 16:
-      return new Int16Array(n);
+      return new Int16Array(unfilled(2 * n));
     case 32:
-      return new Int32Array(n);
+      return new Int32Array(unfilled(4 * n));
     case 64:
     case -64:
-      return new Float64Array(n);
+      return new Float64Array(unfilled(8 * n));
     case -32:
-      return new Float32Array(n);
+      return new Float32Array(unfilled(4 * n));
     default:
       throw new FitsError(`invalid ZBITPIX ${zbitpix}`, { ...ctx, keyword: 'ZBITPIX' });
   }
@@ -422,6 +428,20 @@ class DescriptorReader {
  * the type and size the image decodes to, see compressedStoredType); a new one when not given.
  */
 export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset: number, into?: CompressedStoredArray): CompressedStoredArray {
+  return decodeImage(raw, data, dataOffset, into ?? null, null);
+}
+
+/**
+ * The physical values of a ZBITPIX 32 compressed image (stored values · BSCALE + BZERO, BLANK as
+ * NaN, per `scaling`) as float32, decoded into `target` (of the image's size) or a new array. The
+ * RICE_1 tiles are decoded and scaled by the WebAssembly kernels a batch at a time, without a
+ * full-size integer pass in between.
+ */
+export function decodeCompressedFloat32(raw: Header, data: Uint8Array, dataOffset: number, target: Float32Array | null, scaling: Scaling): Float32Array {
+  return decodeImage(raw, data, dataOffset, target, scaling) as Float32Array;
+}
+
+function decodeImage(raw: Header, data: Uint8Array, dataOffset: number, into: CompressedStoredArray | null, physical: Scaling | null): CompressedStoredArray {
   const ctx = raw.context;
   const { columns, rowBytes, nrows } = binTableLayout(raw);
   const info = compressionInfo(raw, columns);
@@ -463,15 +483,21 @@ export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset:
   const blankKw = kw('ZBLANK') ?? kw('BLANK');
 
   const npix = info.shape.reduce((a, b) => a * b, 1);
-  if (into && (into.length !== npix || into.constructor !== compressedStoredType(info.zbitpix))) {
+  // With `physical`, the image's stored integers are decoded into the memory of the float32 result
+  // (unless the tiles are decoded and scaled together) and scaled there.
+  const intoType = physical ? Float32Array : compressedStoredType(info.zbitpix);
+  if (physical && info.zbitpix !== 32) throw new FitsError(`cannot scale a ZBITPIX ${info.zbitpix} image as 32-bit integers`, ctx);
+  if (into && (into.length !== npix || into.constructor !== intoType)) {
     throw new FitsError(`cannot decode a ZBITPIX ${info.zbitpix} image of ${npix} pixels into a ${into.constructor.name} of ${into.length}`, ctx);
   }
-  const out = into ?? allocOutput(info.zbitpix, npix, ctx);
+  const result = into ?? allocOutput(physical ? -32 : info.zbitpix, npix, ctx);
+  const out = physical ? new Int32Array(result.buffer, result.byteOffset, npix) : result;
+  let scaled = false;
   const maxTile = info.tile.reduce((a, b, i) => a * Math.min(b, info.shape[i]), 1);
-  const scratch = new Int32Array(maxTile);
+  let scratchArray: Int32Array | null = null;
   const isFloat = info.zbitpix < 0;
-  const floatScratch = isFloat ? (info.zbitpix === -32 ? new Float32Array(maxTile) : new Float64Array(maxTile)) : null;
-  const direct = codec.decodeInto !== undefined && out instanceof Int32Array ? out : null;
+  let floatScratchArray: Float32Array | Float64Array | null = null;
+  const floatScratch = (): Float32Array | Float64Array => (floatScratchArray ??= info.zbitpix === -32 ? new Float32Array(maxTile) : new Float64Array(maxTile));
   const desc = new DescriptorReader(table, rowBytes);
   const p: TileParams = { zbitpix: info.zbitpix, blockSize: info.blockSize, bytePix: info.bytePix, tileLen: 0, offset: 0, errorContext: ctx };
   const tileError = (t: number, what: string): FitsError => new FitsError(`tile ${t + 1}: ${what}`, { ...ctx, offset: p.offset });
@@ -483,27 +509,23 @@ export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset:
     if (err instanceof FitsError) throw err.withContext({ ...ctx, offset: p.offset });
     throw err;
   }
-  return out;
+  if (physical && !scaled) physicalFloat32InPlace(out as Int32Array, physical);
+  return result;
 
   function decodeTiles(out: CompressedStoredArray): void {
+    const riceDone = tileCodec === RICE && cData ? decodeRiceTiles(out, cData) : false;
     for (let t = 0; t < nrows; t++) {
       const tileLen = grid.select(t);
       p.tileLen = tileLen;
       let tile: Int32Array | Float32Array | Float64Array;
       let quantized = false;
       if (cData && desc.read(cData, t) > 0) {
+        if (riceDone) continue;
         const start = desc.offset;
         const end = start + desc.count;
         p.offset = heapFileOffset + start;
         if (end > heap.length) throw tileError(t, 'compressed bytes run past the heap');
-        if (direct && tileCodec.decodeInto) {
-          const at = grid.contiguousOffset();
-          if (at >= 0) {
-            tileCodec.decodeInto(heap, start, end, p, direct, at);
-            continue;
-          }
-        }
-        const dec = tileCodec.decode(heap, start, end, p, scratch);
+        const dec = tileCodec.decode(heap, start, end, p, (scratchArray ??= new Int32Array(maxTile)));
         if (dec.kind === 'int') {
           tile = dec.values;
         } else {
@@ -530,23 +552,156 @@ export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset:
       if (tile.length < tileLen) throw tileError(t, `decoded to ${tile.length} of ${tileLen} pixels`);
 
       let src: Int32Array | Float32Array | Float64Array = tile;
-      if (quantized && floatScratch) {
+      if (quantized) {
         const scale = zscaleCol ? readScalarCell(zscaleCol, table, t, rowBytes) : zscaleKw;
         const zero = zzeroCol ? readScalarCell(zzeroCol, table, t, rowBytes) : zzeroKw;
         const blank = zblankCol ? readScalarCell(zblankCol, table, t, rowBytes) : blankKw;
-        unquantize(tile as Int32Array, tileLen, floatScratch, 0, {
+        src = floatScratch();
+        unquantize(tile as Int32Array, tileLen, src, 0, {
           method: info.quantize ?? 'NO_DITHER',
           scale,
           zero,
           blank,
           ditherRow: t + 1 + info.ditherSeed - 1,
         });
-        src = floatScratch;
       }
       grid.copyToImage(src, out);
     }
   }
+
+  /**
+   * Every tile with COMPRESSED_DATA bytes, decoded by the WebAssembly kernel many tiles per call:
+   * the tiles' compressed bytes are copied into the kernel's memory, decoded there, and the pixels
+   * copied (or restored from quantized values) into the image. With `physical` and every tile
+   * here, the pixels are scaled in the kernel's memory and copied into the float32 result.
+   * Returns whether any tile was decoded.
+   */
+  function decodeRiceTiles(out: CompressedStoredArray, col: ColumnLayout): boolean {
+    const tiles: number[] = [];
+    const starts: number[] = [];
+    const lens: number[] = [];
+    const lengths: number[] = [];
+    for (let t = 0; t < nrows; t++) {
+      if (desc.read(col, t) === 0) continue;
+      const n = grid.select(t);
+      const start = desc.offset;
+      const len = desc.count;
+      p.offset = heapFileOffset + start;
+      if (start + len > heap.length) throw tileError(t, 'compressed bytes run past the heap');
+      if (len < info.bytePix) throw new FitsError(`RICE_1 tile too short (${len} bytes for ${n} pixels)`, { offset: p.offset });
+      tiles.push(t);
+      starts.push(start);
+      lens.push(len);
+      lengths.push(n);
+    }
+    if (tiles.length === 0) return false;
+    if (!(info.blockSize > 0)) throw new FitsError(`RICE_1 BLOCKSIZE must be positive, got ${info.blockSize}`, { keyword: 'ZVAL1' });
+    const { exports: k, arena } = riceKernels();
+    const quantized = isFloat && info.quantize !== null;
+    const scaling = physical !== null && tiles.length === nrows ? physical : null;
+    const image = scaling ? (result as Float32Array) : out;
+    for (let b = 0; b < tiles.length; ) {
+      // A batch: consecutive tiles up to RICE_BATCH_PIXELS pixels and RICE_BATCH_BYTES heap bytes (at least one tile).
+      let lo = starts[b];
+      let hi = starts[b] + lens[b];
+      let pixels = lengths[b];
+      let e = b + 1;
+      for (; e < tiles.length; e++) {
+        const l = Math.min(lo, starts[e]);
+        const h = Math.max(hi, starts[e] + lens[e]);
+        if (pixels + lengths[e] > RICE_BATCH_PIXELS || h - l > RICE_BATCH_BYTES) break;
+        lo = l;
+        hi = h;
+        pixels += lengths[e];
+      }
+      const [src, tileTable, dst, errInfo] = arena.layout([
+        ['u8', RICE_READ_SLACK + hi - lo],
+        ['i32', 3 * (e - b)],
+        ['i32', pixels],
+        ['i32', 3],
+      ]);
+      src.view.fill(0, 0, RICE_READ_SLACK);
+      src.view.set(heap.subarray(lo, hi), RICE_READ_SLACK);
+      const tv = tileTable.view;
+      for (let j = b; j < e; j++) {
+        const r = 3 * (j - b);
+        tv[r] = starts[j] - lo;
+        tv[r + 1] = lens[j];
+        tv[r + 2] = lengths[j];
+      }
+      const code = k.decodeTiles(src.ptr + RICE_READ_SLACK, hi - lo, tileTable.ptr, e - b, dst.ptr, info.blockSize, info.bytePix, errInfo.ptr);
+      if (code !== 0) {
+        const [which, pixel, fs] = errInfo.view;
+        const j = b + which;
+        p.offset = heapFileOffset + starts[j];
+        const what = code === RICE_CORRUPT ? `is corrupt (split level ${fs} at pixel ${pixel})` : `ends early (decoded ${pixel} of ${lengths[j]} pixels)`;
+        throw new FitsError(`RICE_1 stream ${what}`, { offset: p.offset });
+      }
+      if (scaling) scaleInt32ToFloat32At(dst.ptr, pixels, scaling);
+      const values = scaling ? new Float32Array(dst.view.buffer, dst.ptr, pixels) : dst.view;
+      if (quantized) {
+        let o = 0;
+        for (let j = b; j < e; j++) {
+          const t = tiles[j];
+          const n = lengths[j];
+          grid.select(t);
+          const opts = {
+            method: info.quantize ?? 'NO_DITHER',
+            scale: zscaleCol ? readScalarCell(zscaleCol, table, t, rowBytes) : zscaleKw,
+            zero: zzeroCol ? readScalarCell(zzeroCol, table, t, rowBytes) : zzeroKw,
+            blank: zblankCol ? readScalarCell(zblankCol, table, t, rowBytes) : blankKw,
+            ditherRow: t + 1 + info.ditherSeed - 1,
+          };
+          const at = grid.contiguousOffset();
+          const tileValues = dst.view.subarray(o, o + n);
+          if (at >= 0) {
+            unquantize(tileValues, n, out as Float32Array | Float64Array, at, opts);
+          } else {
+            const restored = floatScratch();
+            unquantize(tileValues, n, restored, 0, opts);
+            grid.copyToImage(restored, out);
+          }
+          o += n;
+        }
+      } else {
+        // One copy when the batch's tiles are consecutive runs of the image (tiles of whole rows).
+        let first = -1;
+        let next = -1;
+        for (let j = b; j < e; j++) {
+          grid.select(tiles[j]);
+          const at = grid.contiguousOffset();
+          if (j === b) first = next = at;
+          if (at < 0 || at !== next) {
+            first = -1;
+            break;
+          }
+          next += lengths[j];
+        }
+        if (first >= 0) {
+          image.set(values, first);
+        } else {
+          let o = 0;
+          for (let j = b; j < e; j++) {
+            grid.select(tiles[j]);
+            grid.copyToImage(values.subarray(o, o + lengths[j]), image);
+            o += lengths[j];
+          }
+        }
+      }
+      b = e;
+    }
+    scaled = scaling !== null;
+    return true;
+  }
 }
+
+/**
+ * Pixels decoded per call of the RICE_1 kernel (unless one tile has more): few enough that the
+ * decoded batch is still in the cache when it is copied into the image.
+ */
+const RICE_BATCH_PIXELS = 1 << 16;
+/** Compressed bytes copied per call of the RICE_1 kernel (unless one tile has more). */
+const RICE_BATCH_BYTES = 1 << 20;
 
 /** Result of compressing an integer image with RICE_1. */
 export interface RiceEncoded {

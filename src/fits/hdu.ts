@@ -11,7 +11,7 @@ import { asImageArray, physicalFloat32, physicalFloat32InPlace, physicalPixels, 
 import type { ImageArray, RawImageArray } from './pixels.ts';
 import { makeAsciiTable, makeBinTable } from './bintable.ts';
 import type { FitsTable } from './bintable.ts';
-import { compressedStoredType, compressionInfo, decodeCompressedImage, reconstructImageHeader } from './compressed.ts';
+import { compressedStoredType, compressionInfo, decodeCompressedFloat32, decodeCompressedImage, reconstructImageHeader } from './compressed.ts';
 import type { CompressedStoredArray, CompressionInfo } from './compressed.ts';
 import { binTableLayout } from './bintable.ts';
 
@@ -68,6 +68,12 @@ export interface Hdu {
   takeFloat32(): Float32Array;
   /** pixels(), handed to the caller, who may change them: the HDU's decoded pixels are dropped. */
   takePixels(): ImageArray;
+  /**
+   * Physical values as float32 (as takeFloat32) decoded into `target`, not cached, for a caller
+   * that decodes several images through one buffer: `target` when it has the image's size and the
+   * image is 32-bit (integers or floats), else takeFloat32(). Its contents are overwritten.
+   */
+  float32Into(target: Float32Array): Float32Array;
   /**
    * The stored values (as storedPixels()) decoded into `target`, not cached, for a caller that
    * decodes several images through one buffer: `target` when it is of the type and size they
@@ -215,6 +221,18 @@ abstract class BaseHdu implements Hdu {
     return p;
   }
 
+  float32Into(target: Float32Array): Float32Array {
+    const bitpix = this.bitpix;
+    if (bitpix === 32 || bitpix === -32) {
+      const stored = bitpix === 32 ? new Int32Array(target.buffer, target.byteOffset, target.length) : target;
+      if (this.storedPixelsInto(stored) === stored) {
+        physicalFloat32InPlace(stored, scalingOf(this.header, bitpix));
+        return target;
+      }
+    }
+    return this.takeFloat32();
+  }
+
   storedPixelsInto(_target: ImageArray): ImageArray {
     return this.storedPixels();
   }
@@ -348,6 +366,18 @@ export class CompressedImageHdu extends BaseHdu {
     const type = compressedStoredType(this.bitpix);
     if (type === null || !(target instanceof type) || target.length !== n) return this.storedPixels();
     return decodeCompressedImage(this.rawHeader, this.dataBytes(), this.dataOffset, target as CompressedStoredArray);
+  }
+
+  override takeFloat32(): Float32Array {
+    // Not decoded yet: the integers are decoded and scaled straight into the result.
+    if (this.#stored || !this.isImage || this.bitpix !== 32) return super.takeFloat32();
+    return decodeCompressedFloat32(this.rawHeader, this.dataBytes(), this.dataOffset, null, scalingOf(this.header, 32));
+  }
+
+  override float32Into(target: Float32Array): Float32Array {
+    const n = this.shape.reduce((a, b) => a * b, 1);
+    if (this.#stored || !this.isImage || this.bitpix !== 32 || target.length !== n) return super.float32Into(target);
+    return decodeCompressedFloat32(this.rawHeader, this.dataBytes(), this.dataOffset, target, scalingOf(this.header, 32));
   }
 
   protected override dropPixels(): void {

@@ -4,8 +4,8 @@
  * Layers (as in astropy.io.fits): Card (one keyword record, raw bytes kept, parsed lazily) ->
  * Header (cards + keyword index) -> Hdu (primary/image, tile-compressed image, table; chosen from
  * the header, pixels decoded on first access) -> FitsFile. Tile codecs (RICE_1, GZIP_1, GZIP_2,
- * NOCOMPRESS) are looked up by ZCMPTYPE; quantized floats are restored with the standard
- * subtractive-dither sequence.
+ * NOCOMPRESS) are looked up by ZCMPTYPE; RICE_1 tiles are decoded many at a time by a WebAssembly
+ * kernel; quantized floats are restored with the standard subtractive-dither sequence.
  */
 export { FitsError } from './errors.ts';
 export type { FitsErrorContext } from './errors.ts';

@@ -2,6 +2,7 @@
  * Stored -> physical pixel conversion (BSCALE, BZERO, BLANK).
  */
 import type { Header } from './header.ts';
+import { riceKernels } from '../wasm/rice.ts';
 
 /** Pixel arrays of images (stored or physical values). */
 export type ImageArray = Uint8Array | Int16Array | Uint16Array | Int32Array | Float32Array | Float64Array;
@@ -95,6 +96,10 @@ export function physicalFloat32(stored: ImageArray | BigInt64Array, scaling: Sca
     return out;
   }
   const src = stored;
+  if (src instanceof Int32Array && n >= KERNEL_MIN) {
+    scaleInt32Kernel(src, out, scaling);
+    return out;
+  }
   if (bscale === 1 && bzero === 0 && blank === null) {
     out.set(src);
     return out;
@@ -123,6 +128,10 @@ export function physicalFloat32InPlace(stored: Int32Array | Float32Array, scalin
     return stored;
   }
   const out = new Float32Array(stored.buffer, stored.byteOffset, n);
+  if (n >= KERNEL_MIN) {
+    scaleInt32Kernel(stored, out, scaling);
+    return out;
+  }
   if (blank === null) {
     for (let i = 0; i < n; i++) out[i] = stored[i] * bscale + bzero;
   } else {
@@ -132,4 +141,37 @@ export function physicalFloat32InPlace(stored: Int32Array | Float32Array, scalin
     }
   }
   return out;
+}
+
+/** Arrays shorter than this are converted in JavaScript (a kernel call costs more). */
+const KERNEL_MIN = 256;
+/** Values converted per kernel call: a chunk stays in the cache from its copy in to its copy out. */
+const KERNEL_CHUNK = 1 << 16;
+
+/**
+ * `out[i] = Math.fround(src[i] * bscale + bzero)`, NaN where src[i] is BLANK, by the WebAssembly
+ * kernel a chunk at a time. `out` may share `src`'s memory (a chunk is read before it is written).
+ */
+function scaleInt32Kernel(src: Int32Array, out: Float32Array, scaling: Scaling): void {
+  const n = src.length;
+  const { arena } = riceKernels();
+  const [buf] = arena.layout([['i32', Math.min(n, KERNEL_CHUNK)]]);
+  const values = new Float32Array(buf.view.buffer, buf.ptr, buf.view.length);
+  for (let i = 0; i < n; i += KERNEL_CHUNK) {
+    const m = Math.min(KERNEL_CHUNK, n - i);
+    buf.view.set(src.subarray(i, i + m));
+    scaleInt32ToFloat32At(buf.ptr, m, scaling);
+    out.set(m === values.length ? values : values.subarray(0, m), i);
+  }
+}
+
+/**
+ * `n` stored 32-bit integers at `ptr` in the rice kernels' memory replaced by their physical
+ * float32 values (v · BSCALE + BZERO in float64 rounded once, NaN for BLANK).
+ */
+export function scaleInt32ToFloat32At(ptr: number, n: number, scaling: Scaling): void {
+  const { bscale, bzero, blank } = scaling;
+  // A BLANK that is not a 32-bit integer matches no pixel.
+  const hasBlank = blank !== null && (blank | 0) === blank;
+  riceKernels().exports.scaleInt32ToFloat32(ptr, n, bscale, bzero, hasBlank ? (blank as number) : 0, hasBlank);
 }

@@ -6,6 +6,10 @@
  * FSMAX+1 = differences stored raw (BBITS each), otherwise fs+1 followed by Rice codes with
  * fs low bits. Differences are mapped to unsigned by zig-zag (0,-1,1,-2 -> 0,1,2,3) using
  * BYTEPIX-wide wrap-around arithmetic. Bits are written most significant first.
+ *
+ * Images are decoded by the WebAssembly kernel (wasm/rice.ts, many tiles per call, see
+ * compressed.ts); riceDecode here decodes one stream in JavaScript and is the reference the
+ * kernel is tested against.
  */
 import { FitsError } from './errors.ts';
 

@@ -46,6 +46,42 @@ describe('pixels handed over or decoded into a given array', () => {
     });
   }
 
+  for (const compress of [false, true]) {
+    it(`float32Into decodes into the target what float32Copy gives (${compress ? 'tile compressed' : 'uncompressed'})`, () => {
+      const bytes = file(compress);
+      for (const name of ['INTS', 'FLOATS']) {
+        const expected = readFits(bytes).hdu(name).float32Copy();
+        const target = new Float32Array(n).fill(-1);
+        const got = readFits(bytes).hdu(name).float32Into(target);
+        expect(got).toBe(target);
+        expect(got).toEqual(expected);
+        // A target of another size: a new array, as takeFloat32.
+        const other = new Float32Array(n + 1);
+        const fallback = readFits(bytes).hdu(name).float32Into(other);
+        expect(fallback).not.toBe(other);
+        expect(fallback).toEqual(expected);
+      }
+      expect(Number.isNaN(readFits(bytes).hdu('INTS').float32Into(new Float32Array(n))[17])).toBe(true);
+    });
+  }
+
+  it('decodes large RICE_1 images in batches, with row and 2-D tiles, to the stored and physical values', () => {
+    const w = 301;
+    const h = 250;
+    const big = Int32Array.from({ length: w * h }, (_, i) => ((i * 2654435761) % 4001) - 2000 + (i % w) * 3);
+    big[1234] = -2147483648;
+    const expected = Float32Array.from(big, (v) => (v === -2147483648 ? NaN : v * 0.5 - 7));
+    for (const [tileWidth, tileHeight] of [[w, 1], [64, 16], [w, 40], [7, 250]]) {
+      const bytes = writeFits({}, [
+        { extname: 'BIG', header: [{ key: 'BLANK', value: -2147483648 }], width: w, height: h, data: big, bscale: 0.5, bzero: -7, compression: { type: 'RICE_1', tileWidth, tileHeight } },
+      ]);
+      expect(readFits(bytes).hdu('BIG').storedPixels()).toEqual(big);
+      expect(readFits(bytes).hdu('BIG').takeFloat32()).toEqual(expected);
+      expect(readFits(bytes).hdu('BIG').float32Into(new Float32Array(w * h))).toEqual(expected);
+      expect(readFits(bytes).hdu('BIG').pixels()).toEqual(Float64Array.from(big, (v) => (v === -2147483648 ? NaN : v * 0.5 - 7)));
+    }
+  });
+
   it('writes a file over arrays laid out in its buffer, with the bytes of a copy', () => {
     const buffer = new ArrayBuffer(8 * n + 64 * 2880);
     const a = new Float32Array(buffer, 0, n);

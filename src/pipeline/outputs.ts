@@ -10,7 +10,7 @@
 import type { TanWcs } from '../astro/index.ts';
 import { errorMessage, InvalidInputError } from '../core/errors.ts';
 import { MaskBit, type MaskBitName, type MaskedImage } from '../core/image.ts';
-import { physicalFloat32, physicalFloat32InPlace, planFits, readFits, scalingOf, writeFits, type CardInput, type FitsFile, type Hdu, type PlannedFits } from '../fits/index.ts';
+import { physicalFloat32, planFits, readFits, scalingOf, writeFits, type CardInput, type FitsFile, type Hdu, type PlannedFits } from '../fits/index.ts';
 import type { MasterCalibration } from './stages/calibrate-signature/calibrate-signature.ts';
 import { scaledPlane, type MasterMask, type MasterPlane } from './stages/calibrate-signature/master-planes.ts';
 import { sipWcsCards, sipWcsFromHeader, type SipWcs } from './lib/sip-wcs.ts';
@@ -254,8 +254,8 @@ export function readProcessedExposure(bytes: Uint8Array, label = 'processed expo
   }
   // The file is ours alone: its decoded planes are taken rather than copied.
   const reuse = into !== null && into.width === w && into.height === h ? into : null;
-  const image = reuse ? float32Into(img, reuse.image) : img.takeFloat32();
-  const variance = reuse ? float32Into(vr, reuse.variance) : vr.takeFloat32();
+  const image = reuse ? img.float32Into(reuse.image) : img.takeFloat32();
+  const variance = reuse ? vr.float32Into(reuse.variance) : vr.takeFloat32();
   const mskScaling = scalingOf(msk.header, msk.bitpix);
   // Unscaled, the stored values are the mask's values.
   const rawMask = reuse && mskScaling.bscale === 1 && mskScaling.bzero === 0 ? msk.storedPixelsInto(reuse.mask) : msk.takePixels();
@@ -263,16 +263,6 @@ export function readProcessedExposure(bytes: Uint8Array, label = 'processed expo
   const mask = rawMask instanceof Int32Array ? rawMask : new Int32Array(rawMask);
   if (remap !== null) for (let i = 0; i < mask.length; i++) mask[i] = remapBits(mask[i], remap);
   return { masked: { width: w, height: h, image, mask, variance }, metadata };
-}
-
-/** The physical values of a plane decoded into `target` (as takeFloat32 otherwise). */
-function float32Into(hdu: Hdu, target: Float32Array): Float32Array {
-  const bitpix = hdu.bitpix;
-  if (bitpix === 32 || bitpix === -32) {
-    const stored = bitpix === 32 ? new Int32Array(target.buffer, target.byteOffset, target.length) : target;
-    if (hdu.storedPixelsInto(stored) === stored) return physicalFloat32InPlace(stored, scalingOf(hdu.header, bitpix));
-  }
-  return hdu.takeFloat32();
 }
 
 /** File mask bits → ours, by plane name (MP_* cards); null when they are the same. */

@@ -6,3 +6,4 @@ export { WasmArena, type ArenaBuffer, type ArenaRequest } from './arena.ts';
 export { wasmInstance, type WasmInstance } from './load.ts';
 export { WASM_MODULES, type WasmModuleName } from './modules.ts';
 export { passKernels, type PassKernels } from './passes.ts';
+export { riceKernels, RICE_CORRUPT, RICE_ENDS_EARLY, RICE_READ_SLACK, type RiceKernels } from './rice.ts';
