@@ -7,3 +7,4 @@ export { wasmInstance, type WasmInstance } from './load.ts';
 export { WASM_MODULES, type WasmModuleName } from './modules.ts';
 export { passKernels, type PassKernels } from './passes.ts';
 export { riceKernels, RICE_CORRUPT, RICE_ENDS_EARLY, RICE_READ_SLACK, type RiceKernels } from './rice.ts';
+export { filterKernels, type FilterKernels } from './filters.ts';

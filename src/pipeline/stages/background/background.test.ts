@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AlgorithmError } from '../../../core/errors.ts';
 import { MaskBit, makeMaskedImage } from '../../../core/image.ts';
+import { sigmaClippedStatsInPlace } from '../../lib/stats.ts';
 import { SeededRng } from '../../testing/rng.ts';
 import { addGaussianStar, randomStars } from '../../testing/synthetic.ts';
 import { evaluateBackground, makeBackgroundConfig, runBackground } from './background.ts';
@@ -75,6 +76,48 @@ describe('background', () => {
     for (const k of [0, 299, 150 * 300 + 77, 59999]) {
       expect(Math.abs(copy.exposure.image[k])).toBeLessThan(1e-3);
       expect(Math.abs(r.exposure.image[k])).toBeLessThan(1e-3);
+    }
+  });
+
+  it('gives each mesh the clipped statistic of its sampled pixels and subtracts the evaluated model to the bit', () => {
+    const w = 437;
+    const h = 301;
+    const rng = new SeededRng(11);
+    const mi = makeMaskedImage(w, h);
+    for (let i = 0; i < w * h; i++) {
+      mi.image[i] = 500 + 0.1 * (i % w) + 20 * rng.normal() + (rng.uniform() < 0.01 ? 5000 * rng.uniform() : 0);
+      if (rng.uniform() < 0.02) mi.mask[i] = MaskBit.CR;
+    }
+    mi.image[1234] = NaN;
+    for (const statistic of ['median', 'mean'] as const) {
+      const cfg = makeBackgroundConfig({ meshSizePx: 64, maxSamplesPerMesh: 500, statistic });
+      const r = runBackground(mi, cfg);
+      const { nx, ny } = r.model;
+      const edge = (size: number, n: number, i: number) => Math.round((i * size) / n);
+      let maxCell = 0;
+      for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) maxCell = Math.max(maxCell, (edge(w, nx, i + 1) - edge(w, nx, i)) * (edge(h, ny, j + 1) - edge(h, ny, j)));
+      const step = Math.ceil(Math.sqrt(maxCell / 500));
+      const off = step >> 1;
+      for (let j = 0; j < ny; j++) {
+        for (let i = 0; i < nx; i++) {
+          const a: number[] = [];
+          for (let y = edge(h, ny, j) + off; y < edge(h, ny, j + 1); y += step) {
+            for (let x = edge(w, nx, i) + off; x < edge(w, nx, i + 1); x += step) {
+              const v = mi.image[y * w + x];
+              if ((mi.mask[y * w + x] & cfg.ignoreBits) === 0 && v === v) a.push(v);
+            }
+          }
+          const st = sigmaClippedStatsInPlace(Float32Array.from(a), a.length, cfg.clipSigma, cfg.clipIterations);
+          const want = Math.fround(statistic === 'median' ? st.median : st.mean);
+          const got = r.model.values[j * nx + i];
+          if (statistic === 'median') expect(got).toBe(want);
+          else expect(Math.abs(got - want)).toBeLessThanOrEqual(1e-6 * Math.abs(want));
+        }
+      }
+      const bg = evaluateBackground(r.model);
+      let differ = 0;
+      for (let p = 0; p < w * h; p++) if (!Object.is(r.exposure.image[p], Math.fround(mi.image[p] - bg[p]))) differ++;
+      expect(differ).toBe(0);
     }
   });
 

@@ -2,12 +2,17 @@ import { z } from 'zod';
 import { AlgorithmError } from '../../../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../../../core/image.ts';
 import { parseConfig } from '../../config.ts';
-import { sigmaClippedStatsInPlace } from '../../lib/stats.ts';
+import { IQR_TO_SIGMA } from '../../lib/stats.ts';
+import { filterKernels } from '../../../wasm/filters.ts';
 
 /**
  * Background: the image is cut into meshes; each mesh's level is a sigma-clipped median (or mean)
  * of its unmasked pixels; the mesh grid is interpolated bilinearly between mesh centres
  * (extrapolated linearly beyond the outer centres) to full resolution and subtracted.
+ *
+ * The clipped statistics are lib/stats.ts's sigmaClippedStatsInPlace, computed by the `filters`
+ * WebAssembly module (clippedStats: exact order statistics by radix selection) on samples
+ * written straight into its memory.
  */
 export const BackgroundConfig = z.object({
   /** Mesh size (pixels); the image is cut into round(size / meshSizePx) meshes per axis. */
@@ -57,6 +62,9 @@ export interface BackgroundResult {
   readonly meshesFilled: number;
 }
 
+/** Values per strip of the subtraction (in the module's memory). */
+const SUBTRACT_STRIP_VALUES = 1 << 18;
+
 function edges(size: number, n: number): Int32Array {
   const e = new Int32Array(n + 1);
   for (let i = 0; i <= n; i++) e[i] = Math.round((i * size) / n);
@@ -88,42 +96,78 @@ export function runBackground(input: MaskedImage, cfg: BackgroundConfig = makeBa
   const centersY = new Float64Array(ny);
   for (let i = 0; i < nx; i++) centersX[i] = sampleCentre(ex[i], ex[i + 1]);
   for (let j = 0; j < ny; j++) centersY[j] = sampleCentre(ey[j], ey[j + 1]);
-  const scratch = new Float32Array(maxCell);
   const values = new Float32Array(nx * ny);
   const ignore = cfg.ignoreBits;
+  const { exports: fk, arena } = filterKernels();
+  // At most this many samples per mesh.
+  let cap = 0;
+  for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) cap = Math.max(cap, Math.ceil((ex[i + 1] - ex[i]) / step) * Math.ceil((ey[j + 1] - ey[j]) / step));
+  const [samples, keys, work, hist, stats] = arena.layout([
+    ['f32', cap],
+    ['i32', cap],
+    ['i32', 4 * cap],
+    ['i32', 8192],
+    ['f64', 4],
+  ]);
+  const scratch = samples.view;
 
   for (let j = 0; j < ny; j++) {
     for (let i = 0; i < nx; i++) {
-      let n = 0;
-      let tried = 0;
-      for (let y = ey[j] + off; y < ey[j + 1]; y += step) {
-        const base = y * W;
-        for (let x = base + ex[i] + off, end = base + ex[i + 1]; x < end; x += step) {
-          tried++;
-          const v = image[x];
-          if ((mask[x] & ignore) === 0 && v === v) scratch[n++] = v;
-        }
-      }
+      const n = sampleMesh(image, mask, ignore, W, ex[i] + off, ex[i + 1], ey[j] + off, ey[j + 1], step, scratch);
+      const tried = Math.max(0, Math.ceil((ex[i + 1] - ex[i] - off) / step)) * Math.max(0, Math.ceil((ey[j + 1] - ey[j] - off) / step));
       if (n < Math.max(3, cfg.minGoodFraction * tried)) {
         values[j * nx + i] = NaN;
         continue;
       }
-      const st = sigmaClippedStatsInPlace(scratch, n, cfg.clipSigma, cfg.clipIterations);
-      values[j * nx + i] = cfg.statistic === 'median' ? st.median : st.mean;
+      fk.clippedStats(samples.ptr, n, cfg.clipSigma, cfg.clipIterations, IQR_TO_SIGMA, keys.ptr, work.ptr, hist.ptr, stats.ptr);
+      values[j * nx + i] = cfg.statistic === 'median' ? stats.view[0] : stats.view[1];
     }
   }
   const filled = fillMissing(values, nx, ny);
   const model: BackgroundModel = { width: W, height: H, nx, ny, centersX, centersY, values };
 
-  // Subtract, evaluating the model row by row.
+  // Subtract, evaluating the model row by row (the float32 values evaluateRow gives), in the
+  // `filters` module's memory a strip of rows at a time.
   const out = opts.inPlace ? image : new Float32Array(W * H);
-  const row = new Float32Array(W);
   const rowVals = new Float64Array(nx);
-  const interp = xInterpolation(centersX, W);
-  for (let y = 0; y < H; y++) {
-    evaluateRow(model, y, interp, rowVals, row);
-    const base = y * W;
-    for (let x = 0; x < W; x++) out[base + x] = image[base + x] - row[x];
+  if (nx === 1) {
+    for (let y = 0; y < H; y++) {
+      rowValues(model, y, rowVals);
+      const b = Math.fround(rowVals[0]);
+      for (let p = y * W, end = p + W; p < end; p++) out[p] = image[p] - b;
+    }
+  } else {
+    const { idx, wa, wb } = xInterpolation(centersX, W);
+    // Column segments sharing their pair of mesh values: x0, x1, left mesh.
+    const segList: number[] = [];
+    for (let x0 = 0; x0 < W; ) {
+      let x1 = x0 + 1;
+      while (x1 < W && idx[x1] === idx[x0]) x1++;
+      segList.push(x0, x1, idx[x0]);
+      x0 = x1;
+    }
+    const strip = Math.max(1, Math.min(H, Math.floor(SUBTRACT_STRIP_VALUES / W)));
+    const [rows, vals, segs, wav, wbv] = arena.layout([
+      ['f32', strip * W],
+      ['f64', strip * nx],
+      ['i32', segList.length],
+      ['f64', W],
+      ['f64', W],
+    ]);
+    segs.view.set(segList);
+    wav.view.set(wa);
+    wbv.view.set(wb);
+    for (let y0 = 0; y0 < H; y0 += strip) {
+      const y1 = Math.min(H, y0 + strip);
+      const n = (y1 - y0) * W;
+      rows.view.set(image.subarray(y0 * W, y1 * W));
+      for (let y = y0; y < y1; y++) {
+        rowValues(model, y, rowVals);
+        vals.view.set(rowVals, (y - y0) * nx);
+      }
+      fk.subtractRows(rows.ptr, W, y1 - y0, vals.ptr, nx, segs.ptr, segList.length / 3, wav.ptr, wbv.ptr);
+      out.set(n === rows.view.length ? rows.view : rows.view.subarray(0, n), y0 * W);
+    }
   }
 
   let sum = 0;
@@ -138,6 +182,21 @@ export function runBackground(input: MaskedImage, cfg: BackgroundConfig = makeBa
     rmsLevel: Math.sqrt(s2 / values.length),
     meshesFilled: filled,
   };
+}
+
+/**
+ * The usable values (not NaN, none of `bits` in the mask) of every step-th pixel of every
+ * step-th row from (xs, ys), below x1 and y1, into `out`; returns how many.
+ */
+function sampleMesh(image: Float32Array, mask: Int32Array, bits: number, W: number, xs: number, x1: number, ys: number, y1: number, step: number, out: Float32Array): number {
+  let n = 0;
+  for (let y = ys; y < y1; y += step) {
+    for (let p = y * W + xs, end = y * W + x1; p < end; p += step) {
+      const v = image[p];
+      if ((mask[p] & bits) === 0 && v === v) out[n++] = v;
+    }
+  }
+  return n;
 }
 
 /** Fills NaN meshes with the mean of their valid 8-neighbours, repeatedly. Returns how many were filled. */
@@ -183,6 +242,9 @@ function fillMissing(v: Float32Array, nx: number, ny: number): number {
 interface XInterp {
   readonly idx: Int32Array;
   readonly t: Float32Array;
+  /** 1 − t and t (float64). */
+  readonly wa: Float64Array;
+  readonly wb: Float64Array;
 }
 
 /** For each column: the left mesh index (clamped to [0, nx-2]) and the linear weight (may be < 0 or > 1). */
@@ -190,21 +252,26 @@ function xInterpolation(centers: Float64Array, W: number): XInterp {
   const n = centers.length;
   const idx = new Int32Array(W);
   const t = new Float32Array(W);
+  const wa = new Float64Array(W);
+  const wb = new Float64Array(W);
   let i = 0;
   for (let x = 0; x < W; x++) {
     if (n === 1) {
       idx[x] = 0;
       t[x] = 0;
-      continue;
+    } else {
+      while (i < n - 2 && x > centers[i + 1]) i++;
+      idx[x] = i;
+      t[x] = (x - centers[i]) / (centers[i + 1] - centers[i]);
     }
-    while (i < n - 2 && x > centers[i + 1]) i++;
-    idx[x] = i;
-    t[x] = (x - centers[i]) / (centers[i + 1] - centers[i]);
+    wa[x] = 1 - t[x];
+    wb[x] = t[x];
   }
-  return { idx, t };
+  return { idx, t, wa, wb };
 }
 
-function evaluateRow(m: BackgroundModel, y: number, xi: XInterp, rowVals: Float64Array, out: Float32Array): void {
+/** The model interpolated (bilinearly: here along y) at row y, one value per mesh column. */
+function rowValues(m: BackgroundModel, y: number, rowVals: Float64Array): void {
   const { nx, ny, centersY, values } = m;
   if (ny === 1) {
     for (let i = 0; i < nx; i++) rowVals[i] = values[i];
@@ -216,16 +283,19 @@ function evaluateRow(m: BackgroundModel, y: number, xi: XInterp, rowVals: Float6
     const r1 = r0 + nx;
     for (let i = 0; i < nx; i++) rowVals[i] = values[r0 + i] * (1 - t) + values[r1 + i] * t;
   }
+}
+
+function evaluateRow(m: BackgroundModel, y: number, xi: XInterp, rowVals: Float64Array, out: Float32Array): void {
+  rowValues(m, y, rowVals);
   const W = out.length;
-  if (nx === 1) {
+  if (m.nx === 1) {
     out.fill(rowVals[0]);
     return;
   }
-  const { idx, t } = xi;
+  const { idx, wa, wb } = xi;
   for (let x = 0; x < W; x++) {
     const i = idx[x];
-    const u = t[x];
-    out[x] = rowVals[i] * (1 - u) + rowVals[i + 1] * u;
+    out[x] = rowVals[i] * wa[x] + rowVals[i + 1] * wb[x];
   }
 }
 

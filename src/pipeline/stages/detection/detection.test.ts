@@ -183,6 +183,31 @@ describe('detection', () => {
     expect(() => convolveSeparable(src, W, H, gaussianKernel(1, 3), new Float32Array(W), new Float32Array(W * H))).toThrow(RangeError);
   });
 
+  it('reports the pixels above a per-row threshold, in scan order, with the rows', () => {
+    const W = 45;
+    const H = 70;
+    const rng = new SeededRng(6);
+    const src = new Float32Array(W * H).map(() => rng.normal());
+    src[500] = NaN;
+    const k = gaussianKernel(1.3, 4);
+    const full = new Float32Array(W * H);
+    convolveSeparable(src, W, H, k, new Float32Array(W * H), full);
+    const low = new Float32Array(W).map((_, x) => 0.05 * (x % 7) - 0.1);
+    const high = new Float32Array(W).fill(0.2);
+    const row = (y: number) => (y < 40 ? low : high);
+    const listed: number[] = [];
+    const c = new SeparableConvolver(src, W, H, k, new Float32Array(convolveScratchSize(W, H, 4)));
+    const out = new Float32Array(W * H);
+    for (let y0 = 0; y0 < H; y0 += 20) {
+      c.rows(y0, Math.min(H, y0 + 20), out, y0 * W, { row, above: (indices, count) => listed.push(...indices.subarray(0, count)) });
+    }
+    expect(out).toEqual(full);
+    const want: number[] = [];
+    for (let p = 0; p < W * H; p++) if (full[p] > row(Math.floor(p / W))[p % W]) want.push(p);
+    expect(want.length).toBeGreaterThan(100);
+    expect(listed).toEqual(want);
+  });
+
   it('convolves separably with a normalised kernel (flux conserved away from edges)', () => {
     const W = 31;
     const H = 21;

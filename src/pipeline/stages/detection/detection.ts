@@ -5,6 +5,7 @@ import { parseConfig } from '../../config.ts';
 import { adaptiveMoments, gaussianCentroid } from '../../lib/moments.ts';
 import { medianInPlace } from '../../lib/stats.ts';
 import { findRoot, unionRoots } from '../../lib/union-find.ts';
+import { filterKernels } from '../../../wasm/filters.ts';
 
 /**
  * Source detection on a background-subtracted image: a matched filter (a Gaussian of the PSF
@@ -125,17 +126,16 @@ export function gaussianKernel(sigma: number, r: number): Float32Array {
   return k;
 }
 
-const R6 = 6;
-
 /** Output rows per strip of a separable convolution. */
 export const CONVOLUTION_STRIP_ROWS = 32;
 
 /**
  * Values of scratch (`tmp`) a separable convolution of a W × H image with a kernel of half-width
- * r needs: a strip of rows, not the whole image (see SeparableConvolver).
+ * r needs: the row-filtered rows one strip of output rows passes on to the next (see
+ * SeparableConvolver), not the whole image.
  */
 export function convolveScratchSize(W: number, H: number, r: number): number {
-  return W * Math.min(H, CONVOLUTION_STRIP_ROWS + 2 * (r <= R6 ? R6 : r));
+  return W * Math.min(H, 2 * r);
 }
 
 /**
@@ -158,33 +158,56 @@ export function convolveSeparable(
 }
 
 /**
+ * Thresholding of the rows a SeparableConvolver gives (rows()), on their way out: `above` is
+ * called once per call of rows() with the indices y·W + x of the pixels whose value exceeds
+ * their threshold (v > t; NaN never does), in scan order. The indices are a view of the
+ * WebAssembly module's memory, valid during the call only.
+ */
+export interface RowThreshold {
+  /** The threshold of each pixel of row y (W values); the same array for rows that share it. */
+  row(y: number): Float32Array;
+  above(indices: Int32Array, count: number): void;
+}
+
+/**
  * convolveSeparable a strip of output rows at a time (rows(), in order from the top), or at
  * single pixels (at()), with its arithmetic: the values are those it stores, to the bit.
  *
- * The rows are filtered horizontally into `tmp` (a strip: the output strip and the rows on
- * either side of it its columns reach), then vertically. A strip's source rows are read before
- * any output row below them is written, so the output may be the source.
+ * The rows are filtered horizontally, then vertically, by the SIMD kernels of the `filters`
+ * WebAssembly module, in float32 (each output c_0·a_0 + c_1·(a_−1 + a_+1) + … + c_r·(a_−r +
+ * a_+r), summed from the left). A strip's source rows are copied into the module's memory and
+ * filtered there; the row-filtered rows the next strip also needs (2r of them) are kept in
+ * `tmp` between calls; every source row is read before any output row below it is written, so
+ * the output may be the source.
+ *
+ * at() filters whole rows horizontally as well (kept in a ring of 2r + 1 rows: pixels asked for
+ * in order of rows reuse them), and sums down the column in JavaScript with the same float32
+ * operations.
  */
 export class SeparableConvolver {
   readonly #src: Float32Array;
   readonly #W: number;
   readonly #H: number;
   readonly #r: number;
-  readonly #kc: number;
-  readonly #kh: Float64Array;
-  /** The kernel padded with zero taps to half-width 6 (fast path), else null. */
-  readonly #k6: Float64Array | null;
-  readonly #pad: number;
+  /** c_0 … c_r. */
+  readonly #taps: Float32Array;
   readonly #mask: Int32Array | null;
   readonly #zeroBits: number;
-  /** Strip scratch (convolveScratchSize values); null when only at() is used. */
+  /** rows(): the row-filtered image rows #lo … #hi − 1, row y at (y − #lo)·W; null when only at() is used. */
   readonly #tmp: Float32Array | null;
-  readonly #row: Float64Array;
-  /** tmp holds the row-filtered rows lo … hi − 1; row y at (y − lo)·W. */
   #lo = 0;
   #hi = 0;
   /** The next output row rows() expects. */
   #next = 0;
+  /**
+   * at(): row-filtered rows, row y in slot y mod (2r + 1), then a row of zeros; #ringRow[slot] is
+   * the row held (−1: none).
+   */
+  #ring: Float32Array | null = null;
+  #ringRow: Int32Array | null = null;
+  /** The row whose window the ring holds (−1: none), and the window's row offsets in the ring. */
+  #windowY = -1;
+  #windowRows: Int32Array | null = null;
 
   constructor(src: Float32Array, W: number, H: number, kernel: Float32Array, tmp: Float32Array | null, mask: Int32Array | null = null, zeroBits = 0) {
     const r = (kernel.length - 1) >> 1;
@@ -192,198 +215,150 @@ export class SeparableConvolver {
     this.#W = W;
     this.#H = H;
     this.#r = r;
-    this.#kc = kernel[r];
-    this.#kh = new Float64Array(r + 1);
-    for (let j = 0; j <= r; j++) this.#kh[j] = kernel[r + j];
-    // Kernels up to half-width 6 (FWHM up to ~4.7 px at 3.5 sigma) run fully unrolled, padded
-    // with zero taps: about twice as fast as the loop over taps.
-    if (r <= R6) {
-      this.#k6 = new Float64Array(R6 + 1);
-      for (let j = 0; j <= r; j++) this.#k6[j] = this.#kh[j];
-    } else {
-      this.#k6 = null;
-    }
-    this.#pad = r <= R6 ? R6 : r;
+    this.#taps = new Float32Array(r + 1);
+    for (let j = 0; j <= r; j++) this.#taps[j] = kernel[r + j];
     this.#mask = mask !== null && zeroBits !== 0 ? mask : null;
     this.#zeroBits = zeroBits;
     if (tmp !== null && tmp.length < convolveScratchSize(W, H, r)) {
       throw new RangeError(`convolution scratch has ${tmp.length} values, ${convolveScratchSize(W, H, r)} needed`);
     }
     this.#tmp = tmp;
-    this.#row = new Float64Array(tmp === null ? 0 : W + 2 * this.#pad);
   }
 
   /**
    * Output rows y0 … y1 − 1 into `out`, row y at outOffset + (y − y0)·W: y0 is the row after the
-   * last one asked for (0 at first), and y1 − y0 at most CONVOLUTION_STRIP_ROWS.
+   * last one asked for (0 at first), and y1 − y0 at most CONVOLUTION_STRIP_ROWS. With
+   * `threshold`, the pixels of these rows above it are reported (after `out` is written).
    */
-  rows(y0: number, y1: number, out: Float32Array, outOffset: number): void {
+  rows(y0: number, y1: number, out: Float32Array, outOffset: number, threshold: RowThreshold | null = null): void {
     const W = this.#W;
     const H = this.#H;
     if (y0 !== this.#next || y1 <= y0 || y1 > H || y1 - y0 > CONVOLUTION_STRIP_ROWS) {
       throw new RangeError(`convolution rows ${y0}..${y1} out of order (next is ${this.#next}) or more than a strip`);
     }
-    this.#next = y1;
-    const src = this.#src;
-    const r = this.#r;
-    const kc = this.#kc;
-    const kh = this.#kh;
-    const k6 = this.#k6;
-    const fast = k6 !== null;
-    const k0 = fast ? k6[0] : 0;
-    const k1 = fast ? k6[1] : 0;
-    const k2 = fast ? k6[2] : 0;
-    const k3 = fast ? k6[3] : 0;
-    const k4 = fast ? k6[4] : 0;
-    const k5 = fast ? k6[5] : 0;
-    const k6v = fast ? k6[6] : 0;
-    const pad = this.#pad;
-    const mask = this.#mask;
-    const zeroBits = this.#zeroBits;
     const tmp = this.#tmp;
     if (tmp === null) throw new RangeError('convolution rows need the strip scratch');
-    const row = this.#row;
-    const need0 = Math.max(0, y0 - pad);
-    const need1 = Math.min(H, y1 + pad);
-    let lo = this.#lo;
-    const hi = this.#hi;
-    if (need0 > lo) {
-      tmp.copyWithin(0, (need0 - lo) * W, (hi - lo) * W);
-      lo = need0;
+    this.#next = y1;
+    const r = this.#r;
+    const mask = this.#mask;
+    const n = y1 - y0;
+    // The strip: row-filtered rows y0 − r … y1 + r − 1 (zero outside the image), row y at
+    // (y − s0)·W. Image rows n0 … n1 − 1 of it: those below m are kept from the last strip.
+    const s0 = y0 - r;
+    const n0 = Math.max(0, s0);
+    const n1 = Math.min(H, y1 + r);
+    const m = this.#lo <= n0 && n0 < this.#hi ? Math.min(this.#hi, n1) : n0;
+    const nNew = n1 - m;
+    const { exports: k, arena } = filterKernels();
+    const [strip, srcRows, maskRows, rowBuf, taps, dst, thr, list] = arena.layout([
+      ['f32', (n + 2 * r) * W],
+      ['f32', nNew * W],
+      ['i32', mask !== null ? nNew * W : 0],
+      ['f32', W + 2 * r],
+      ['f32', r + 1],
+      ['f32', n * W],
+      ['f32', threshold !== null ? W : 0],
+      ['i32', threshold !== null ? n * W : 0],
+    ]);
+    const sv = strip.view;
+    taps.view.set(this.#taps);
+    if (n0 > s0) sv.fill(0, 0, (n0 - s0) * W);
+    if (m > n0) sv.set(tmp.subarray((n0 - this.#lo) * W, (m - this.#lo) * W), (n0 - s0) * W);
+    if (nNew > 0) {
+      srcRows.view.set(this.#src.subarray(m * W, n1 * W));
+      if (mask !== null) maskRows.view.set(mask.subarray(m * W, n1 * W));
+      k.hrows(srcRows.ptr, mask !== null ? maskRows.ptr : 0, W, nNew, this.#zeroBits, taps.ptr, r, rowBuf.ptr, strip.ptr + 4 * (m - s0) * W);
     }
-    // Horizontal pass: each row is copied into a zero-padded buffer (masked and non-finite
-    // pixels zeroed), then filtered into tmp; no bounds tests in the inner loop.
-    for (let y = hi; y < need1; y++) {
-      const base = y * W;
-      const o = (y - lo) * W;
-      if (mask !== null) {
-        for (let x = 0; x < W; x++) {
-          const v = src[base + x];
-          row[pad + x] = mask[base + x] & zeroBits || v !== v ? 0 : v;
+    if (y1 + r > n1) sv.fill(0, (n1 - s0) * W);
+    k.vrows(strip.ptr + 4 * r * W, dst.ptr, W, n, taps.ptr, r);
+    out.set(dst.view, outOffset);
+    // What the next strip needs: image rows y1 − r … n1 − 1.
+    const c0 = Math.max(0, y1 - r);
+    tmp.set(sv.subarray((c0 - s0) * W, (n1 - s0) * W));
+    this.#lo = c0;
+    this.#hi = n1;
+    if (threshold !== null) {
+      let count = 0;
+      let last: Float32Array | null = null;
+      for (let y = y0; y < y1; y++) {
+        const t = threshold.row(y);
+        if (t !== last) {
+          thr.view.set(t);
+          last = t;
         }
-      } else {
-        for (let x = 0; x < W; x++) row[pad + x] = src[base + x];
+        count += k.above(dst.ptr + 4 * (y - y0) * W, thr.ptr, W, y * W, list.ptr + 4 * count);
       }
-      if (fast) {
-        for (let x = 0, c = R6; x < W; x++, c++) {
-          tmp[o + x] =
-            k0 * row[c] +
-            k1 * (row[c - 1] + row[c + 1]) +
-            k2 * (row[c - 2] + row[c + 2]) +
-            k3 * (row[c - 3] + row[c + 3]) +
-            k4 * (row[c - 4] + row[c + 4]) +
-            k5 * (row[c - 5] + row[c + 5]) +
-            k6v * (row[c - 6] + row[c + 6]);
-        }
-      } else {
-        for (let x = 0; x < W; x++) {
-          const c = x + pad;
-          let s = kc * row[c];
-          for (let j = 1; j <= r; j++) s += kh[j] * (row[c - j] + row[c + j]);
-          tmp[o + x] = s;
-        }
-      }
-    }
-    this.#lo = lo;
-    this.#hi = need1;
-    // Vertical pass: tmp → out.
-    for (let y = y0; y < y1; y++) {
-      const t = (y - lo) * W;
-      const d0 = outOffset + (y - y0) * W;
-      if (fast && y >= R6 && y < H - R6) {
-        const W2 = 2 * W;
-        const W3 = 3 * W;
-        const W4 = 4 * W;
-        const W5 = 5 * W;
-        const W6 = 6 * W;
-        for (let c = t, d = d0, end = t + W; c < end; c++, d++) {
-          out[d] =
-            k0 * tmp[c] +
-            k1 * (tmp[c - W] + tmp[c + W]) +
-            k2 * (tmp[c - W2] + tmp[c + W2]) +
-            k3 * (tmp[c - W3] + tmp[c + W3]) +
-            k4 * (tmp[c - W4] + tmp[c + W4]) +
-            k5 * (tmp[c - W5] + tmp[c + W5]) +
-            k6v * (tmp[c - W6] + tmp[c + W6]);
-        }
-      } else if (!fast && y >= r && y < H - r) {
-        for (let x = 0; x < W; x++) {
-          const c = t + x;
-          let s = kc * tmp[c];
-          for (let j = 1, o = W; j <= r; j++, o += W) s += kh[j] * (tmp[c - o] + tmp[c + o]);
-          out[d0 + x] = s;
-        }
-      } else {
-        for (let x = 0; x < W; x++) {
-          let s = kc * tmp[t + x];
-          for (let j = 1; j <= r; j++) {
-            if (y - j >= 0) s += kh[j] * tmp[t - j * W + x];
-            if (y + j < H) s += kh[j] * tmp[t + j * W + x];
-          }
-          out[d0 + x] = s;
-        }
-      }
+      threshold.above(list.view, count);
     }
   }
 
-  /** The output value at (x, y), as rows() gives it (any pixel, in any order; no scratch used). */
+  /**
+   * The output value at (x, y), as rows() gives it: any pixel, in any order, without the strip
+   * scratch (and independently of rows()); cheapest for pixels asked for row by row.
+   */
   at(x: number, y: number): number {
+    if (y !== this.#windowY) this.#window(y);
+    const ring = this.#ring as Float32Array;
+    const off = this.#windowRows as Int32Array;
+    const t = this.#taps;
+    const r = this.#r;
+    const fr = Math.fround;
+    let s = fr(t[0] * ring[off[r] + x]);
+    for (let j = 1; j <= r; j++) s = fr(s + fr(t[j] * fr(ring[off[r - j] + x] + ring[off[r + j] + x])));
+    return s;
+  }
+
+  /**
+   * Makes the ring hold the row-filtered rows y − r … y + r, and #windowRows their offsets in it
+   * (rows outside the image: the ring's zero row).
+   */
+  #window(y: number): void {
+    const W = this.#W;
     const H = this.#H;
     const r = this.#r;
-    const kc = this.#kc;
-    const kh = this.#kh;
-    const k6 = this.#k6;
-    let s: number;
-    if (k6 !== null && y >= R6 && y < H - R6) {
-      s =
-        k6[0] * this.#horizontal(x, y) +
-        k6[1] * (this.#horizontal(x, y - 1) + this.#horizontal(x, y + 1)) +
-        k6[2] * (this.#horizontal(x, y - 2) + this.#horizontal(x, y + 2)) +
-        k6[3] * (this.#horizontal(x, y - 3) + this.#horizontal(x, y + 3)) +
-        k6[4] * (this.#horizontal(x, y - 4) + this.#horizontal(x, y + 4)) +
-        k6[5] * (this.#horizontal(x, y - 5) + this.#horizontal(x, y + 5)) +
-        k6[6] * (this.#horizontal(x, y - 6) + this.#horizontal(x, y + 6));
-    } else if (k6 === null && y >= r && y < H - r) {
-      s = kc * this.#horizontal(x, y);
-      for (let j = 1; j <= r; j++) s += kh[j] * (this.#horizontal(x, y - j) + this.#horizontal(x, y + j));
-    } else {
-      s = kc * this.#horizontal(x, y);
-      for (let j = 1; j <= r; j++) {
-        if (y - j >= 0) s += kh[j] * this.#horizontal(x, y - j);
-        if (y + j < H) s += kh[j] * this.#horizontal(x, y + j);
+    const R = 2 * r + 1;
+    const ring = this.#ring ?? (this.#ring = new Float32Array((R + 1) * W));
+    const held = this.#ringRow ?? (this.#ringRow = new Int32Array(R).fill(-1));
+    const off = this.#windowRows ?? (this.#windowRows = new Int32Array(R));
+    const a = Math.max(0, y - r);
+    const b = Math.min(H, y + r + 1);
+    let first = -1;
+    let last = -1;
+    for (let yy = a; yy < b; yy++) {
+      if (held[yy % R] !== yy) {
+        if (first < 0) first = yy;
+        last = yy;
       }
     }
-    return Math.fround(s);
+    if (first >= 0) this.#fillRing(first, last + 1, ring, held);
+    for (let j = -r; j <= r; j++) off[j + r] = y + j >= 0 && y + j < H ? ((y + j) % R) * W : R * W;
+    this.#windowY = y;
   }
 
-  /** Source pixel (x, y) as the horizontal pass reads it: zero outside the row, masked or NaN. */
-  #source(x: number, y: number): number {
-    if (x < 0 || x >= this.#W) return 0;
-    const p = y * this.#W + x;
-    const v = this.#src[p];
-    if (this.#mask !== null) return this.#mask[p] & this.#zeroBits || v !== v ? 0 : v;
-    return v;
-  }
-
-  /** The horizontal pass at (x, y), as stored in tmp. */
-  #horizontal(x: number, y: number): number {
-    const k6 = this.#k6;
-    let s: number;
-    if (k6 !== null) {
-      s =
-        k6[0] * this.#source(x, y) +
-        k6[1] * (this.#source(x - 1, y) + this.#source(x + 1, y)) +
-        k6[2] * (this.#source(x - 2, y) + this.#source(x + 2, y)) +
-        k6[3] * (this.#source(x - 3, y) + this.#source(x + 3, y)) +
-        k6[4] * (this.#source(x - 4, y) + this.#source(x + 4, y)) +
-        k6[5] * (this.#source(x - 5, y) + this.#source(x + 5, y)) +
-        k6[6] * (this.#source(x - 6, y) + this.#source(x + 6, y));
-    } else {
-      const kh = this.#kh;
-      s = this.#kc * this.#source(x, y);
-      for (let j = 1; j <= this.#r; j++) s += kh[j] * (this.#source(x - j, y) + this.#source(x + j, y));
+  /** Rows y0 … y1 − 1 (at most 2r + 1) filtered horizontally into their slots of the ring. */
+  #fillRing(y0: number, y1: number, ring: Float32Array, held: Int32Array): void {
+    const W = this.#W;
+    const r = this.#r;
+    const R = 2 * r + 1;
+    const mask = this.#mask;
+    const n = y1 - y0;
+    const { exports: k, arena } = filterKernels();
+    const [srcRows, maskRows, rowBuf, taps, out] = arena.layout([
+      ['f32', n * W],
+      ['i32', mask !== null ? n * W : 0],
+      ['f32', W + 2 * r],
+      ['f32', r + 1],
+      ['f32', n * W],
+    ]);
+    taps.view.set(this.#taps);
+    srcRows.view.set(this.#src.subarray(y0 * W, y1 * W));
+    if (mask !== null) maskRows.view.set(mask.subarray(y0 * W, y1 * W));
+    k.hrows(srcRows.ptr, mask !== null ? maskRows.ptr : 0, W, n, this.#zeroBits, taps.ptr, r, rowBuf.ptr, out.ptr);
+    for (let y = y0; y < y1; y++) {
+      const slot = y % R;
+      ring.set(out.view.subarray((y - y0) * W, (y - y0 + 1) * W), slot * W);
+      held[slot] = y;
     }
-    return Math.fround(s);
   }
 }
 
@@ -431,7 +406,6 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
   for (let i = 0; i < kernel.length; i++) sumK2 += kernel[i] * kernel[i];
   sumK2 *= sumK2; // separable: Σ over 2-D = (Σ over 1-D)²
 
-  // 1. The matched filter, bad pixels counted as zero.
   const bad = cfg.badBits;
   const scratch = opts.scratch;
   if (scratch && (scratch[0].length !== n || scratch[1].length !== n || scratch[0].buffer === scratch[1].buffer)) {
@@ -439,9 +413,8 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
   }
   const tmp = scratch ? scratch[0] : new Float32Array(n);
   const conv = scratch ? scratch[1] : new Float32Array(n);
-  convolveSeparable(image, W, H, kernel, tmp, conv, mask, bad);
 
-  // 2. Threshold per noise mesh: nSigma · sqrt(Σk² · median variance), on a sub-grid of each mesh.
+  // 1. Threshold per noise mesh: nSigma · sqrt(Σk² · median variance), on a sub-grid of each mesh.
   const mnx = Math.max(1, Math.round(W / cfg.noiseMeshPx));
   const mny = Math.max(1, Math.round(H / cfg.noiseMeshPx));
   const meshThr = new Float32Array(mnx * mny);
@@ -450,24 +423,37 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
   const xMesh = new Int32Array(W);
   for (let x = 0; x < W; x++) xMesh[x] = Math.min(mnx - 1, Math.floor((x * mnx) / W));
   {
-    const scratch = tmp; // free again: large enough for any mesh
+    // Each mesh's samples are written into the `filters` module's memory, whose median kernel
+    // (exact order statistics) gives medianInPlace's value.
     const noiseBits = bad | MaskBit.SAT | MaskBit.CR;
+    const meshX = (i: number) => Math.round((i * W) / mnx);
+    const meshY = (j: number) => Math.round((j * H) / mny);
+    const stepOf = (w: number, h: number) => Math.max(1, Math.floor(Math.sqrt((w * h) / 2048)));
+    let capacity = 1;
     for (let j = 0; j < mny; j++) {
-      const y0 = Math.round((j * H) / mny);
-      const y1 = Math.round(((j + 1) * H) / mny);
       for (let i = 0; i < mnx; i++) {
-        const x0 = Math.round((i * W) / mnx);
-        const x1 = Math.round(((i + 1) * W) / mnx);
-        const step = Math.max(1, Math.floor(Math.sqrt(((x1 - x0) * (y1 - y0)) / 2048)));
-        let k = 0;
-        for (let y = y0 + (step >> 1); y < y1; y += step) {
-          for (let x = x0 + (step >> 1); x < x1; x += step) {
-            const p = y * W + x;
-            const v = variance[p];
-            if ((mask[p] & noiseBits) === 0 && v > 0 && v < Infinity) scratch[k++] = v;
-          }
-        }
-        meshVar[j * mnx + i] = k > 0 ? medianInPlace(scratch, k) : NaN;
+        const w = meshX(i + 1) - meshX(i);
+        const h = meshY(j + 1) - meshY(j);
+        const step = stepOf(w, h);
+        capacity = Math.max(capacity, Math.ceil(w / step) * Math.ceil(h / step));
+      }
+    }
+    const { exports: fk, arena } = filterKernels();
+    const [samples, keys, work, hist] = arena.layout([
+      ['f32', capacity],
+      ['i32', capacity],
+      ['i32', 4 * capacity],
+      ['i32', 4096],
+    ]);
+    const scratch = samples.view;
+    for (let j = 0; j < mny; j++) {
+      const y0 = meshY(j);
+      const y1 = meshY(j + 1);
+      for (let i = 0; i < mnx; i++) {
+        const x0 = meshX(i);
+        const x1 = meshX(i + 1);
+        const k = sampleVariance(variance, mask, noiseBits, W, x0, x1, y0, y1, stepOf(x1 - x0, y1 - y0), scratch);
+        meshVar[j * mnx + i] = k > 0 ? fk.median(samples.ptr, k, keys.ptr, work.ptr, hist.ptr) : NaN;
       }
     }
     const valid = meshVar.filter((v) => v > 0);
@@ -480,9 +466,18 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
     }
   }
   const meshRowOf = (y: number) => Math.min(mny - 1, Math.floor((y * mny) / H));
+  // The threshold of each pixel of a row, per mesh row.
+  const thrRows: Float32Array[] = [];
+  for (let j = 0; j < mny; j++) {
+    const t = new Float32Array(W);
+    for (let x = 0; x < W; x++) t[x] = meshThr[j * mnx + xMesh[x]];
+    thrRows.push(t);
+  }
 
-  // 3. Labelling, first pass: provisional labels with union-find, per-label statistics, and the
-  // list of pixels above threshold. The label image reuses tmp's memory.
+  // 2. The matched filter (bad pixels counted as zero) into conv, a strip of rows at a time, and
+  // the labelling's first pass over the pixels of each strip above the threshold: provisional
+  // labels with union-find, per-label statistics, and the list of pixels above threshold. The
+  // label image reuses tmp's memory.
   const labels = new Int32Array(tmp.buffer, tmp.byteOffset, n);
   labels.fill(0);
   let parent = new Int32Array(4096);
@@ -512,20 +507,19 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
     by1 = g(by1);
     peakP = g(peakP);
   };
-  for (let y = 0; y < H; y++) {
-    const base = y * W;
-    const mrow = meshRowOf(y) * mnx;
-    const up = base - W;
-    for (let x = 0; x < W; x++) {
-      const p = base + x;
+  const label = (indices: Int32Array, count: number): void => {
+    for (let q = 0; q < count; q++) {
+      const p = indices[q];
+      const x = p % W;
+      const y = (p - x) / W;
       const v = conv[p];
-      if (!(v > meshThr[mrow + xMesh[x]])) continue;
       let l = 0;
       if (x > 0 && labels[p - 1]) l = labels[p - 1];
       if (y > 0) {
-        const a = x > 0 ? labels[up + x - 1] : 0;
-        const b = labels[up + x];
-        const c = x + 1 < W ? labels[up + x + 1] : 0;
+        const up = p - W;
+        const a = x > 0 ? labels[up - 1] : 0;
+        const b = labels[up];
+        const c = x + 1 < W ? labels[up + 1] : 0;
         if (a) l = l ? union(l, a) : a;
         if (b) l = l ? union(l, b) : b;
         if (c) l = l ? union(l, c) : c;
@@ -549,7 +543,10 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
       by1[l] = y + 1;
       if (v > conv[peakP[l]]) peakP[l] = p;
     }
-  }
+  };
+  const threshold: RowThreshold = { row: (y) => thrRows[meshRowOf(y)], above: label };
+  const convolver = new SeparableConvolver(image, W, H, kernel, new Float32Array(convolveScratchSize(W, H, r)), mask, bad);
+  for (let y0 = 0; y0 < H; y0 += CONVOLUTION_STRIP_ROWS) convolver.rows(y0, Math.min(H, y0 + CONVOLUTION_STRIP_ROWS), conv, y0 * W, threshold);
   // Merge provisional statistics into the roots.
   for (let l = 1; l <= nLabels; l++) {
     const root = find(l);
@@ -661,6 +658,23 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
     psf,
     detectedPixels,
   };
+}
+
+/**
+ * The usable variances (positive, finite, none of `bits` in the mask) of every step-th pixel of
+ * every step-th row of the box x0 … x1 − 1 by y0 … y1 − 1, from (x0, y0) + step/2, into `out`;
+ * returns how many.
+ */
+function sampleVariance(variance: Float32Array, mask: Int32Array, bits: number, W: number, x0: number, x1: number, y0: number, y1: number, step: number, out: Float32Array): number {
+  let k = 0;
+  const half = step >> 1;
+  for (let y = y0 + half; y < y1; y += step) {
+    for (let p = y * W + x0 + half, end = y * W + x1; p < end; p += step) {
+      const v = variance[p];
+      if ((mask[p] & bits) === 0 && v > 0 && v < Infinity) out[k++] = v;
+    }
+  }
+  return k;
 }
 
 /** PSF size from bright, clean, isolated single-peak detections (median of adaptive moments). */
