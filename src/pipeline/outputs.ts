@@ -10,9 +10,9 @@
 import type { TanWcs } from '../astro/index.ts';
 import { errorMessage, InvalidInputError } from '../core/errors.ts';
 import { MaskBit, type MaskBitName, type MaskedImage } from '../core/image.ts';
-import { physicalFloat32, planFits, readFits, scalingOf, writeFits, type CardInput, type FitsFile, type Hdu, type PlannedFits } from '../fits/index.ts';
+import { planFits, readFits, scalingOf, writeFits, type CardInput, type FitsFile, type Hdu, type PlannedFits } from '../fits/index.ts';
 import type { MasterCalibration } from './stages/calibrate-signature/calibrate-signature.ts';
-import { scaledPlane, type MasterMask, type MasterPlane } from './stages/calibrate-signature/master-planes.ts';
+import { float32FromStored, nonZeroPixels, scaledPlane, type MasterMask, type MasterPlane } from './stages/calibrate-signature/master-planes.ts';
 import { sipWcsCards, sipWcsFromHeader, type SipWcs } from './lib/sip-wcs.ts';
 import { makeSourceCatalog, SOURCE_COLUMNS, type SourceCatalog } from './source-catalog.ts';
 
@@ -323,20 +323,20 @@ export function readMasterCalibration(
   const rawMask = scratch !== null && identity(msk) ? msk.storedPixelsInto(scratch) : msk.pixels();
   const remap = maskRemap(msk);
   const n = rawMask.length;
-  let nonZero = 0;
-  for (let i = 0; i < n; i++) if (rawMask[i] !== 0) nonZero++;
+  // Sparse when fewer than an eighth of the pixels are non-zero.
+  const sparse = nonZeroPixels(rawMask, Math.ceil(n / 8));
   let mask: MasterMask;
-  if (nonZero * 8 < n) {
-    const index = new Int32Array(nonZero);
-    const value = new Int32Array(nonZero);
-    let k = 0;
-    for (let i = 0; i < n; i++) {
-      const v = rawMask[i];
-      if (v === 0) continue;
-      const m = remap === null ? v : remapBits(v, remap);
-      if (m === 0) continue;
-      index[k] = i;
-      value[k++] = m;
+  if (sparse !== null) {
+    const { index, value } = sparse;
+    let k = index.length;
+    if (remap !== null) {
+      k = 0;
+      for (let j = 0; j < index.length; j++) {
+        const m = remapBits(value[j], remap);
+        if (m === 0) continue;
+        index[k] = index[j];
+        value[k++] = m;
+      }
     }
     mask = { length: n, index: index.subarray(0, k), value: value.subarray(0, k) };
   } else {
@@ -356,7 +356,7 @@ function compactPlane(hdu: Hdu, scratch: Int32Array | null): MasterPlane {
     const compact = scaledPlane(stored, scaling.bscale, scaling.bzero, scaling.blank);
     if (compact !== null) return compact;
     // The scratch is not ours to keep: the values are converted into a new plane.
-    if (stored === scratch) return physicalFloat32(stored, scaling);
+    if (stored === scratch) return float32FromStored(scratch, scaling.bscale, scaling.bzero, scaling.blank);
   }
   return hdu.takeFloat32();
 }

@@ -3,7 +3,7 @@ import { MaskBit } from '../../../core/image.ts';
 import { decamCcdGeometry, lsstCcdGeometry, type CcdGeometry } from '../../../instruments/index.ts';
 import { SeededRng } from '../../testing/rng.ts';
 import { makeSyntheticRaw } from '../../testing/synthetic.ts';
-import { makeOverscanConfig, runOverscan } from '../overscan/overscan.ts';
+import { makeOverscanConfig, measureOverscan, runOverscan } from '../overscan/overscan.ts';
 import { growBit, makeAssemblyConfig, runAssembly, type AssemblyAmpInput } from './assembly.ts';
 
 /** Overscan + assembly of a noiseless synthetic raw made from a detector-coordinate electron image. */
@@ -79,6 +79,42 @@ describe('assembly', () => {
     expect(r.defectPixels).toBe(20 + 3);
   });
 
+  it('assembles from overscan levels as the per-pixel loop does: flips, column levels, saturation, partial and overlapping amps', () => {
+    // ITL amps flip in x or in y and are an odd number of pixels wide; DECam's data start at a row offset.
+    for (const [name, g] of cases.filter(([c]) => c !== 'e2v')) {
+      const rng = new SeededRng(5);
+      const e = new Float32Array(g.width * g.height);
+      for (let k = 0; k < e.length; k++) e[k] = 500 + 300 * rng.uniform();
+      const raws = makeSyntheticRaw(g, { electrons: e, rng: new SeededRng(6), poisson: false, readNoise: true });
+      const all: AssemblyAmpInput[] = g.amps.map((amp, i) => {
+        const raw = raws.get(amp.hduIndex)!;
+        const levels = measureOverscan({ amp, raw }, makeOverscanConfig({ doParallelOverscan: i % 2 === 0 }));
+        // Some amps saturate in part of their pixels.
+        const saturationAdu = i % 3 === 0 ? amp.biasLevelAdu + 400 / amp.gainEPerAdu : amp.saturationAdu;
+        return { amp, levels, raw, gainEPerAdu: amp.gainEPerAdu, readNoiseE: amp.readNoiseE, saturationAdu };
+      });
+      const overlapping = [...all, { ...all[0], gainEPerAdu: 2 * all[0].gainEPerAdu }];
+      const runs: Array<[AssemblyAmpInput[], boolean]> = [
+        [all, true],
+        [all.slice(0, 3), false],
+        [overlapping, true],
+      ];
+      for (const [amps, applyGain] of runs) {
+        {
+          const got = runAssembly({ width: g.width, height: g.height, amps }, makeAssemblyConfig({ applyGain }));
+          const want = assembledByLoop(g.width, g.height, amps, applyGain);
+          const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+          expect(bits(got.exposure.image).equals(bits(want.image)), name).toBe(true);
+          expect(bits(got.exposure.variance).equals(bits(want.variance)), name).toBe(true);
+          expect(Buffer.from(got.exposure.mask.buffer).equals(Buffer.from(want.mask.buffer)), name).toBe(true);
+          expect(got.amps.map((a) => a.saturatedPixels)).toEqual(want.sat);
+          expect(got.saturatedPixels).toBe(want.sat.reduce((p, q) => p + q, 0));
+          expect(got.saturatedPixels).toBeGreaterThan(0);
+        }
+      }
+    }
+  });
+
   it('grows a mask bit by r pixels', () => {
     const W = 9;
     const m = new Int32Array(W * W);
@@ -103,3 +139,43 @@ describe('assembly', () => {
     ).toThrow(/amp C10: trimmed image is 10x10/);
   });
 });
+
+/** runAssembly from overscan levels as a plain loop over the pixels, amp by amp in input order. */
+function assembledByLoop(W: number, H: number, amps: readonly AssemblyAmpInput[], applyGain: boolean) {
+  const image = new Float32Array(W * H);
+  const variance = new Float32Array(W * H);
+  const mask = new Int32Array(W * H);
+  const sat: number[] = [];
+  for (const a of amps) {
+    const { amp } = a;
+    const d = amp.detector;
+    const w = amp.rawData.x1 - amp.rawData.x0;
+    const h = amp.rawData.y1 - amp.rawData.y0;
+    const g = applyGain ? a.gainEPerAdu : 1;
+    const ppu = applyGain ? 1 : 1 / a.gainEPerAdu;
+    const rn = applyGain ? a.readNoiseE : a.readNoiseE / a.gainEPerAdu;
+    const raw = a.raw!;
+    const { rowLevelsAdu, columnLevelsAdu: col } = a.levels!;
+    let n = 0;
+    for (let j = 0; j < h; j++) {
+      const y = amp.flipY ? d.y1 - 1 - j : d.y0 + j;
+      for (let i = 0; i < w; i++) {
+        const di = y * W + (amp.flipX ? d.x1 - 1 - i : d.x0 + i);
+        const r = raw.data[(amp.rawData.y0 + j) * raw.width + amp.rawData.x0 + i];
+        const v = (col ? r - rowLevelsAdu[j] - col[i] : r - rowLevelsAdu[j]) * g;
+        image[di] = v;
+        variance[di] = (v > 0 ? v * ppu : 0) + rn * rn;
+        if (r >= a.saturationAdu) {
+          mask[di] = MaskBit.SAT;
+          n++;
+        }
+      }
+    }
+    sat.push(n);
+  }
+  // Pixels no amp covers are NO_DATA.
+  const covered = new Uint8Array(W * H);
+  for (const { amp } of amps) for (let y = amp.detector.y0; y < amp.detector.y1; y++) covered.fill(1, y * W + amp.detector.x0, y * W + amp.detector.x1);
+  for (let k = 0; k < covered.length; k++) if (!covered[k]) mask[k] |= MaskBit.NO_DATA;
+  return { image, variance, mask, sat };
+}

@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../../core/errors.ts';
 import { MaskBit, makeMaskedImage } from '../../../core/image.ts';
 import { expandMaster, makeCalibrateSignatureConfig, runCalibrateSignature, type MasterCalibration } from './calibrate-signature.ts';
-import { compactMask, planeToFloat32, planeValue, scaledPlane, type ScaledPlane } from './master-planes.ts';
+import { compactMask, float32FromStored, maskToInt32, nonZeroPixels, planeToFloat32, planeValue, scaledPlane, type ScaledPlane } from './master-planes.ts';
 
 const W = 40;
 const H = 30;
+
+const bytes = (a: ArrayBufferView): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 function plane(fill: (x: number, y: number) => number): Float32Array {
   const a = new Float32Array(W * H);
@@ -106,6 +108,89 @@ describe('calibrate-signature', () => {
     expect(a.exposure.mask).toEqual(b.exposure.mask);
     expect(a.newBadPixels).toBe(b.newBadPixels);
     expect(a.newBadPixels).toBe(2);
+  });
+
+  it('normalises a flat kept as stored integers as its Float32 plane, to the bit', () => {
+    const n = W * H;
+    let badSeen = 0;
+    for (const [bscale, bzero, offset] of [
+      [1e-4, 0, 9_000],
+      [1e-4, -0.5, 9_000],
+      [-2e-4, 0, 2_000],
+      [3e-5, 0.1, 40_000],
+    ]) {
+      // Stored integers spread around `offset`, some of them giving values <= 0.
+      const st = Int32Array.from({ length: n }, (_, i) => offset + ((i * 7919) % 5_000) - (i % 13 === 0 ? 20_000 : 0));
+      const plane = scaledPlane(st, bscale, bzero, null) as ScaledPlane;
+      expect(plane.stored).not.toBeNull();
+      const exp = () => {
+        const e = makeMaskedImage(W, H);
+        e.image.fill(1000);
+        e.variance.fill(1000);
+        return e;
+      };
+      for (const how of ['median', 'mean'] as const) {
+        const cfg = makeCalibrateSignatureConfig({ flatNormalization: how });
+        const a = runCalibrateSignature({ exposure: exp(), masters: { flat: { width: W, height: H, image: plane } }, darkTimeS: 0 }, cfg);
+        const b = runCalibrateSignature({ exposure: exp(), masters: { flat: { width: W, height: H, image: planeToFloat32(plane) } }, darkTimeS: 0 }, cfg);
+        expect(a.flatNormalization).toBe(b.flatNormalization);
+        expect(a.exposure.image).toEqual(b.exposure.image);
+        expect(a.exposure.variance).toEqual(b.exposure.variance);
+        expect(a.newBadPixels).toBe(b.newBadPixels);
+        badSeen += a.newBadPixels;
+      }
+    }
+    expect(badSeen).toBeGreaterThan(0);
+  });
+
+  it('keeps 32-bit stored integers compactly as the plain loop does, across chunks', () => {
+    const n = 150_001;
+    const cases: Array<[(i: number) => number, number | null, 'i16' | 'u16' | 'const' | null]> = [
+      [(i) => (i * 31) % 60_000 - 30_000, null, 'i16'],
+      [(i) => (i * 31) % 65_000, null, 'u16'],
+      [() => 100_000, null, 'const'],
+      [(i) => (i === n - 1 ? 70_000 : i % 100), null, null],
+      [(i) => (i === 140_000 ? -1 : 40_000 + (i % 100)), null, null],
+      [(i) => i % 100, 50, null],
+      // int16 at first, uint16 from a later chunk on; constant over the first chunks.
+      [(i) => (i < 100_000 ? i % 30_000 : 40_000 + (i % 100)), null, 'u16'],
+      [(i) => (i < 100_000 ? 7 : i % 50), null, 'i16'],
+      [(i) => (i < 100_000 ? 40_000 : i % 50), null, 'u16'],
+      [(i) => i % 100, 500, 'i16'],
+    ];
+    for (const [f, blank, kind] of cases) {
+      const st = Int32Array.from({ length: n }, (_, i) => f(i));
+      const got = scaledPlane(st, 0.01, 1, blank);
+      const plain = scaledPlane(Array.from(st), 0.01, 1, blank);
+      expect(got && { ...got, stored: null }).toEqual(plain && { ...plain, stored: null });
+      expect(got === null ? null : got.stored === null ? 'const' : got.stored instanceof Int16Array ? 'i16' : 'u16').toBe(kind);
+      if (got?.stored && plain?.stored) {
+        expect(got.stored.constructor).toBe(plain.stored.constructor);
+        expect(bytes(got.stored).equals(bytes(plain.stored))).toBe(true);
+      }
+      const f32 = float32FromStored(st, 1e-5, 0.5, blank);
+      expect(bytes(f32).equals(bytes(Float32Array.from(st, (v) => (v === blank ? NaN : v * 1e-5 + 0.5))))).toBe(true);
+    }
+  });
+
+  it('lists the non-zero pixels of a mask below a limit, across chunks', () => {
+    const n = 200_003;
+    const mask = new Int32Array(n);
+    for (let i = 0; i < n; i += 997) mask[i] = (i % 5) + 1;
+    mask[n - 1] = -4;
+    const count = mask.reduce((c, v) => c + (v !== 0 ? 1 : 0), 0);
+    const want = Array.from(mask.keys()).filter((i) => mask[i] !== 0);
+    const sparse = nonZeroPixels(mask, count + 1);
+    expect(sparse && Array.from(sparse.index)).toEqual(want);
+    expect(sparse && Array.from(sparse.value)).toEqual(want.map((i) => mask[i]));
+    expect(nonZeroPixels(mask, count)).toBeNull();
+    expect(nonZeroPixels(Array.from(mask), count + 1)).toEqual(sparse);
+    const compact = compactMask(mask);
+    expect(compact).not.toBe(mask);
+    expect(bytes(maskToInt32(compact)).equals(bytes(mask))).toBe(true);
+    const dense = new Int32Array(64).fill(1, 0, 8);
+    expect(compactMask(dense)).toBe(dense);
+    expect(compactMask(new Int32Array(64).fill(1, 0, 7))).not.toBeInstanceOf(Int32Array);
   });
 
   it('rejects masters of the wrong size', () => {

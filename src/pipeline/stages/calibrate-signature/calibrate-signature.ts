@@ -3,9 +3,11 @@ import { InvalidInputError } from '../../../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../../../core/image.ts';
 import { parseConfig } from '../../config.ts';
 import { medianInPlace } from '../../lib/stats.ts';
-import { maskToInt32, planeChunk, planeLength, planeToFloat32, planeValue, type MasterMask, type MasterPlane } from './master-planes.ts';
+import type { ArenaRequest } from '../../../wasm/arena.ts';
+import { CALIBRATE_DESC_BYTES, calibrateDesc, isrKernels } from '../../../wasm/isr.ts';
+import { maskToInt32, planeLength, planeToFloat32, planeValue, type MasterMask, type MasterPlane } from './master-planes.ts';
 
-/** Pixels per chunk of the calibration passes. */
+/** Pixels per chunk of the calibration kernel (its buffers stay in the core's cache). */
 const CHUNK = 1 << 14;
 
 /**
@@ -98,13 +100,17 @@ function check(m: MasterCalibration, name: string, exp: MaskedImage): void {
 
 /** A robust normalisation of the flat: median (or mean) of its finite positive pixels, on a subsample. */
 function flatLevel(flat: MasterCalibration, how: 'median' | 'mean'): number {
-  const n = planeLength(flat.image);
+  const img = flat.image;
+  const n = planeLength(img);
   const stride = Math.max(1, Math.floor(n / 1_000_000));
+  if (how === 'median' && !(img instanceof Float32Array) && img.stored !== null && img.bscale !== 0) {
+    return storedMedian(img.stored, stride, img.bscale, img.bzero);
+  }
   const scratch = new Float32Array(Math.ceil(n / stride));
   let k = 0;
   let sum = 0;
   for (let i = 0; i < n; i += stride) {
-    const v = planeValue(flat.image, i);
+    const v = planeValue(img, i);
     if (v > 0 && Number.isFinite(v)) {
       scratch[k++] = v;
       sum += v;
@@ -112,6 +118,45 @@ function flatLevel(flat: MasterCalibration, how: 'median' | 'mean'): number {
   }
   if (k === 0) return NaN;
   return how === 'mean' ? sum / k : medianInPlace(scratch, k);
+}
+
+/**
+ * What flatLevel's median gives for a plane of 16-bit stored integers s (values
+ * fround(s · bscale + bzero), bscale ≠ 0), without sorting: the values are monotonic in s, so
+ * the order statistics of the finite positive values of the subsample are read off a histogram
+ * of its stored integers. NaN when there are none.
+ */
+function storedMedian(stored: Int16Array | Uint16Array, stride: number, bscale: number, bzero: number): number {
+  const offset = stored instanceof Int16Array ? 32768 : 0;
+  const counts = new Int32Array(65536);
+  for (let i = 0; i < stored.length; i += stride) counts[stored[i] + offset]++;
+  const value = (bin: number): number => Math.fround((bin - offset) * bscale + bzero);
+  // The bins of finite positive values, in increasing value order.
+  const ascending = bscale > 0;
+  const usable: number[] = [];
+  let k = 0;
+  for (let q = 0; q < 65536; q++) {
+    const bin = ascending ? q : 65535 - q;
+    if (counts[bin] === 0) continue;
+    const v = value(bin);
+    if (v > 0 && Number.isFinite(v)) {
+      usable.push(bin);
+      k += counts[bin];
+    }
+  }
+  if (k === 0) return NaN;
+  // The value of rank r (0-based) among them.
+  const ranked = (r: number): number => {
+    let below = 0;
+    for (const bin of usable) {
+      below += counts[bin];
+      if (below > r) return value(bin);
+    }
+    return NaN;
+  };
+  const half = k >>> 1;
+  const upper = ranked(half);
+  return k & 1 ? upper : 0.5 * (upper + ranked(half - 1));
 }
 
 export function runCalibrateSignature(
@@ -134,7 +179,6 @@ export function runCalibrateSignature(
     // Nothing to apply: the input passes through uncopied.
     return { exposure: src, biasApplied: false, darkApplied: false, flatApplied: false, flatNormalization: 1, newBadPixels: 0 };
   }
-  const n = src.width * src.height;
   // In place when the caller owns the exposure (the runner); a copy otherwise.
   const image = opts.inPlace ? src.image : src.image.slice();
   const variance = opts.inPlace ? src.variance : src.variance.slice();
@@ -150,29 +194,7 @@ export function runCalibrateSignature(
   }
   const t = input.darkTimeS;
   const t2 = t * t;
-  const inv = 1 / norm;
-  // Pixel by pixel the steps are those of whole-plane passes (bias, dark, then flat), in that
-  // order, a chunk of pixels at a time: compact master planes give their values as they are read
-  // (the flat's through small scratch arrays), never as a full Float32 plane.
-  const chunk = Math.min(n, CHUNK);
-  const scratch = [new Float32Array(chunk), new Float32Array(chunk)];
-  for (let i0 = 0; i0 < n; i0 += chunk) {
-    const len = Math.min(chunk, n - i0);
-    if (useBias) {
-      subtractScaled(image, i0, bias.image, len, 1);
-      if (bias.variance) addScaled(variance, i0, bias.variance, len, 1);
-    }
-    if (useDark) {
-      subtractScaled(image, i0, dark.image, len, t);
-      if (dark.variance) addScaled(variance, i0, dark.variance, len, t2);
-    }
-    if (useFlat) {
-      const f = planeChunk(flat.image, i0, len, scratch[0]);
-      newBad += flat.variance
-        ? divideByFlatWithVariance(image, variance, mask, i0, f, planeChunk(flat.variance, i0, len, scratch[1]), len, inv)
-        : divideByFlat(image, variance, mask, i0, f, len, inv);
-    }
-  }
+  newBad += applyMasters(image, variance, mask, useBias ? bias : undefined, useDark ? dark : undefined, useFlat ? flat : undefined, t, t2, 1 / norm);
   if (useFlat && flat.mask) newBad += orBad(mask, flat.mask, badBits);
   return {
     exposure: { width: src.width, height: src.height, image, mask, variance },
@@ -185,90 +207,92 @@ export function runCalibrateSignature(
 }
 
 /**
- * image[i] −= s · m[i] for i0 ≤ i < i0 + len, m's values as a Float32 plane holds them (s = 1:
- * −= m[i], as a pass with no factor computes it).
+ * The master planes' pixels applied to the exposure, a chunk at a time in the isr kernels: each
+ * chunk of image and variance is copied in once, gets the bias, dark and flat steps in float32
+ * (in that order, see calibrate in assembly/isr.ts) and is copied back; the masters' chunks are
+ * copied in as they are stored (float32, or 16-bit integers decoded to the float32 values of
+ * their plane). Pixels whose flat is not usable are made BAD; returns how many were not BAD
+ * already.
  */
-function subtractScaled(image: Float32Array, i0: number, m: MasterPlane, len: number, s: number): void {
-  const end = i0 + len;
-  if (m instanceof Float32Array) {
-    if (s === 1) for (let i = i0; i < end; i++) image[i] -= m[i];
-    else for (let i = i0; i < end; i++) image[i] -= s * m[i];
-    return;
-  }
-  const { stored, bscale, bzero } = m;
-  if (stored === null) {
-    const v = Math.fround(m.constant * bscale + bzero);
-    // x − (+0) is x, to the bit.
-    if (v === 0 && !Object.is(v, -0)) return;
-    if (s === 1) for (let i = i0; i < end; i++) image[i] -= v;
-    else for (let i = i0; i < end; i++) image[i] -= s * v;
-    return;
-  }
-  if (s === 1) for (let i = i0; i < end; i++) image[i] -= Math.fround(stored[i] * bscale + bzero);
-  else for (let i = i0; i < end; i++) image[i] -= s * Math.fround(stored[i] * bscale + bzero);
-}
-
-/** variance[i] += s · m[i] for i0 ≤ i < i0 + len (s = 1: += m[i]). */
-function addScaled(variance: Float32Array, i0: number, m: MasterPlane, len: number, s: number): void {
-  const end = i0 + len;
-  if (m instanceof Float32Array) {
-    if (s === 1) for (let i = i0; i < end; i++) variance[i] += m[i];
-    else for (let i = i0; i < end; i++) variance[i] += s * m[i];
-    return;
-  }
-  const { stored, bscale, bzero } = m;
-  if (stored === null) {
-    const v = Math.fround(m.constant * bscale + bzero);
-    if (s === 1) for (let i = i0; i < end; i++) variance[i] += v;
-    else for (let i = i0; i < end; i++) variance[i] += s * v;
-    return;
-  }
-  if (s === 1) for (let i = i0; i < end; i++) variance[i] += Math.fround(stored[i] * bscale + bzero);
-  else for (let i = i0; i < end; i++) variance[i] += s * Math.fround(stored[i] * bscale + bzero);
-}
-
-/** Divides by the normalised flat f·inv, with its variance fv; returns the pixels newly BAD. */
-function divideByFlatWithVariance(
+function applyMasters(
   image: Float32Array,
   variance: Float32Array,
   mask: Int32Array,
-  i0: number,
-  f: Float32Array,
-  fv: Float32Array,
-  len: number,
+  bias: MasterCalibration | undefined,
+  dark: MasterCalibration | undefined,
+  flat: MasterCalibration | undefined,
+  t: number,
+  t2: number,
   inv: number,
 ): number {
-  let newBad = 0;
-  for (let k = 0; k < len; k++) {
-    const i = i0 + k;
-    const fi = f[k] * inv;
-    if (fi > 0 && Number.isFinite(fi)) {
-      const v = image[i] / fi;
-      image[i] = v;
-      // var(I/F) = var(I)/F² + I²·var(F)/F² with I the flat-fielded value.
-      variance[i] = (variance[i] + v * v * fv[k] * inv * inv) / (fi * fi);
+  const n = image.length;
+  if (n === 0) return 0;
+  const chunk = Math.min(n, CHUNK);
+  const planes: Array<MasterPlane | undefined> = [bias?.image, bias?.variance, dark?.image, dark?.variance, flat?.image, flat?.variance];
+  const { exports: k, arena } = isrKernels();
+  const buffers = arena.layout([
+    ['f32', chunk],
+    ['f32', chunk],
+    ['u8', CALIBRATE_DESC_BYTES],
+    ['i32', chunk],
+    // Each master plane's chunk as float32 ...
+    ...planes.map((p): ArenaRequest => ['f32', p === undefined ? 0 : chunk]),
+    // ... and a chunk of the stored integers of those that have them.
+    ...planes.map((p): ArenaRequest => ['u8', p !== undefined && !(p instanceof Float32Array) && p.stored !== null ? 2 * chunk : 0]),
+  ]);
+  const [img, vari, descBuf, bad] = buffers;
+  const desc = calibrateDesc(descBuf.view.buffer, descBuf.ptr);
+  // Per chunk: float32 planes are copied in, stored integers copied in and decoded.
+  const copies: Array<{ src: Float32Array; dst: Float32Array }> = [];
+  const decodes: Array<{ src: Int16Array | Uint16Array; dst: Int16Array | Uint16Array; ptr: number; out: number; signed: boolean; bscale: number; bzero: number }> = [];
+  planes.forEach((p, j) => {
+    const f32 = buffers[4 + j];
+    const i16 = buffers[10 + j];
+    desc.planes[j] = p === undefined ? 0 : f32.ptr;
+    if (p === undefined) return;
+    if (p instanceof Float32Array) {
+      copies.push({ src: p, dst: f32.view as Float32Array });
+    } else if (p.stored === null) {
+      // A constant plane: its value in every pixel of the chunk, once.
+      (f32.view as Float32Array).fill(p.constant * p.bscale + p.bzero);
     } else {
-      if ((mask[i] & MaskBit.BAD) === 0) newBad++;
-      mask[i] |= MaskBit.BAD;
-      image[i] = 0;
+      const signed = p.stored instanceof Int16Array;
+      const bytes = i16.view.buffer;
+      decodes.push({
+        src: p.stored,
+        dst: signed ? new Int16Array(bytes, i16.ptr, chunk) : new Uint16Array(bytes, i16.ptr, chunk),
+        ptr: i16.ptr,
+        out: f32.ptr,
+        signed,
+        bscale: p.bscale,
+        bzero: p.bzero,
+      });
     }
-  }
-  return newBad;
-}
-
-/** Divides by the normalised flat f·inv (no flat variance); returns the pixels newly BAD. */
-function divideByFlat(image: Float32Array, variance: Float32Array, mask: Int32Array, i0: number, f: Float32Array, len: number, inv: number): number {
+  });
+  desc.params[0] = t;
+  desc.params[1] = t2;
+  desc.params[2] = inv;
+  const imgView = img.view;
+  const varView = vari.view;
+  const badView = bad.view;
   let newBad = 0;
-  for (let k = 0; k < len; k++) {
-    const i = i0 + k;
-    const fi = f[k] * inv;
-    if (fi > 0 && Number.isFinite(fi)) {
-      image[i] = image[i] / fi;
-      variance[i] = variance[i] / (fi * fi);
-    } else {
+  for (let i0 = 0; i0 < n; i0 += chunk) {
+    const len = Math.min(chunk, n - i0);
+    const i1 = i0 + len;
+    imgView.set(image.subarray(i0, i1));
+    varView.set(variance.subarray(i0, i1));
+    for (const c of copies) c.dst.set(c.src.subarray(i0, i1));
+    for (const d of decodes) {
+      d.dst.set(d.src.subarray(i0, i1));
+      k.decode16(d.ptr, d.out, len, d.signed, d.bscale, d.bzero);
+    }
+    const nBad = k.calibrate(len, img.ptr, vari.ptr, descBuf.ptr, bad.ptr);
+    image.set(len === chunk ? imgView : imgView.subarray(0, len), i0);
+    variance.set(len === chunk ? varView : varView.subarray(0, len), i0);
+    for (let b = 0; b < nBad; b++) {
+      const i = i0 + badView[b];
       if ((mask[i] & MaskBit.BAD) === 0) newBad++;
       mask[i] |= MaskBit.BAD;
-      image[i] = 0;
     }
   }
   return newBad;

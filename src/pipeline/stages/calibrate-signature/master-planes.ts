@@ -11,6 +11,8 @@
  * that keeps the bias, dark and flat of its detector decoded from one visit to the next.
  */
 
+import { isrKernels } from '../../../wasm/isr.ts';
+
 /** A plane as stored integers and their linear scaling (see the module comment). */
 export interface ScaledPlane {
   /** Pixels. */
@@ -78,10 +80,14 @@ export function maskToInt32(m: MasterMask): Int32Array {
   return out;
 }
 
+/** Pixels per chunk of the conversions below (their buffers stay in the core's cache). */
+const CHUNK = 1 << 16;
+
 /** Stored integers as a compact plane, or null when they do not fit 16 bits (or hit BLANK). */
 export function scaledPlane(stored: ArrayLike<number>, bscale: number, bzero: number, blank: number | null): ScaledPlane | null {
   const n = stored.length;
   if (n === 0) return null;
+  if (stored instanceof Int32Array) return scaledPlaneInt32(stored, bscale, bzero, blank);
   let min = stored[0];
   let max = min;
   for (let i = 1; i < n; i++) {
@@ -100,19 +106,133 @@ export function scaledPlane(stored: ArrayLike<number>, bscale: number, bzero: nu
   return { length: n, stored: narrow, constant: 0, bscale, bzero };
 }
 
+/**
+ * scaledPlane of 32-bit stored integers, in one pass of the isr kernels: a chunk at a time, the
+ * range so far (given up as soon as it cannot fit 16 bits or holds BLANK), and the narrowing,
+ * from the first chunk that makes the plane not constant (the chunks before hold the constant),
+ * as int16 unless the range calls for uint16 (int16 values from 0 to 32767 are the same bits as
+ * uint16 ones, so a later switch keeps them).
+ */
+function scaledPlaneInt32(stored: Int32Array, bscale: number, bzero: number, blank: number | null): ScaledPlane | null {
+  const n = stored.length;
+  const chunk = Math.min(n, CHUNK);
+  const { exports: k, arena } = isrKernels();
+  const [src, narrowed, range] = arena.layout([
+    ['i32', chunk],
+    ['u8', 2 * chunk],
+    ['i32', 2],
+  ]);
+  const views = { i16: new Int16Array(narrowed.view.buffer, narrowed.ptr, chunk), u16: new Uint16Array(narrowed.view.buffer, narrowed.ptr, chunk) };
+  let min = stored[0];
+  let max = min;
+  let narrow: Int16Array | Uint16Array | null = null;
+  for (let i0 = 0; i0 < n; i0 += chunk) {
+    const len = Math.min(chunk, n - i0);
+    src.view.set(stored.subarray(i0, i0 + len));
+    k.minMaxI32(src.ptr, len, range.ptr);
+    const constant = min;
+    if (range.view[0] < min) min = range.view[0];
+    if (range.view[1] > max) max = range.view[1];
+    // BLANK pixels decode to NaN: kept as Float32.
+    if (blank !== null && blank >= min && blank <= max) return null;
+    // A plane of one value is kept as that value.
+    if (min === max) continue;
+    const signed = min >= -32768 && max <= 32767;
+    if (!signed && !(min >= 0 && max <= 65535)) return null;
+    if (narrow === null) {
+      narrow = signed ? new Int16Array(n) : new Uint16Array(n);
+      narrow.fill(constant, 0, i0);
+    } else if (!signed && narrow instanceof Int16Array) {
+      narrow = new Uint16Array(narrow.buffer);
+    }
+    k.narrow16(src.ptr, narrowed.ptr, len, narrow instanceof Int16Array);
+    const out = narrow instanceof Int16Array ? views.i16 : views.u16;
+    narrow.set(len === chunk ? out : out.subarray(0, len), i0);
+  }
+  if (narrow === null) return { length: n, stored: null, constant: min, bscale, bzero };
+  return { length: n, stored: narrow, constant: 0, bscale, bzero };
+}
+
+/**
+ * 32-bit stored integers as a new Float32 plane: fround(stored · bscale + bzero), NaN where
+ * they are BLANK (what a Float32 decode of the plane holds).
+ */
+export function float32FromStored(stored: Int32Array, bscale: number, bzero: number, blank: number | null): Float32Array {
+  const n = stored.length;
+  const out = new Float32Array(n);
+  if (n === 0) return out;
+  const chunk = Math.min(n, CHUNK);
+  const { exports: k, arena } = isrKernels();
+  const [buf] = arena.layout([['i32', chunk]]);
+  const asFloat = new Float32Array(buf.view.buffer, buf.ptr, chunk);
+  // A BLANK no int32 equals marks no pixel.
+  const hasBlank = blank !== null && Number.isInteger(blank) && blank >= -0x80000000 && blank <= 0x7fffffff;
+  for (let i0 = 0; i0 < n; i0 += chunk) {
+    const len = Math.min(chunk, n - i0);
+    buf.view.set(stored.subarray(i0, i0 + len));
+    k.scaleI32ToF32(buf.ptr, buf.ptr, len, bscale, bzero, hasBlank, hasBlank ? (blank as number) : 0);
+    out.set(len === chunk ? asFloat : asFloat.subarray(0, len), i0);
+  }
+  return out;
+}
+
+/**
+ * The non-zero pixels of a dense mask (indices increasing), or null when there are `limit` or
+ * more of them.
+ */
+export function nonZeroPixels(mask: ArrayLike<number>, limit: number): { index: Int32Array; value: Int32Array } | null {
+  const n = mask.length;
+  if (!(mask instanceof Int32Array)) {
+    let nonZero = 0;
+    for (let i = 0; i < n; i++) if (mask[i] !== 0) nonZero++;
+    if (nonZero >= limit) return null;
+    const index = new Int32Array(nonZero);
+    const value = new Int32Array(nonZero);
+    for (let i = 0, k = 0; i < n; i++) {
+      if (mask[i] !== 0) {
+        index[k] = i;
+        value[k++] = mask[i];
+      }
+    }
+    return { index, value };
+  }
+  if (limit <= 0) return null;
+  const chunk = Math.min(Math.max(n, 1), CHUNK);
+  const { exports: k, arena } = isrKernels();
+  const [src, idx, val] = arena.layout([
+    ['i32', chunk],
+    ['i32', chunk],
+    ['i32', chunk],
+  ]);
+  let index = new Int32Array(Math.min(limit, 1024));
+  let value = new Int32Array(index.length);
+  let count = 0;
+  for (let i0 = 0; i0 < n; i0 += chunk) {
+    const len = Math.min(chunk, n - i0);
+    src.view.set(mask.subarray(i0, i0 + len));
+    const found = k.gatherNonZero(src.ptr, len, i0, idx.ptr, val.ptr);
+    if (found === 0) continue;
+    if (count + found >= limit) return null;
+    if (count + found > index.length) {
+      const size = Math.min(limit, Math.max(2 * index.length, count + found));
+      const biggerIndex = new Int32Array(size);
+      const biggerValue = new Int32Array(size);
+      biggerIndex.set(index.subarray(0, count));
+      biggerValue.set(value.subarray(0, count));
+      index = biggerIndex;
+      value = biggerValue;
+    }
+    index.set(idx.view.subarray(0, found), count);
+    value.set(val.view.subarray(0, found), count);
+    count += found;
+  }
+  return { index: index.slice(0, count), value: value.slice(0, count) };
+}
+
 /** A dense mask as its non-zero pixels when they are few (under an eighth), else itself. */
 export function compactMask(mask: Int32Array): MasterMask {
   const n = mask.length;
-  let nonZero = 0;
-  for (let i = 0; i < n; i++) if (mask[i] !== 0) nonZero++;
-  if (nonZero * 8 >= n) return mask;
-  const index = new Int32Array(nonZero);
-  const value = new Int32Array(nonZero);
-  for (let i = 0, k = 0; i < n; i++) {
-    if (mask[i] !== 0) {
-      index[k] = i;
-      value[k++] = mask[i];
-    }
-  }
-  return { length: n, index, value };
+  // Sparse when nonZero · 8 < n.
+  const sparse = nonZeroPixels(mask, Math.ceil(n / 8));
+  return sparse === null ? mask : { length: n, index: sparse.index, value: sparse.value };
 }

@@ -3,7 +3,8 @@ import { ConfigError } from '../../../core/errors.ts';
 import { decamCcdGeometry, lsstCcdGeometry } from '../../../instruments/index.ts';
 import { SeededRng } from '../../testing/rng.ts';
 import { makeSyntheticRaw } from '../../testing/synthetic.ts';
-import { makeOverscanConfig, runOverscan } from './overscan.ts';
+import { medianInPlace } from '../../lib/stats.ts';
+import { makeOverscanConfig, measureOverscan, runOverscan } from './overscan.ts';
 
 const itl = lsstCcdGeometry('ITL', 3);
 
@@ -104,6 +105,29 @@ describe('overscan', () => {
     expect(maxAbs).toBe(0);
     const a = runOverscan({ amp: g.amps[1], raw }, makeOverscanConfig());
     expect(a.levelMeanAdu).toBeCloseTo(g.amps[1].biasLevelAdu, 6);
+  });
+
+  it('per-row medians are those of a float32 selection, for narrow and wide ranges and odd and even column counts', () => {
+    const amp = itl.amps[0];
+    const rng = new SeededRng(9);
+    for (const skipColumns of [3, 4]) {
+      for (const spread of [5, 40, 3000, 2 ** 26]) {
+        const width = Math.max(amp.serialOverscan.x1, amp.rawData.x1);
+        const height = Math.max(amp.serialOverscan.y1, amp.rawData.y1);
+        const data = new Int32Array(width * height);
+        for (let i = 0; i < data.length; i++) data[i] = 20000 + Math.floor(rng.uniform() * spread) - (spread >> 1);
+        const plane = { width, height, data };
+        const levels = measureOverscan({ amp, raw: plane }, makeOverscanConfig({ skipColumns }));
+        const c0 = amp.serialOverscan.x0 + skipColumns;
+        const m = amp.serialOverscan.x1 - c0;
+        const scratch = new Float32Array(m);
+        for (let j = 0; j < levels.rowLevelsAdu.length; j += 7) {
+          const base = (amp.rawData.y0 + j) * plane.width + c0;
+          for (let c = 0; c < m; c++) scratch[c] = data[base + c];
+          expect(levels.rowLevelsAdu[j]).toBe(Math.fround(medianInPlace(scratch, m)));
+        }
+      }
+    }
   });
 
   it('rejects a bad configuration and an impossible geometry', () => {

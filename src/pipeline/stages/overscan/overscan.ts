@@ -140,12 +140,9 @@ export function measureOverscan(input: OverscanInput, cfg: OverscanConfig = make
 
   // 1. Per-row medians.
   const scratch = new Float32Array(Math.max(m, 1));
+  const counts = new Int32Array(HISTOGRAM_BINS);
   const rowMed = new Float64Array(nRows);
-  for (let r = 0; r < nRows; r++) {
-    const base = (rowLo + r) * W;
-    for (let c = 0; c < m; c++) scratch[c] = src[base + c0 + c];
-    rowMed[r] = medianInPlace(scratch, m);
-  }
+  for (let r = 0; r < nRows; r++) rowMed[r] = rowMedian(src, (rowLo + r) * W + c0, m, scratch, counts);
 
   // 2. Robust pixel noise about the row medians (sets the clipping window), on up to ~16k pixels.
   const rowStep = Math.max(1, Math.floor((m * nRows) / 16384));
@@ -245,6 +242,52 @@ export function measureOverscan(input: OverscanInput, cfg: OverscanConfig = make
     columnsUsed: m,
     rowsRejected,
   };
+}
+
+/** Bins of the histogram rowMedian counts a row's values in (centred on its first value). */
+const HISTOGRAM_BINS = 1024;
+/** Integers up to this magnitude are exact in float32. */
+const F32_EXACT = 1 << 24;
+
+/**
+ * The median of src[start … start + m) as medianInPlace gives it for the values as float32 (the
+ * middle value, or the mean of the two middle values). The raw values are integers spread over a
+ * few ADU: counted in a histogram (all zero, and left so) when they all fall within its bins
+ * around the first value, the order statistics are found without sorting; otherwise (or beyond
+ * float32's exact integers) they are selected in `scratch`.
+ */
+function rowMedian(src: Int32Array, start: number, m: number, scratch: Float32Array, counts: Int32Array): number {
+  const size = counts.length;
+  const half = size >> 1;
+  // Value v is counted in bin v + base.
+  const base = half - src[start];
+  let lo = size;
+  let hi = -1;
+  let c = 0;
+  for (; c < m; c++) {
+    const q = src[start + c] + base;
+    if (q < 0 || q >= size) break;
+    counts[q]++;
+    if (q < lo) lo = q;
+    if (q > hi) hi = q;
+  }
+  if (c < m || Math.abs(src[start]) > F32_EXACT - half) {
+    for (let q = lo; q <= hi; q++) counts[q] = 0;
+    for (let j = 0; j < m; j++) scratch[j] = src[start + j];
+    return medianInPlace(scratch, m);
+  }
+  // The bin of the k-th smallest value (0-based), and for even m that of the (k − 1)-th.
+  const k = m >>> 1;
+  let below = 0;
+  let upper = lo;
+  while (below + counts[upper] <= k) below += counts[upper++];
+  let lower = upper;
+  if ((m & 1) === 0 && below === k) {
+    lower = upper - 1;
+    while (counts[lower] === 0) lower--;
+  }
+  for (let q = lo; q <= hi; q++) counts[q] = 0;
+  return m & 1 ? upper - base : 0.5 * (upper - base + (lower - base));
 }
 
 /**

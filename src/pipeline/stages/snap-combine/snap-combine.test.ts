@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MaskBit, makeMaskedImage, type MaskedImage } from '../../../core/image.ts';
 import { SeededRng } from '../../testing/rng.ts';
 import { addGaussianStar, randomStars } from '../../testing/synthetic.ts';
-import { makeSnapCombineConfig, runSnapCombine } from './snap-combine.ts';
+import { makeSnapCombineConfig, runSnapCombine, type SnapCombineConfig } from './snap-combine.ts';
 
 const W = 1000;
 const H = 1000;
@@ -98,6 +98,29 @@ describe('snap-combine', () => {
     }
   });
 
+  it('gives the sum, cores and repairs of a plain loop over the pixels, to the bit, masks and NaNs included', () => {
+    const withFlags = (mi: MaskedImage, seed: number): MaskedImage => {
+      const r = new SeededRng(seed);
+      const out = { ...mi, image: mi.image.slice(), variance: mi.variance.slice(), mask: mi.mask.slice() };
+      for (let i = 0; i < out.mask.length; i += 97) out.mask[i] = r.uniform() < 0.5 ? MaskBit.SAT : MaskBit.SUSPECT;
+      for (let i = 13; i < out.image.length; i += 50_021) out.image[i] = NaN;
+      return out;
+    };
+    for (const cfg of [makeSnapCombineConfig(), makeSnapCombineConfig({ growPx: 2, fluxFraction: 0.5 }), makeSnapCombineConfig({ doRepair: false })]) {
+      for (const inPlace of [false, true]) {
+        const want = combinedByLoop(withFlags(a, 1), withFlags(b, 2), cfg, inPlace);
+        const got = runSnapCombine([withFlags(a, 1), withFlags(b, 2)], cfg, { inPlace });
+        const bits = (x: Float32Array | Int32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+        expect(bits(got.exposure.image).equals(bits(want.image))).toBe(true);
+        expect(bits(got.exposure.variance).equals(bits(want.variance))).toBe(true);
+        expect(bits(got.exposure.mask).equals(bits(want.mask))).toBe(true);
+        expect(got.crPixels).toBe(want.crPixels);
+        expect(got.crCorePixelsPerSnap).toEqual(want.cores);
+        if (cfg.doRepair) expect(want.cores[0] > 100 && want.cores[1] > 30).toBe(true);
+      }
+    }
+  });
+
   it('sums the snaps and propagates variance; one snap passes through', () => {
     const r = runSnapCombine([a, b], makeSnapCombineConfig({ doRepair: false }));
     expect(r.crPixels).toBe(0);
@@ -110,3 +133,62 @@ describe('snap-combine', () => {
     expect(() => runSnapCombine([a, makeMaskedImage(10, 10)])).toThrow(/differ in size/);
   });
 });
+
+/**
+ * runSnapCombine of two snaps as a plain loop over the pixels; `inPlace`: a pixel of the first
+ * snap is recovered from the sum, as when the sum is written over it.
+ */
+function combinedByLoop(A: MaskedImage, B: MaskedImage, cfg: SnapCombineConfig, inPlace: boolean) {
+  const n = A.image.length;
+  const [a, b, va, vb, ma, mb] = [A.image, B.image, A.variance, B.variance, A.mask, B.mask];
+  const image = new Float32Array(n);
+  const variance = new Float32Array(n);
+  const mask = new Int32Array(n);
+  // The sky: median of the lower snap on a regular subsample.
+  const stride = Math.max(1, Math.floor(n / 100_000)) | 1;
+  const lower: number[] = [];
+  for (let i = 0; i < n; i += stride) {
+    const v = Math.fround(a[i] < b[i] ? a[i] : b[i]);
+    if (v === v) lower.push(v);
+  }
+  lower.sort((p, q) => p - q);
+  const half = lower.length >> 1;
+  const sky = !cfg.doRepair ? NaN : lower.length % 2 ? lower[half] : 0.5 * (lower[half] + lower[half - 1]);
+  const k2 = cfg.nSigma * cfg.nSigma;
+  const cores: number[] = [];
+  const count = [0, 0];
+  for (let i = 0; i < n; i++) {
+    const m = ma[i] | mb[i];
+    image[i] = a[i] + b[i];
+    variance[i] = va[i] + vb[i];
+    mask[i] = m;
+    if (!cfg.doRepair) continue;
+    const d = a[i] - b[i];
+    const vs = va[i] + vb[i];
+    if (d * d <= k2 * vs || m & cfg.ignoreBits) continue;
+    const src = (d > 0 ? b[i] : a[i]) - sky;
+    const excess = (d > 0 ? d : -d) - (src > 0 ? cfg.fluxFraction * src : 0);
+    if (excess <= 0 || excess * excess <= k2 * vs) continue;
+    cores.push(d > 0 ? i + 1 : -(i + 1));
+    count[d > 0 ? 0 : 1]++;
+  }
+  let crPixels = 0;
+  const replace = (j: number, hitA: boolean): void => {
+    if (mask[j] & MaskBit.CR) return;
+    image[j] = 2 * (hitA ? b[j] : inPlace ? image[j] - b[j] : a[j]);
+    variance[j] = 4 * (hitA ? vb[j] : inPlace ? variance[j] - vb[j] : va[j]);
+    mask[j] |= MaskBit.CR;
+    crPixels++;
+  };
+  for (const c of cores) replace(Math.abs(c) - 1, c > 0);
+  const r = cfg.growPx;
+  for (const c of r > 0 ? cores : []) {
+    const i = Math.abs(c) - 1;
+    const x = i % A.width;
+    const y = (i - x) / A.width;
+    for (let yy = Math.max(0, y - r); yy <= Math.min(A.height - 1, y + r); yy++) {
+      for (let xx = Math.max(0, x - r); xx <= Math.min(A.width - 1, x + r); xx++) replace(yy * A.width + xx, c > 0);
+    }
+  }
+  return { image, variance, mask, crPixels, cores: count };
+}

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { InvalidInputError } from '../../../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../../../core/image.ts';
 import { parseConfig } from '../../config.ts';
+import { isrKernels } from '../../../wasm/isr.ts';
 import { medianInPlace } from '../../lib/stats.ts';
 
 /**
@@ -41,18 +42,8 @@ export interface SnapCombineResult {
   readonly skyPerSnapE: number;
 }
 
-/** Median of the lower of two snaps on a sparse regular subsample (~100k pixels). */
-function lowerSnapSky(a: Float32Array, b: Float32Array): number {
-  const n = a.length;
-  const stride = Math.max(1, Math.floor(n / 100_000)) | 1;
-  const s = new Float32Array(Math.ceil(n / stride));
-  let k = 0;
-  for (let i = 0; i < n; i += stride) {
-    const v = a[i] < b[i] ? a[i] : b[i];
-    if (v === v) s[k++] = v;
-  }
-  return k > 0 ? medianInPlace(s, k) : 0;
-}
+/** Pixels per chunk of the combining kernel (its buffers stay in the core's cache). */
+const COMBINE_CHUNK = 1 << 14;
 
 export interface SnapCombineOptions {
   /** Write the sum into the first snap's arrays (the caller owns them and drops the snaps). */
@@ -87,39 +78,71 @@ export function runSnapCombine(
   const mask = opts.inPlace ? ma : new Int32Array(n);
   const exposure: MaskedImage = { width: W, height: H, image, mask, variance };
   const repair = cfg.doRepair;
-  const sky = repair ? lowerSnapSky(a, b) : NaN;
   const k2 = cfg.nSigma * cfg.nSigma;
   const ff = cfg.fluxFraction;
   const ignore = cfg.ignoreBits;
-  // Cosmic-ray cores, with the snap they hit: +i+1 in A, -(i+1) in B.
-  let cores = new Int32Array(1024);
+
+  // One pass, a chunk at a time in the isr kernel: the sum, the sky's sample and the pixels whose
+  // snap difference may be significant (few; with the first snap's values, which the sum may
+  // overwrite). They are tested once the sky is known.
+  const { exports: k, arena } = isrKernels();
+  const chunk = Math.min(n, COMBINE_CHUNK);
+  const [ba, bb, bva, bvb, bma, bmb, bc, bflags] = arena.layout([
+    ['f32', chunk],
+    ['f32', chunk],
+    ['f32', chunk],
+    ['f32', chunk],
+    ['i32', chunk],
+    ['i32', chunk],
+    ['i32', repair ? chunk : 0],
+    ['i32', 1],
+  ]);
+  const skyStride = Math.max(1, Math.floor(n / 100_000)) | 1;
+  const skySample = new Float32Array(Math.ceil(n / skyStride));
+  let nSky = 0;
+  const cand = new Candidates();
+  for (let i0 = 0; i0 < n; i0 += chunk) {
+    const len = Math.min(chunk, n - i0);
+    const i1 = i0 + len;
+    ba.view.set(a.subarray(i0, i1));
+    bb.view.set(b.subarray(i0, i1));
+    bva.view.set(va.subarray(i0, i1));
+    bvb.view.set(vb.subarray(i0, i1));
+    bma.view.set(ma.subarray(i0, i1));
+    bmb.view.set(mb.subarray(i0, i1));
+    if (repair) {
+      // The lower snap on a regular subsample, its median the sky.
+      for (let i = Math.ceil(i0 / skyStride) * skyStride - i0; i < len; i += skyStride) {
+        const v = ba.view[i] < bb.view[i] ? ba.view[i] : bb.view[i];
+        if (v === v) skySample[nSky++] = v;
+      }
+    }
+    const found = k.combineSnaps(len, ba.ptr, bb.ptr, bva.ptr, bvb.ptr, bma.ptr, bmb.ptr, repair, k2, bc.ptr, bflags.ptr);
+    for (let c = 0; c < found; c++) cand.push(i0 + bc.view[c], a, va, ma);
+    image.set(len === chunk ? ba.view : ba.view.subarray(0, len), i0);
+    variance.set(len === chunk ? bva.view : bva.view.subarray(0, len), i0);
+    // The mask is written only where it changes: the first snap's where the second's has bits,
+    // a new one where either has (it starts all zero), so that untouched memory stays so.
+    if (bflags.view[0] & (opts.inPlace ? 1 : 2)) mask.set(len === chunk ? bma.view : bma.view.subarray(0, len), i0);
+  }
+  const sky = !repair ? NaN : nSky > 0 ? medianInPlace(skySample, nSky) : 0;
+
+  // Cosmic-ray cores, with the snap they hit: +i+1 in A, -(i+1) in B, in increasing i. A pixel
+  // whose difference, less the part a seeing change could explain, is significant.
+  const cores = new Int32Array(cand.count);
   let nCores = 0;
   let inA = 0;
   let inB = 0;
-
-  // One pass: sum, and the comparison of the snaps.
-  for (let i = 0; i < n; i++) {
-    const ai = a[i];
+  for (let c = 0; c < cand.count; c++) {
+    const i = cand.index[c];
+    const ai = cand.a[c];
     const bi = b[i];
-    const vai = va[i];
-    const vbi = vb[i];
-    const m = ma[i] | mb[i];
-    image[i] = ai + bi;
-    variance[i] = vai + vbi;
-    mask[i] = m;
-    if (!repair) continue;
     const d = ai - bi;
-    const vs = vai + vbi;
-    if (d * d <= k2 * vs || m & ignore) continue;
-    // The part of the difference that a seeing change could explain is set aside first.
+    const vs = cand.va[c] + vb[i];
+    if (d * d <= k2 * vs || (cand.m[c] | mb[i]) & ignore) continue;
     const src = (d > 0 ? bi : ai) - sky;
     const excess = (d > 0 ? d : -d) - (src > 0 ? ff * src : 0);
     if (excess <= 0 || excess * excess <= k2 * vs) continue;
-    if (nCores === cores.length) {
-      const bigger = new Int32Array(cores.length * 2);
-      bigger.set(cores);
-      cores = bigger;
-    }
     if (d > 0) {
       cores[nCores++] = i + 1;
       inA++;
@@ -176,4 +199,32 @@ export function runSnapCombine(
     crCorePixelsPerSnap: [inA, inB],
     skyPerSnapE: sky,
   };
+}
+
+/** Pixels kept for the cosmic-ray test: their index and the first snap's values. */
+class Candidates {
+  count = 0;
+  index = new Int32Array(1024);
+  a = new Float32Array(1024);
+  va = new Float32Array(1024);
+  m = new Int32Array(1024);
+
+  push(i: number, a: Float32Array, va: Float32Array, m: Int32Array): void {
+    if (this.count === this.index.length) {
+      const size = 2 * this.count;
+      const grow = <T extends Int32Array | Float32Array>(x: T, y: T): T => {
+        y.set(x);
+        return y;
+      };
+      this.index = grow(this.index, new Int32Array(size));
+      this.a = grow(this.a, new Float32Array(size));
+      this.va = grow(this.va, new Float32Array(size));
+      this.m = grow(this.m, new Int32Array(size));
+    }
+    const c = this.count++;
+    this.index[c] = i;
+    this.a[c] = a[i];
+    this.va[c] = va[i];
+    this.m[c] = m[i];
+  }
 }
