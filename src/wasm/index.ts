@@ -9,3 +9,4 @@ export { passKernels, type PassKernels } from './passes.ts';
 export { riceKernels, RICE_CORRUPT, RICE_ENDS_EARLY, RICE_READ_SLACK, type RiceKernels } from './rice.ts';
 export { filterKernels, type FilterKernels } from './filters.ts';
 export { isrKernels, calibrateDesc, CALIBRATE_DESC_BYTES, type IsrKernels } from './isr.ts';
+export { warpKernels, type WarpKernels } from './warp.ts';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../../../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../../../core/image.ts';
+import { warpKernels } from '../../../wasm/warp.ts';
 import { parseConfig } from '../../config.ts';
 import { makeLanczosTable, type LanczosTable } from './lanczos.ts';
 import { gridMidpointError, makeTransformGrid, skyTransform, TargetSkyCache, type TransformGrid, type WarpWcs } from './transform-grid.ts';
@@ -46,6 +47,12 @@ import { gridMidpointError, makeTransformGrid, skyTransform, TargetSkyCache, typ
  * areas agree (|det J| = 1, e.g. same pixel scale and any rotation).
  *
  * Source NaNs without a NO_DATA bit propagate into the target pixels whose taps reach them.
+ *
+ * Computation. The per-pixel loop runs in WebAssembly (wasm/warp.ts), one source at a time: the
+ * part of the source its pixels can reach is copied into the module's memory and the target is
+ * filled band by band. Coordinates, table rows and coverage are decided in float64 as described
+ * above; the kernel sums run in float32 (SIMD), so values agree with a float64 evaluation to
+ * float32 rounding.
  */
 export const WarpConfig = z.object({
   /** Lanczos order a (the kernel spans 2a pixels per axis). */
@@ -176,50 +183,6 @@ function checkInput(input: WarpInput): void {
 }
 
 /**
- * For each pixel (x, y): the OR of the mask over the kernel footprint anchored there,
- * x − a + 1 … x + a by y − a + 1 … y + a (clipped). null when the mask is all zero. Rows
- * without any mask bit are skipped, so a sparse mask costs little more than one pass.
- */
-function footprintMask(mask: Int32Array, W: number, H: number, a: number): Int32Array | null {
-  const rowAny = new Uint8Array(H);
-  let any = false;
-  for (let y = 0; y < H; y++) {
-    let m = 0;
-    for (let k = y * W, end = k + W; k < end; k++) m |= mask[k];
-    if (m !== 0) {
-      rowAny[y] = 1;
-      any = true;
-    }
-  }
-  if (!any) return null;
-  // Horizontal OR over x − a + 1 … x + a, on the rows holding bits.
-  const tmp = new Int32Array(W * H);
-  for (let y = 0; y < H; y++) {
-    if (rowAny[y] === 0) continue;
-    const base = y * W;
-    for (let x = 0; x < W; x++) {
-      const m = mask[base + x];
-      if (m === 0) continue;
-      // pixel x lies in the footprints anchored at x − a … x + a − 1
-      const x0 = Math.max(0, x - a);
-      const x1 = Math.min(W - 1, x + a - 1);
-      for (let i = base + x0, end = base + x1; i <= end; i++) tmp[i] |= m;
-    }
-  }
-  // Vertical: row y ORs the horizontal rows y − a + 1 … y + a that hold bits.
-  const out = new Int32Array(W * H);
-  for (let y = 0; y < H; y++) {
-    const base = y * W;
-    for (let j = Math.max(0, y - a + 1), j1 = Math.min(H - 1, y + a); j <= j1; j++) {
-      if (rowAny[j] === 0) continue;
-      const src = j * W;
-      for (let x = 0; x < W; x++) out[base + x] |= tmp[src + x];
-    }
-  }
-  return out;
-}
-
-/**
  * Refines the grid until its midpoint error is within tolerance (or the spacing reaches 2). The
  * target's sky positions come from `sky`, shared by all sources.
  */
@@ -234,182 +197,298 @@ function transformGrid(target: WarpTarget, src: WarpSource, cfg: WarpConfig, sky
   }
 }
 
-/** A source prepared for the row loop, with its running sums. */
-interface Prepared {
-  readonly width: number;
-  readonly height: number;
-  readonly image: Float32Array;
-  readonly variance: Float32Array;
-  readonly mask: Int32Array;
-  /** OR of the mask over the kernel footprint anchored at each pixel (null: mask all zero). */
-  readonly foot: Int32Array | null;
-  readonly grid: TransformGrid;
-  /** Per target column: its position within its grid cell, 0 … 1. */
-  readonly colT: Float64Array;
-  filled: number;
-  sumJac: number;
-  sumW2: number;
-  masked: number;
+/**
+ * The kernel table as the WebAssembly kernel reads it (float32, image and variance weights
+ * side by side): per row, for each tap t the group (w_t, w_t², w_t, w_t²) (`y`), and for each
+ * pair of taps the group (w_2q, w_2q², w_2q+1, w_2q+1²) (`x`).
+ */
+interface KernelTable32 {
+  readonly y: Float32Array;
+  readonly x: Float32Array;
 }
 
-function prepare(src: WarpSource, grid: TransformGrid, order: number, targetWidth: number): Prepared {
-  const { width, height, image, variance, mask } = src.image;
+function kernelTable32(tab: LanczosTable): KernelTable32 {
+  const n = tab.taps;
+  const rows = tab.steps + 1;
+  const y = new Float32Array(rows * n * 4);
+  const x = new Float32Array(rows * n * 2);
+  for (let k = 0; k < rows; k++) {
+    for (let t = 0; t < n; t++) {
+      const w = tab.weights[k * n + t];
+      const w2 = tab.weightsSq[k * n + t];
+      const o = (k * n + t) * 4;
+      y[o] = y[o + 2] = w;
+      y[o + 1] = y[o + 3] = w2;
+      x[(k * n + t) * 2] = w;
+      x[(k * n + t) * 2 + 1] = w2;
+    }
+  }
+  return { y, x };
+}
+
+/** Per target column: its position within its grid cell, 0 … 1. */
+function columnPositions(grid: TransformGrid, targetWidth: number): Float64Array {
   const { nx, nodeX, spacing } = grid;
   const colT = new Float64Array(targetWidth);
   for (let x = 0; x < targetWidth; x++) {
     const i = Math.min(nx - 2, Math.floor(x / spacing));
     colT[x] = (x - nodeX[i]) / (nodeX[i + 1] - nodeX[i]);
   }
+  return colT;
+}
+
+/** What a source can cover: its grid cells, the target rows holding them, the source pixels they read. */
+interface Reach {
+  /** Per cell (row-major, nx − 1 per row): 1 when some pixel of it may be covered. */
+  readonly cellOk: Uint8Array;
+  /** Target rows yStart … yEnd − 1 hold all those cells. */
+  readonly yStart: number;
+  readonly yEnd: number;
+  /** Source columns col0 … col1 − 1 of rows row0 … row1 − 1 hold every tap of every pixel those cells may cover. */
+  readonly col0: number;
+  readonly col1: number;
+  readonly row0: number;
+  readonly row1: number;
+}
+
+/**
+ * The cells of the grid some pixel of which may be covered by a W × H source (a − 1 ≤ floor(u)
+ * ≤ W − 1 − a, likewise v), null when none. A pixel's (u, v) lies within its cell's corner
+ * values (bilinear interpolation) up to rounding, so a cell is kept when its corners' bounding
+ * box comes within a pixel of that range; cells with a NaN corner have NaN pixels only.
+ */
+function sourceReach(grid: TransformGrid, W: number, H: number, a: number): Reach | null {
+  const { nx, ny, u, v, spacing } = grid;
+  const lo = a - 1;
+  const hiX = W - 1 - a;
+  const hiY = H - 1 - a;
+  if (hiX < lo || hiY < lo) return null;
+  const cellOk = new Uint8Array((nx - 1) * (ny - 1));
+  let uLow = Infinity;
+  let uHigh = -Infinity;
+  let vLow = Infinity;
+  let vHigh = -Infinity;
+  let jMin = -1;
+  let jMax = -1;
+  for (let j = 0; j < ny - 1; j++) {
+    for (let i = 0; i < nx - 1; i++) {
+      const k = j * nx + i;
+      const uMin = Math.min(u[k], u[k + 1], u[k + nx], u[k + nx + 1]);
+      const uMax = Math.max(u[k], u[k + 1], u[k + nx], u[k + nx + 1]);
+      const vMin = Math.min(v[k], v[k + 1], v[k + nx], v[k + nx + 1]);
+      const vMax = Math.max(v[k], v[k + 1], v[k + nx], v[k + nx + 1]);
+      // NaN propagates through min / max and fails every comparison.
+      if (!(uMax >= lo - 1 && uMin < hiX + 2 && vMax >= lo - 1 && vMin < hiY + 2)) continue;
+      cellOk[j * (nx - 1) + i] = 1;
+      if (jMin < 0) jMin = j;
+      jMax = j;
+      uLow = Math.min(uLow, uMin);
+      uHigh = Math.max(uHigh, uMax);
+      vLow = Math.min(vLow, vMin);
+      vHigh = Math.max(vHigh, vMax);
+    }
+  }
+  if (jMin < 0) return null;
+  // floor(u) of a covered pixel is within floor(uLow) − 1 … floor(uHigh) + 1; its taps reach a − 1 before, a after.
   return {
-    width,
-    height,
-    image,
-    variance,
-    mask,
-    foot: footprintMask(mask, width, height, order),
-    grid,
-    colT,
-    filled: 0,
-    sumJac: 0,
-    sumW2: 0,
-    masked: 0,
+    cellOk,
+    yStart: jMin * spacing,
+    yEnd: jMax === ny - 2 ? grid.height : (jMax + 1) * spacing,
+    col0: Math.max(0, Math.floor(uLow) - a),
+    col1: Math.min(W, Math.floor(uHigh) + a + 2),
+    row0: Math.max(0, Math.floor(vLow) - a),
+    row1: Math.min(H, Math.floor(vHigh) + a + 2),
   };
 }
 
-/** Target rows per band: the sources are run band by band, cell by cell, for cache locality. */
+/** Target rows per band: the kernel runs band by band, cell column by cell column, for cache locality. */
 const BAND_ROWS = 32;
+/** Source rows staged at a time on their way into the module's memory. */
+const STAGE_ROWS = 32;
+
+/** A source's contribution to the diagnostics. */
+interface SourceSums {
+  filled: number;
+  sumJac: number;
+  sumW2: number;
+  masked: number;
+}
 
 /**
- * Fills the pixels of target rows y0 … y1 − 1 that are still NO_DATA and that `s` covers,
- * grid cell column by column (a band-high, cell-wide tile of the target reads a small patch of
- * the source). The kernel sums are written out for a = 3 (the default) and as loops otherwise.
+ * Fills the pixels of `out` that no earlier source filled (their bit in `cover` is clear) and
+ * that `src` covers, and sets their bits. The per-pixel loop runs in WebAssembly (wasm/warp.ts):
+ * the part of the source it reaches (image and variance interleaved; the mask only when it has
+ * bits there), the grid, the kernel table and the coverage bits are copied into the module's
+ * memory, the target is warped band by band into band buffers there, and each band row's newly
+ * covered pixels are copied out.
  */
-function warpBand(s: Prepared, tab: LanczosTable, cfg: WarpConfig, y0: number, y1: number, out: MaskedImage): void {
-  const { width: Wt, height: Ht, image: sImg, variance: sVar, mask: sMask, foot, colT } = s;
+function warpSource(src: MaskedImage, grid: TransformGrid, tab: LanczosTable, t32: KernelTable32, cfg: WarpConfig, out: MaskedImage, cover: Uint8Array): SourceSums {
+  const sums: SourceSums = { filled: 0, sumJac: 0, sumW2: 0, masked: 0 };
   const a = tab.order;
   const n = tab.taps;
-  const steps = tab.steps;
-  // floor(u) must lie in [lo, hiX] (floor(v) in [lo, hiY]) for all taps to be inside the source.
-  const lo = a - 1;
-  const hiX = Wt - 1 - a;
-  const hiY = Ht - 1 - a;
-  if (hiX < lo || hiY < lo) return;
-  const { nx, ny, nodeY, spacing } = s.grid;
-  const gu = s.grid.u;
-  const gv = s.grid.v;
-  const gj = s.grid.jac;
+  const { width: Ws, height: Hs } = src;
+  const reach = sourceReach(grid, Ws, Hs, a);
+  if (reach === null) return sums;
+  const { cellOk, col0, col1, row0, row1, yStart, yEnd } = reach;
+  // floor(u), floor(v) of the pixels covered: all taps inside the source and inside the window
+  const uMin = Math.max(a - 1, col0 + a - 1);
+  const uMax = Math.min(Ws - 1 - a, col1 - 1 - a);
+  const vMin = Math.max(a - 1, row0 + a - 1);
+  const vMax = Math.min(Hs - 1 - a, row1 - 1 - a);
+  if (uMax < uMin || vMax < vMin) return sums;
   const W = out.width;
-  const flux = cfg.conserve === 'flux';
-  const thr = cfg.maskWeightThreshold;
-  const wts = tab.weights;
-  const wSq = tab.weightsSq;
-  const wAbs = tab.weightsAbs;
-  const sumSq = tab.sumSq;
-  const maxAbs = tab.maxAbs;
-  const oImg = out.image;
-  const oVar = out.variance;
-  const oMask = out.mask;
-  const NO_DATA = MaskBit.NO_DATA;
-  const back = lo * Wt + lo;
-  const three = a === 3;
+  const Wc = col1 - col0;
+  const rows = row1 - row0;
+  const N = rows * Wc;
+  const stageRows = Math.min(rows, STAGE_ROWS);
+  const { exports: k, arena } = warpKernels();
 
-  let filled = 0;
-  let sumJac = 0;
-  let sumW2 = 0;
-  let masked = 0;
-  for (let i = 0; i < nx - 1; i++) {
-    const xStart = i * spacing;
-    const xEnd = i === nx - 2 ? W : (i + 1) * spacing;
-    for (let y = y0; y < y1; y++) {
-      const j = Math.min(ny - 2, Math.floor(y / spacing));
-      const ty = (y - nodeY[j]) / (nodeY[j + 1] - nodeY[j]);
-      const k0 = j * nx + i;
-      const k1 = k0 + nx;
-      const ua = gu[k0] + (gu[k1] - gu[k0]) * ty;
-      const ub = gu[k0 + 1] + (gu[k1 + 1] - gu[k0 + 1]) * ty;
-      const va = gv[k0] + (gv[k1] - gv[k0]) * ty;
-      const vb = gv[k0 + 1] + (gv[k1 + 1] - gv[k0 + 1]) * ty;
-      // u and v are linear in x along the row within a cell: skip segments wholly off the source (and NaN).
-      if (!(Math.max(ua, ub) >= lo && Math.min(ua, ub) < hiX + 1 && Math.max(va, vb) >= lo && Math.min(va, vb) < hiY + 1)) continue;
-      const du = ub - ua;
-      const dv = vb - va;
-      const ja = gj[k0] + (gj[k1] - gj[k0]) * ty;
-      const dj = gj[k0 + 1] + (gj[k1 + 1] - gj[k0 + 1]) * ty - ja;
-      const rowBase = y * W;
-      for (let x = xStart; x < xEnd; x++) {
-        const k = rowBase + x;
-        if ((oMask[k] & NO_DATA) === 0) continue; // filled by an earlier source
-        const t = colT[x];
-        const u = ua + du * t;
-        const v = va + dv * t;
-        const fu = Math.floor(u);
-        const fv = Math.floor(v);
-        if (!(fu >= lo && fu <= hiX && fv >= lo && fv <= hiY)) continue;
-        const centre = (fv * Wt + fu) | 0;
-        const fm = foot === null ? 0 : foot[centre];
-        if ((fm & NO_DATA) !== 0) continue;
-        const kx = ((u - fu) * steps + 0.5) | 0;
-        const ky = ((v - fv) * steps + 0.5) | 0;
-        const wxo = kx * n;
-        const wyo = ky * n;
-        let p = centre - back;
-        let sI = 0;
-        let sV = 0;
-        if (three) {
-          const w0 = wts[wxo];
-          const w1 = wts[wxo + 1];
-          const w2 = wts[wxo + 2];
-          const w3 = wts[wxo + 3];
-          const w4 = wts[wxo + 4];
-          const w5 = wts[wxo + 5];
-          const q0 = wSq[wxo];
-          const q1 = wSq[wxo + 1];
-          const q2 = wSq[wxo + 2];
-          const q3 = wSq[wxo + 3];
-          const q4 = wSq[wxo + 4];
-          const q5 = wSq[wxo + 5];
-          for (let tj = 0; tj < 6; tj++, p += Wt) {
-            sI += wts[wyo + tj] * (w0 * sImg[p] + w1 * sImg[p + 1] + w2 * sImg[p + 2] + w3 * sImg[p + 3] + w4 * sImg[p + 4] + w5 * sImg[p + 5]);
-            sV += wSq[wyo + tj] * (q0 * sVar[p] + q1 * sVar[p + 1] + q2 * sVar[p + 2] + q3 * sVar[p + 3] + q4 * sVar[p + 4] + q5 * sVar[p + 5]);
-          }
-        } else {
-          for (let tj = 0; tj < n; tj++, p += Wt) {
-            let rI = 0;
-            let rV = 0;
-            for (let ti = 0; ti < n; ti++) {
-              rI += wts[wxo + ti] * sImg[p + ti];
-              rV += wSq[wxo + ti] * sVar[p + ti];
-            }
-            sI += wts[wyo + tj] * rI;
-            sV += wSq[wyo + tj] * rV;
-          }
-        }
-        let m = 0;
-        if (fm !== 0) {
-          const mx = maxAbs[kx];
-          let q = centre - back;
-          for (let tj = 0; tj < n; tj++, q += Wt) {
-            const ay = wAbs[wyo + tj];
-            if (ay * mx <= thr) continue;
-            for (let ti = 0; ti < n; ti++) if (ay * wAbs[wxo + ti] > thr) m |= sMask[q + ti];
-          }
-          if (m !== 0) masked++;
-        }
-        const jac = ja + dj * t;
-        const sc = flux ? jac : 1;
-        oImg[k] = sI * sc;
-        oVar[k] = sV * sc * sc;
-        oMask[k] = m;
-        filled++;
-        sumJac += jac;
-        sumW2 += sumSq[kx] * sumSq[ky];
+  // Whether the window holds any mask bit: scanned through a staging buffer.
+  let anyMask = false;
+  {
+    const [stage] = arena.layout([['i32', stageRows * Ws]]);
+    for (let r = row0; r < row1 && !anyMask; r += STAGE_ROWS) {
+      const r1 = Math.min(row1, r + STAGE_ROWS);
+      stage.view.set(src.mask.subarray(r * Ws, r1 * Ws));
+      anyMask = k.anyBits(stage.ptr + 4 * col0, Ws, Wc, r1 - r) !== 0;
+    }
+  }
+
+  const tableRows = tab.steps + 1;
+  const { nx, ny } = grid;
+  const N8 = anyMask ? N : 0;
+  const [ty, tx, wAbs, maxAbs, sumSq, gu, gv, gj, nodeY, cT, cells, cov, bImg, bVar, bMask, bRows, stats, jobs, jobJac, stageI, stageV, iv, mask, flags, ring, rowAny] = arena.layout([
+    ['f32', t32.y.length],
+    ['f32', t32.x.length],
+    ['f64', tableRows * n],
+    ['f64', tableRows],
+    ['f64', tableRows],
+    ['f64', nx * ny],
+    ['f64', nx * ny],
+    ['f64', nx * ny],
+    ['f64', ny],
+    ['f64', W],
+    ['u8', cellOk.length],
+    ['u8', cover.length],
+    ['f32', BAND_ROWS * W],
+    ['f32', BAND_ROWS * W],
+    ['i32', BAND_ROWS * W],
+    ['i32', BAND_ROWS * 3],
+    ['f64', 4],
+    ['i32', 4 * W],
+    ['f64', W],
+    ['f32', stageRows * Ws],
+    ['f32', stageRows * Ws],
+    ['f32', 2 * N],
+    ['i32', N8],
+    ['u8', N8],
+    ['u8', anyMask ? a * Wc : 0],
+    ['u8', anyMask ? rows : 0],
+  ]);
+  ty.view.set(t32.y);
+  tx.view.set(t32.x);
+  wAbs.view.set(tab.weightsAbs);
+  maxAbs.view.set(tab.maxAbs);
+  sumSq.view.set(tab.sumSq);
+  gu.view.set(grid.u);
+  gv.view.set(grid.v);
+  gj.view.set(grid.jac);
+  nodeY.view.set(grid.nodeY);
+  cT.view.set(columnPositions(grid, W));
+  cells.view.set(cellOk);
+  cov.view.set(cover);
+  for (let r = row0; r < row1; r += STAGE_ROWS) {
+    const r1 = Math.min(row1, r + STAGE_ROWS);
+    stageI.view.set(src.image.subarray(r * Ws, r1 * Ws));
+    stageV.view.set(src.variance.subarray(r * Ws, r1 * Ws));
+    k.interleaveRows(stageI.ptr + 4 * col0, stageV.ptr + 4 * col0, Ws, iv.ptr + (r - row0) * Wc * 8, Wc, r1 - r);
+  }
+  let hasFlags = false;
+  if (anyMask) {
+    for (let r = row0; r < row1; r += STAGE_ROWS) {
+      const r1 = Math.min(row1, r + STAGE_ROWS);
+      const stage = new Int32Array(stageI.view.buffer, stageI.ptr, (r1 - r) * Ws);
+      stage.set(src.mask.subarray(r * Ws, r1 * Ws));
+      k.copyRows(stageI.ptr + 4 * col0, Ws, mask.ptr + (r - row0) * Wc * 4, Wc, r1 - r);
+    }
+    hasFlags = k.footprintFlags(mask.ptr, Wc, rows, a, MaskBit.NO_DATA, flags.ptr, ring.ptr, rowAny.ptr) !== 0;
+  }
+  k.setTable(ty.ptr, tx.ptr, wAbs.ptr, maxAbs.ptr, sumSq.ptr, n, tab.steps);
+  k.setSource(iv.ptr, mask.ptr, hasFlags ? flags.ptr : 0, Wc, col0, row0, uMin, uMax, vMin, vMax);
+  k.setGrid(gu.ptr, gv.ptr, gj.ptr, nodeY.ptr, cT.ptr, cells.ptr, nx, ny, grid.spacing);
+  k.setTarget(W, cov.ptr, bImg.ptr, bVar.ptr, bMask.ptr, bRows.ptr, stats.ptr, jobs.ptr, jobJac.ptr, cfg.conserve === 'flux', cfg.maskWeightThreshold);
+
+  const { image: oImg, variance: oVar, mask: oMask } = out;
+  const bi = bImg.view;
+  const bv = bVar.view;
+  const bm = bMask.view;
+  const info = bRows.view;
+  const bits = cov.view;
+  for (let y0 = yStart; y0 < yEnd; y0 += BAND_ROWS) {
+    const y1 = Math.min(yEnd, y0 + BAND_ROWS);
+    k.warpRows(y0, y1);
+    sums.filled += stats.view[0];
+    sums.sumJac += stats.view[1];
+    sums.sumW2 += stats.view[2];
+    sums.masked += stats.view[3];
+    for (let r = 0; r < y1 - y0; r++) {
+      const count = info[3 * r + 2];
+      if (count === 0) continue;
+      const x0 = info[3 * r];
+      const x1 = info[3 * r + 1] + 1;
+      const from = r * W;
+      const to = (y0 + r) * W;
+      if (count === x1 - x0) {
+        oImg.set(bi.subarray(from + x0, from + x1), to + x0);
+        oVar.set(bv.subarray(from + x0, from + x1), to + x0);
+        oMask.set(bm.subarray(from + x0, from + x1), to + x0);
+        continue;
+      }
+      // Pixels filled by an earlier source, or not covered, lie in between: copy those whose
+      // coverage bit this source set.
+      for (let x = x0; x < x1; x++) {
+        const t = to + x;
+        if ((((bits[t >>> 3] & ~cover[t >>> 3]) >>> (t & 7)) & 1) === 0) continue;
+        oImg[t] = bi[from + x];
+        oVar[t] = bv[from + x];
+        oMask[t] = bm[from + x];
       }
     }
   }
-  s.filled += filled;
-  s.sumJac += sumJac;
-  s.sumW2 += sumW2;
-  s.masked += masked;
+  cover.set(bits);
+  return sums;
+}
+
+/** Marks the pixels whose coverage bit is clear NO_DATA: mask NO_DATA, image and variance `fill`. */
+function fillUncovered(out: MaskedImage, cover: Uint8Array, fill: number): void {
+  const n = out.width * out.height;
+  const { image, variance, mask } = out;
+  const run = (s: number, e: number): void => {
+    image.fill(fill, s, e);
+    variance.fill(fill, s, e);
+    mask.fill(MaskBit.NO_DATA, s, e);
+  };
+  let start = -1; // first pixel of the current run of uncovered ones
+  for (let b = 0; b < cover.length; b++) {
+    const byte = cover[b];
+    if (byte === 0xff) {
+      if (start >= 0) run(start, 8 * b);
+      start = -1;
+      continue;
+    }
+    if (byte === 0) {
+      if (start < 0) start = 8 * b;
+      continue;
+    }
+    for (let i = 0; i < 8; i++) {
+      const p = 8 * b + i;
+      if ((byte >>> i) & 1) {
+        if (start >= 0) run(start, p);
+        start = -1;
+      } else if (start < 0) start = p;
+    }
+  }
+  if (start >= 0 && start < n) run(start, n);
 }
 
 export function runWarp(input: WarpInput): WarpResult {
@@ -418,25 +497,22 @@ export function runWarp(input: WarpInput): WarpResult {
   const { width: W, height: H } = input.target;
   const n = W * H;
   const tab = makeLanczosTable(cfg.lanczosOrder, cfg.lutSteps);
-  const errors: number[] = [];
+  const t32 = kernelTable32(tab);
   const sky = new TargetSkyCache(input.target.wcs, W, H);
 
-  // NO_DATA everywhere, then each source in turn overwrites what it covers and no earlier source
-  // did; a lazy source is decoded for its turn only and dropped after it.
-  const fill = cfg.noDataValue === 'nan' ? NaN : 0;
+  // Each source in turn fills the pixels it covers and no earlier source did; a lazy source is
+  // decoded for its turn only and dropped after it. The pixels left are NO_DATA.
   const planes = input.planes;
   if (planes && (planes.width !== W || planes.height !== H || planes.image.length !== n || planes.variance.length !== n || planes.mask.length !== n)) {
     throw new InvalidInputError(`warp: the planes given are not ${W}x${H}`);
   }
   const image = planes ? planes.image : new Float32Array(n);
   const variance = planes ? planes.variance : new Float32Array(n);
-  const mask = (planes ? planes.mask : new Int32Array(n)).fill(MaskBit.NO_DATA);
-  if (fill !== 0 || planes) {
-    image.fill(fill);
-    variance.fill(fill);
-  }
+  const mask = planes ? planes.mask : new Int32Array(n);
   const warped: MaskedImage = { width: W, height: H, image, mask, variance };
-  const prepared: Array<Omit<Prepared, 'image' | 'variance' | 'mask' | 'foot'>> = [];
+  // Bit k & 7 of byte k >> 3: target pixel k is filled.
+  const cover = new Uint8Array(Math.ceil(n / 8));
+  const done: Array<{ grid: TransformGrid; error: number; sums: SourceSums }> = [];
   input.sources.forEach((source, i) => {
     let img: MaskedImage | null = isLazy(source) ? source.load() : source.image;
     if (isLazy(source)) {
@@ -447,30 +523,27 @@ export function runWarp(input: WarpInput): WarpResult {
     }
     const src: WarpSource = { image: img, wcs: source.wcs };
     const { grid, error } = transformGrid(input.target, src, cfg, sky);
-    errors.push(error);
-    let p: Prepared | null = prepare(src, grid, cfg.lanczosOrder, W);
-    for (let y0 = 0; y0 < H; y0 += BAND_ROWS) warpBand(p, tab, cfg, y0, Math.min(H, y0 + BAND_ROWS), warped);
-    const { image: _i, variance: _v, mask: _m, foot: _f, ...kept } = p;
-    prepared.push(kept);
-    p = null;
+    const sums = warpSource(img, grid, tab, t32, cfg, warped, cover);
+    done.push({ grid, error, sums });
     img = null;
   });
+  fillUncovered(warped, cover, cfg.noDataValue === 'nan' ? NaN : 0);
 
   let covered = 0;
   let sumJac = 0;
   let sumW2 = 0;
   let masked = 0;
-  for (const s of prepared) {
-    covered += s.filled;
-    sumJac += s.sumJac;
-    sumW2 += s.sumW2;
-    masked += s.masked;
+  for (const { sums } of done) {
+    covered += sums.filled;
+    sumJac += sums.sumJac;
+    sumW2 += sums.sumW2;
+    masked += sums.masked;
   }
   return {
     warped,
     coveredFraction: covered / n,
     diagnostics: {
-      sources: prepared.map((s, i) => ({ pixels: s.filled, gridSpacingPx: s.grid.spacing, gridNodes: s.grid.nx * s.grid.ny, gridMaxErrorPx: errors[i] })),
+      sources: done.map(({ grid, error, sums }) => ({ pixels: sums.filled, gridSpacingPx: grid.spacing, gridNodes: grid.nx * grid.ny, gridMaxErrorPx: error })),
       coveredPixels: covered,
       noDataPixels: n - covered,
       maskedPixels: masked,
