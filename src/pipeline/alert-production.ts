@@ -251,24 +251,22 @@ export function subtractTemplate(
     'input',
   );
   if (patches.length === 0) return { skipped: 'no template patch overlaps the detector' };
+  // nJy → electrons (values · s, variance · s²) as the patches are warped, so that the matching
+  // kernel's sum is ~1 and both images share units.
   const warp = run.stage('templateWarp', () =>
-    runWarp({ target: { wcs: target, width: science.width, height: science.height }, sources: patches, config: cfg.warp, planes: input.templatePlanes }),
+    runWarp({
+      target: { wcs: target, width: science.width, height: science.height },
+      sources: patches,
+      config: cfg.warp,
+      planes: input.templatePlanes,
+      valueScale: 1 / input.calibNjyPerElectron,
+    }),
   );
   patchPlanes = null;
   if (warp.coveredFraction < cfg.templateStars.minCoverage) {
     return { skipped: `the templates cover ${(100 * warp.coveredFraction).toFixed(1)}% of the detector (at least ${100 * cfg.templateStars.minCoverage}% needed)` };
   }
-  // nJy → electrons, so that the matching kernel's sum is ~1 and both images share units.
   const template = warp.warped;
-  run.stage('templateWarp', () => {
-    const s = 1 / input.calibNjyPerElectron;
-    const s2 = s * s;
-    const { image, variance } = template;
-    for (let i = 0; i < image.length; i++) {
-      image[i] *= s;
-      variance[i] *= s2;
-    }
-  });
   let candidates = templateStarCandidates(input.catalog, cfg.templateStars);
   let matchingCfg = cfg.psfMatching;
   const ts = cfg.templateStars;

@@ -297,7 +297,7 @@ describe('warp kernels: warpRows', () => {
     k.setTable(tY.ptr, tX.ptr, tAbs.ptr, tMax.ptr, tSum.ptr, n, steps);
     k.setSource(iv.ptr, bMask.ptr, hasFlags ? flags.ptr : 0, Wc, col0, row0, uMin, uMax, vMin, vMax);
     k.setGrid(bU.ptr, bV.ptr, bJ.ptr, bNodeY.ptr, bColT.ptr, bCells.ptr, nx, ny, spacing);
-    k.setTarget(W, bCover.ptr, oImg.ptr, oVar.ptr, oMask.ptr, oRows.ptr, oStats.ptr, jobs.ptr, jobJac.ptr, c.flux, thr);
+    k.setTarget(W, bCover.ptr, oImg.ptr, oVar.ptr, oMask.ptr, oRows.ptr, oStats.ptr, jobs.ptr, jobJac.ptr, c.flux, thr, 1);
     const stats = [0, 0, 0, 0];
     let got = 0;
     for (let y0 = 0; y0 < H; y0 += B) {

@@ -21,7 +21,8 @@ import { wasmInstance, type WasmInstance } from './load.ts';
  *     once filled), the band buffers (image, variance float32, mask int32, stride `width`), per
  *     band row three int32 (first and last covered column, count), four float64 stats (covered
  *     pixels, Σ |det J|, Σ Σw², masked pixels), scratch for one grid cell's pixels (`jobs`: 16
- *     bytes, `jobJac`: one float64 per target column), flux scaling, the mask weight threshold.
+ *     bytes, `jobJac`: one float64 per target column), flux scaling, the mask weight threshold, a factor on every value (its square on the
+ *     variance).
  *   warpRows: fills the pixels of rows y0 … y1 − 1 that are not yet covered and that the source
  *     covers, into the band buffers at (y − y0)·width + x; sets their coverage bits, the row
  *     records and the stats (of this call). Sums in float32, two taps of both planes per SIMD
@@ -39,7 +40,7 @@ export interface WarpKernels {
   setTable(yWeights: number, xWeights: number, weightsAbs: number, maxAbs: number, sumSq: number, n: number, steps: number): void;
   setSource(imageVariance: number, mask: number, flags: number, width: number, col0: number, row0: number, uMin: number, uMax: number, vMin: number, vMax: number): void;
   setGrid(u: number, v: number, jac: number, nodeY: number, colT: number, cellOk: number, nx: number, ny: number, spacing: number): void;
-  setTarget(width: number, cover: number, image: number, variance: number, mask: number, rows: number, stats: number, jobs: number, jobJac: number, flux: boolean, threshold: number): void;
+  setTarget(width: number, cover: number, image: number, variance: number, mask: number, rows: number, stats: number, jobs: number, jobJac: number, flux: boolean, threshold: number, scale: number): void;
   warpRows(y0: number, y1: number): void;
   interleaveRows(a: number, b: number, stride: number, out: number, width: number, rows: number): void;
   copyRows(src: number, stride: number, out: number, width: number, rows: number): void;

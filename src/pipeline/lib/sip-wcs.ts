@@ -32,14 +32,27 @@ export function sipTerms(order: number): Array<readonly [number, number]> {
   return out;
 }
 
+/** Powers u⁰ … u^order and v⁰ … v^order of the point being distorted (sipDistortion's scratch). */
+const uPow = new Float64Array(16);
+const vPow = new Float64Array(16);
+
 /** f(u, v) and g(u, v) of a distortion, written into out[0], out[1]. */
 export function sipDistortion(sip: SipDistortion, u: number, v: number, out: Float64Array): Float64Array {
+  const order = sip.order;
+  const up = order < 16 ? uPow : new Float64Array(order + 1);
+  const vp = order < 16 ? vPow : new Float64Array(order + 1);
+  up[0] = 1;
+  vp[0] = 1;
+  for (let i = 1; i <= order; i++) {
+    up[i] = up[i - 1] * u;
+    vp[i] = vp[i - 1] * v;
+  }
   let f = 0;
   let g = 0;
   let k = 0;
-  for (let d = 2; d <= sip.order; d++) {
+  for (let d = 2; d <= order; d++) {
     for (let p = d; p >= 0; p--) {
-      const t = u ** p * v ** (d - p);
+      const t = up[p] * vp[d - p];
       f += sip.a[k] * t;
       g += sip.b[k] * t;
       k++;
@@ -51,7 +64,16 @@ export function sipDistortion(sip: SipDistortion, u: number, v: number, out: Flo
 }
 
 const scratch = new Float64Array(2);
-const identity = (crvalDeg: readonly [number, number]): TanWcs => ({ crvalDeg, crpix: [0, 0], cd: [[1, 0], [0, 1]] });
+/** The TAN projection about a WCS's reference point with unit CD: intermediate (ξ, η) degrees ↔ sky. */
+const identities = new WeakMap<readonly [number, number], TanWcs>();
+const identity = (crvalDeg: readonly [number, number]): TanWcs => {
+  let id = identities.get(crvalDeg);
+  if (!id) {
+    id = { crvalDeg, crpix: [0, 0], cd: [[1, 0], [0, 1]] };
+    identities.set(crvalDeg, id);
+  }
+  return id;
+};
 
 /** Intermediate world coordinates (ξ, η), degrees, of a 0-based pixel. */
 export function sipPixelToIntermediate(wcs: SipWcs, x: number, y: number, out: Float64Array = new Float64Array(2)): Float64Array {

@@ -70,6 +70,7 @@ let bStats: usize = 0;
 let bJobs: usize = 0;
 let bJobJac: usize = 0;
 let oFlux: bool = true;
+let oScale: f64 = 1;
 let oThr: f64 = 0;
 // The touch loads of warpRows land here, so that they are not optimised away.
 let touchSink: f32 = 0;
@@ -109,7 +110,7 @@ export function setGrid(u: usize, v: usize, jac: usize, nodeY: usize, colT: usiz
   gSpacing = spacing;
 }
 
-export function setTarget(width: i32, cover: usize, image: usize, variance: usize, mask: usize, rows: usize, stats: usize, jobs: usize, jobJac: usize, flux: bool, threshold: f64): void {
+export function setTarget(width: i32, cover: usize, image: usize, variance: usize, mask: usize, rows: usize, stats: usize, jobs: usize, jobJac: usize, flux: bool, threshold: f64, scale: f64): void {
   bJobs = jobs;
   bJobJac = jobJac;
   oW = width;
@@ -121,6 +122,7 @@ export function setTarget(width: i32, cover: usize, image: usize, variance: usiz
   bStats = stats;
   oFlux = flux;
   oThr = threshold;
+  oScale = scale;
 }
 
 @inline
@@ -217,6 +219,7 @@ function warpRowsN(n: i32, y0: i32, y1: i32): void {
   const steps = tSteps;
   const thr = oThr;
   const flux = oFlux;
+  const scale = oScale;
   const zero = f32x4.splat(0);
   const one = f64x2.splat(1);
   const half = f64x2.splat(0.5);
@@ -406,9 +409,11 @@ function warpRowsN(n: i32, y0: i32, y1: i32): void {
         if (m > 4) s = f32x4.add(s, f32x4.mul(a4, v128.load(wx, 64)));
         // lanes (image, variance, image, variance): add the halves
         s = f32x4.add(s, i32x4.shuffle(s, s, 2, 3, 0, 1));
-        // (image · s, variance · s · s) in float64, s = |det J| or 1, then rounded to float32
+        // (image · s, variance · s · s) in float64, s = |det J| (or 1) times the value scale,
+        // then rounded to float32
         let d = f64x2.promote_low_f32x4(s);
-        if (flux) d = f64x2.mul(f64x2.mul(d, f64x2.splat(jac)), f64x2.replace_lane(one, 1, jac));
+        const sc = flux ? jac * scale : scale;
+        if (sc != 1) d = f64x2.mul(f64x2.mul(d, f64x2.splat(sc)), f64x2.replace_lane(one, 1, sc));
         const r32 = f32x4.demote_f64x2_zero(d);
         const o = <usize>(band + x) << 2;
         store<f32>(outImg + o, f32x4.extract_lane(r32, 0));

@@ -574,6 +574,36 @@ describe('runWarp', () => {
     expect(() => runWarp({ target: target(sipWcs, S, S), sources: [{ image: img, wcs: tpl }] })).toThrow(/SIP/);
   });
 
+  it('applies a value scale to the image and its square to the variance, as a separate pass would', () => {
+    const W = 120;
+    const H = 90;
+    const rng = new SeededRng(5);
+    const mi = makeMaskedImage(W, H);
+    for (let i = 0; i < W * H; i++) {
+      mi.image[i] = 500 + 20 * rng.normal();
+      mi.variance[i] = 400 + (i % 13);
+    }
+    const onto = makeTanWcs({ raDeg: 150.2, decDeg: 2.1, crpix: [60, 45], pixelScaleArcsec: 0.2, rotationDeg: 5 });
+    const shifted = makeTanWcs({ raDeg: 150.2, decDeg: 2.1, crpix: [60.37, 45.81], pixelScaleArcsec: 0.21, rotationDeg: 17 });
+    const plain = runWarp({ target: target(onto, W, H), sources: [{ image: mi, wcs: shifted }] });
+    const s = 1 / 57.5;
+    const scaled = runWarp({ target: target(onto, W, H), sources: [{ image: mi, wcs: shifted }], valueScale: s });
+    let covered = 0;
+    for (let k = 0; k < W * H; k++) {
+      expect(scaled.warped.mask[k]).toBe(plain.warped.mask[k]);
+      if (plain.warped.mask[k] & MaskBit.NO_DATA) {
+        expect(scaled.warped.image[k]).toBeNaN();
+        continue;
+      }
+      covered++;
+      expect(Math.abs(scaled.warped.image[k] / (plain.warped.image[k] * s) - 1)).toBeLessThan(2e-7);
+      expect(Math.abs(scaled.warped.variance[k] / (plain.warped.variance[k] * s * s) - 1)).toBeLessThan(2e-7);
+    }
+    expect(covered).toBeGreaterThan(1000);
+    expect(scaled.diagnostics).toEqual(plain.diagnostics);
+    expect(() => runWarp({ target: target(onto, W, H), sources: [], valueScale: 0 })).toThrow(/valueScale/);
+  });
+
   it('validates its input and returns an all-NO_DATA image without sources', () => {
     const bad = makeMaskedImage(10, 10);
     expect(() => runWarp({ target: target(wcsA, 10, 10), sources: [{ image: { ...bad, variance: new Float32Array(5) }, wcs: wcsA }] })).toThrow(InvalidInputError);

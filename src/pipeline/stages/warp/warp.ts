@@ -114,6 +114,11 @@ export interface WarpInput {
    * caller has no more use for; new ones when not given.
    */
   readonly planes?: MaskedImage;
+  /**
+   * A factor on every warped value, and its square on the variance (a change of units, e.g.
+   * nJy to electrons), applied with the flux scale: no pass of its own. Default 1.
+   */
+  readonly valueScale?: number;
 }
 
 export interface WarpSourceDiagnostics {
@@ -322,7 +327,16 @@ interface SourceSums {
  * memory, the target is warped band by band into band buffers there, and each band row's newly
  * covered pixels are copied out.
  */
-function warpSource(src: MaskedImage, grid: TransformGrid, tab: LanczosTable, t32: KernelTable32, cfg: WarpConfig, out: MaskedImage, cover: Uint8Array): SourceSums {
+function warpSource(
+  src: MaskedImage,
+  grid: TransformGrid,
+  tab: LanczosTable,
+  t32: KernelTable32,
+  cfg: WarpConfig,
+  out: MaskedImage,
+  cover: Uint8Array,
+  valueScale: number,
+): SourceSums {
   const sums: SourceSums = { filled: 0, sumJac: 0, sumW2: 0, masked: 0 };
   const a = tab.order;
   const n = tab.taps;
@@ -416,7 +430,7 @@ function warpSource(src: MaskedImage, grid: TransformGrid, tab: LanczosTable, t3
   k.setTable(ty.ptr, tx.ptr, wAbs.ptr, maxAbs.ptr, sumSq.ptr, n, tab.steps);
   k.setSource(iv.ptr, mask.ptr, hasFlags ? flags.ptr : 0, Wc, col0, row0, uMin, uMax, vMin, vMax);
   k.setGrid(gu.ptr, gv.ptr, gj.ptr, nodeY.ptr, cT.ptr, cells.ptr, nx, ny, grid.spacing);
-  k.setTarget(W, cov.ptr, bImg.ptr, bVar.ptr, bMask.ptr, bRows.ptr, stats.ptr, jobs.ptr, jobJac.ptr, cfg.conserve === 'flux', cfg.maskWeightThreshold);
+  k.setTarget(W, cov.ptr, bImg.ptr, bVar.ptr, bMask.ptr, bRows.ptr, stats.ptr, jobs.ptr, jobJac.ptr, cfg.conserve === 'flux', cfg.maskWeightThreshold, valueScale);
 
   const { image: oImg, variance: oVar, mask: oMask } = out;
   const bi = bImg.view;
@@ -494,6 +508,8 @@ function fillUncovered(out: MaskedImage, cover: Uint8Array, fill: number): void 
 export function runWarp(input: WarpInput): WarpResult {
   checkInput(input);
   const cfg = input.config ?? makeWarpConfig();
+  const valueScale = input.valueScale ?? 1;
+  if (!(Number.isFinite(valueScale) && valueScale > 0)) throw new InvalidInputError(`warp: valueScale must be a positive number, got ${input.valueScale}`);
   const { width: W, height: H } = input.target;
   const n = W * H;
   const tab = makeLanczosTable(cfg.lanczosOrder, cfg.lutSteps);
@@ -523,7 +539,7 @@ export function runWarp(input: WarpInput): WarpResult {
     }
     const src: WarpSource = { image: img, wcs: source.wcs };
     const { grid, error } = transformGrid(input.target, src, cfg, sky);
-    const sums = warpSource(img, grid, tab, t32, cfg, warped, cover);
+    const sums = warpSource(img, grid, tab, t32, cfg, warped, cover, valueScale);
     done.push({ grid, error, sums });
     img = null;
   });
