@@ -1,41 +1,43 @@
-import { symmetricEigen } from '../../lib/dense-symmetric.ts';
+import type { ArenaBuffer } from '../../../wasm/arena.ts';
+import { passKernels, type PassKernels } from '../../../wasm/passes.ts';
 
 /**
- * Low-rank separable approximation of a set of kernel images (one per cell of the image):
+ * Low-rank separable approximation of a kernel image (that of one cell of the image):
  *
- *   K_c(u, v) ≈ Σ_{p < R} h_p(u) · g_{c,p}(v)
+ *   K(u, v) ≈ Σ_{p < R} h_p(u) · g_p(v)
  *
- * with horizontal profiles h_p shared by every cell (so the horizontal passes run once over
- * whole rows) and vertical profiles g_{c,p} per cell. The h_p are the leading eigenvectors of
- * the Gram matrix Σ_c K_c K_cᵀ over u (the left singular vectors of all cells' kernels side by
- * side), and g_{c,p} = Σ_u h_p(u) K_c(u, v) is each cell's exact projection. R is the smallest
- * rank whose relative error is within `tolerance` in every cell, at most `maxRank`.
+ * The h_p are the leading eigenvectors of the Gram matrix K Kᵀ over u (the left singular
+ * vectors of K), and g_p = Σ_u h_p(u) K(u, v) is the exact projection. R is the smallest rank
+ * whose relative error is within `tolerance`, at most `maxRank`.
  *
  * The error is measured after smoothing with a Gaussian of `smoothingSigmaPx` (0: none):
- * ‖G ⊗ (K_c − approx)‖ / ‖G ⊗ K_c‖ (Frobenius). With G the PSF of the image being convolved,
- * that is the relative error of a convolved star, which is what the difference image sees: a
- * fitted kernel carries noise at high spatial frequencies that the data do not constrain (they
- * vanish once convolved with the PSF) and that would otherwise cost rank for nothing.
+ * ‖G ⊗ (K − approx)‖ / ‖G ⊗ K‖ (Frobenius). With G the PSF of the image being convolved, that
+ * is the relative error of a convolved star, which is what the difference image sees: a fitted
+ * kernel carries noise at high spatial frequencies that the data do not constrain (they vanish
+ * once convolved with the PSF) and that would otherwise cost rank for nothing.
  *
- * Without `startVectors` the Gram matrix is diagonalised by Jacobi rotations. With them (the
- * leading eigenvectors of a similar set, e.g. the neighbouring cell's, at least maxRank of
- * them) a few steps of orthogonal (subspace) iteration and a Rayleigh–Ritz rotation give the
+ * Without start vectors the Gram matrix is diagonalised by Jacobi rotations. With them (the
+ * leading eigenvectors of a similar kernel, e.g. the neighbouring cell's, at least maxRank of
+ * them) three steps of orthogonal (subspace) iteration and a Rayleigh–Ritz rotation give the
  * leading maxRank vectors, which is much cheaper. Either way the error is measured for the
  * vectors actually used, so an imperfectly converged vector can only cost rank, not accuracy.
  *
+ * The arithmetic (float64) runs in the passes module (wasm/passes.ts `separable`) on buffers in
+ * its memory: a `SeparableApproximator` is given a region of the arena of
+ * `SeparableApproximator.length` values, into whose `kernel` the kernels are written.
+ *
  * A kernel image holds K(u, v) at [(v + r) · size + (u + r)].
  */
-export interface SeparableKernelSet {
+export interface SeparableKernel {
   readonly size: number;
-  readonly cells: number;
   readonly rank: number;
   /** h_p(u) at [p · size + u + r]. */
   readonly horizontal: Float64Array;
-  /** g_{c,p}(v) at [(c · rank + p) · size + v + r]. */
+  /** g_p(v) at [p · size + v + r]. */
   readonly vertical: Float64Array;
-  /** Largest relative error (after smoothing) over the cells. */
+  /** Relative error (after smoothing) of the approximation. */
   readonly maxRelativeError: number;
-  /** The leading eigenvectors of the Gram matrix found (rows of `size`): start vectors for a similar set. */
+  /** The leading eigenvectors of the Gram matrix found (rows of `size`): start vectors for a similar kernel. */
   readonly eigenvectors: Float64Array;
 }
 
@@ -53,228 +55,110 @@ function gaussianTaps(sigma: number): Float64Array {
   return g;
 }
 
-/** Full 1-D convolution of f (length n) with g (length m): length n + m − 1, into out. */
-function convolveFull(f: ArrayLike<number>, n: number, g: Float64Array, out: Float64Array): void {
-  const m = g.length;
-  out.fill(0, 0, n + m - 1);
-  for (let i = 0; i < n; i++) {
-    const v = f[i];
-    if (v === 0) continue;
-    for (let j = 0; j < m; j++) out[i + j] += v * g[j];
-  }
+/** Subrange [offset, offset + length) of an arena buffer. */
+function part(b: ArenaBuffer<Float64Array>, offset: number, length: number): ArenaBuffer<Float64Array> {
+  return { ptr: b.ptr + 8 * offset, view: b.view.subarray(offset, offset + length) };
 }
 
-export function separableApproximation(
-  kernels: Float64Array,
-  cells: number,
-  size: number,
-  tolerance: number,
-  maxRank: number,
-  smoothingSigmaPx = 0,
-  startVectors: Float64Array | null = null,
-): SeparableKernelSet {
-  const n2 = size * size;
-  if (kernels.length < cells * n2) throw new RangeError(`separable approximation: ${kernels.length} values for ${cells} kernels of ${size}x${size}`);
-  // Gram matrix over u.
-  const gram = new Float64Array(size * size);
-  for (let c = 0; c < cells; c++) {
-    const k = c * n2;
-    for (let v = 0; v < size; v++) {
-      const row = k + v * size;
-      for (let u1 = 0; u1 < size; u1++) {
-        const a = kernels[row + u1];
-        if (a === 0) continue;
-        for (let u2 = 0; u2 <= u1; u2++) gram[u1 * size + u2] += a * kernels[row + u2];
-      }
-    }
-  }
-  for (let u1 = 0; u1 < size; u1++) for (let u2 = u1 + 1; u2 < size; u2++) gram[u1 * size + u2] = gram[u2 * size + u1];
-  const limit = Math.max(1, Math.min(maxRank, size));
-  const vectors = startVectors !== null && startVectors.length >= limit * size ? subspaceIteration(gram, size, limit, startVectors, 3) : symmetricEigen(gram, size).vectors;
+export class SeparableApproximator {
+  /** The kernel to approximate next (size² values). */
+  readonly kernel: ArenaBuffer<Float64Array>;
+  readonly size: number;
+  readonly maxRank: number;
+  readonly #k: PassKernels;
+  readonly #limit: number;
+  readonly #taps: ArenaBuffer<Float64Array>;
+  readonly #start: ArenaBuffer<Float64Array>;
+  readonly #vectors: ArenaBuffer<Float64Array>;
+  readonly #proj: ArenaBuffer<Float64Array>;
+  readonly #err: ArenaBuffer<Float64Array>;
+  readonly #scratch: ArenaBuffer<Float64Array>;
 
-  // Smoothed kernels S(K_c) = G ⊗ K_c on the extended grid m × m (m = size + 2R), as residuals
-  // from which each rank's smoothed term is subtracted in turn.
-  const g = gaussianTaps(smoothingSigmaPx);
-  const m = size + g.length - 1;
-  const m2 = m * m;
-  const resid = new Float64Array(cells * m2);
-  const norm2 = new Float64Array(cells);
-  {
-    const colIn = new Float64Array(size);
-    const colOut = new Float64Array(m);
-    const rowsS = new Float64Array(size * m); // rows v smoothed along u
-    for (let c = 0; c < cells; c++) {
-      for (let v = 0; v < size; v++) {
-        convolveFull(kernels.subarray(c * n2 + v * size, c * n2 + (v + 1) * size), size, g, colOut);
-        rowsS.set(colOut, v * m);
-      }
-      const out = c * m2;
-      for (let x = 0; x < m; x++) {
-        for (let v = 0; v < size; v++) colIn[v] = rowsS[v * m + x];
-        convolveFull(colIn, size, g, colOut);
-        for (let y = 0; y < m; y++) resid[out + y * m + x] = colOut[y];
-      }
-      let s = 0;
-      for (let q = 0; q < m2; q++) s += resid[out + q] * resid[out + q];
-      norm2[c] = s;
-    }
+  /** Float64 values of the region an approximator needs. */
+  static length(size: number, maxRank: number, smoothingSigmaPx: number): number {
+    const limit = Math.max(1, Math.min(maxRank, size));
+    const L = gaussianTaps(smoothingSigmaPx).length;
+    return size * size + L + 3 * limit * size + 1 + passKernels().exports.separableScratch(size, limit, L);
   }
-  const proj = new Float64Array(cells * limit * size);
-  const hs = new Float64Array(m);
-  const gs = new Float64Array(m);
-  let rank = limit;
-  let maxErr = 0;
-  for (let p = 0; p < limit; p++) {
-    const h = vectors.subarray(p * size, (p + 1) * size);
-    convolveFull(h, size, g, hs);
-    maxErr = 0;
-    for (let c = 0; c < cells; c++) {
-      const k = c * n2;
-      const out = (c * limit + p) * size;
-      for (let v = 0; v < size; v++) {
-        let s = 0;
-        const row = k + v * size;
-        for (let u = 0; u < size; u++) s += h[u] * kernels[row + u];
-        proj[out + v] = s;
-      }
-      convolveFull(proj.subarray(out, out + size), size, g, gs);
-      const base = c * m2;
-      let e2 = 0;
-      for (let y = 0; y < m; y++) {
-        const gy = gs[y];
-        const rrow = base + y * m;
-        for (let x = 0; x < m; x++) {
-          const v = resid[rrow + x] - hs[x] * gy;
-          resid[rrow + x] = v;
-          e2 += v * v;
-        }
-      }
-      const err = norm2[c] > 0 ? Math.sqrt(e2 / norm2[c]) : 0;
-      if (err > maxErr) maxErr = err;
-    }
-    if (maxErr <= tolerance) {
-      rank = p + 1;
-      break;
-    }
+
+  /** `region`: `SeparableApproximator.length(size, maxRank, smoothingSigmaPx)` values of the passes module's arena. */
+  constructor(size: number, maxRank: number, smoothingSigmaPx: number, region: ArenaBuffer<Float64Array>) {
+    if (region.view.length < SeparableApproximator.length(size, maxRank, smoothingSigmaPx)) throw new RangeError('separable approximation: region too short');
+    this.#k = passKernels().exports;
+    this.size = size;
+    this.maxRank = maxRank;
+    const limit = Math.max(1, Math.min(maxRank, size));
+    this.#limit = limit;
+    const g = gaussianTaps(smoothingSigmaPx);
+    let at = 0;
+    const take = (n: number): ArenaBuffer<Float64Array> => {
+      const b = part(region, at, n);
+      at += n;
+      return b;
+    };
+    this.kernel = take(size * size);
+    this.#taps = take(g.length);
+    this.#taps.view.set(g);
+    this.#start = take(limit * size);
+    this.#vectors = take(limit * size);
+    this.#proj = take(limit * size);
+    this.#err = take(1);
+    this.#scratch = take(region.view.length - at);
   }
-  const horizontal = vectors.slice(0, rank * size);
-  const vertical = new Float64Array(cells * rank * size);
-  for (let c = 0; c < cells; c++) {
-    for (let p = 0; p < rank; p++) vertical.set(proj.subarray((c * limit + p) * size, (c * limit + p + 1) * size), (c * rank + p) * size);
+
+  /**
+   * The approximation of `kernel` within `tolerance`, from the start vectors given (null: none;
+   * fewer than maxRank of them are not used).
+   */
+  approximate(tolerance: number, startVectors: Float64Array | null = null): SeparableKernel {
+    const { size } = this;
+    const limit = this.#limit;
+    const useStart = startVectors !== null && startVectors.length >= limit * size;
+    if (useStart) this.#start.view.set(startVectors.subarray(0, limit * size));
+    const rank = this.#k.separable(
+      this.kernel.ptr,
+      size,
+      this.#taps.ptr,
+      this.#taps.view.length,
+      useStart ? this.#start.ptr : 0,
+      limit,
+      tolerance,
+      this.#vectors.ptr,
+      this.#proj.ptr,
+      this.#err.ptr,
+      this.#scratch.ptr,
+    );
+    return {
+      size,
+      rank,
+      horizontal: this.#vectors.view.slice(0, rank * size),
+      vertical: this.#proj.view.slice(0, rank * size),
+      maxRelativeError: this.#err.view[0],
+      eigenvectors: this.#vectors.view.slice(),
+    };
   }
-  return { size, cells, rank, horizontal, vertical, maxRelativeError: maxErr, eigenvectors: vectors.slice(0, limit * size) };
 }
 
 /**
- * The leading k eigenvectors (rows) of the symmetric n × n matrix `a` by orthogonal iteration
- * from the rows of `start`, `iterations` times, then a Rayleigh–Ritz rotation (largest first).
+ * Rescales the vertical profiles so that the approximation's sum equals the sum of the kernel
+ * (for the variance kernel K², whose sum matters more than its shape).
  */
-function subspaceIteration(a: Float64Array, n: number, k: number, start: Float64Array, iterations: number): Float64Array {
-  let v = start.slice(0, k * n);
-  const y = new Float64Array(k * n);
-  // Gram–Schmidt, each projection removed twice (once is not enough for a vector nearly in
-  // the span of the others); a vector with (almost) nothing left is replaced by the unit
-  // vector most orthogonal to the others.
-  const project = (m: Float64Array, vi: number, i: number): number => {
-    for (let pass = 0; pass < 2; pass++) {
-      for (let j = 0; j < i; j++) {
-        let d = 0;
-        for (let t = 0; t < n; t++) d += m[vi + t] * m[j * n + t];
-        for (let t = 0; t < n; t++) m[vi + t] -= d * m[j * n + t];
-      }
-    }
-    let s = 0;
-    for (let t = 0; t < n; t++) s += m[vi + t] * m[vi + t];
-    return s;
-  };
-  const orthonormalise = (m: Float64Array): void => {
-    for (let i = 0; i < k; i++) {
-      const vi = i * n;
-      let s0 = 0;
-      for (let t = 0; t < n; t++) s0 += m[vi + t] * m[vi + t];
-      let s = project(m, vi, i);
-      if (!(s > 1e-20 * s0) || !(s > 0)) {
-        let best = 0;
-        let bestS = -1;
-        for (let e = 0; e < n && bestS <= 0.5; e++) {
-          m.fill(0, vi, vi + n);
-          m[vi + e] = 1;
-          const se = project(m, vi, i);
-          if (se > bestS) {
-            bestS = se;
-            best = e;
-          }
-        }
-        m.fill(0, vi, vi + n);
-        m[vi + best] = 1;
-        s = project(m, vi, i);
-      }
-      const inv = 1 / Math.sqrt(s);
-      for (let t = 0; t < n; t++) m[vi + t] *= inv;
-    }
-  };
-  const multiply = (src: Float64Array, dst: Float64Array): void => {
-    for (let i = 0; i < k; i++) {
-      for (let r = 0; r < n; r++) {
-        let s = 0;
-        for (let t = 0; t < n; t++) s += a[r * n + t] * src[i * n + t];
-        dst[i * n + r] = s;
-      }
-    }
-  };
-  orthonormalise(v);
-  for (let it = 0; it < iterations; it++) {
-    multiply(v, y);
-    orthonormalise(y);
-    const t = v;
-    v = y.slice();
-    y.set(t);
-  }
-  // Rayleigh–Ritz: B = V A Vᵀ (k × k), its eigenvectors rotate V.
-  multiply(v, y);
-  const b = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) {
-    for (let j = 0; j < k; j++) {
-      let s = 0;
-      for (let t = 0; t < n; t++) s += v[i * n + t] * y[j * n + t];
-      b[i * k + j] = s;
-    }
-  }
-  for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) b[i * k + j] = b[j * k + i] = 0.5 * (b[i * k + j] + b[j * k + i]);
-  const e = symmetricEigen(b, k);
-  const out = new Float64Array(k * n);
-  for (let i = 0; i < k; i++) {
-    for (let j = 0; j < k; j++) {
-      const c = e.vectors[i * k + j];
-      if (c === 0) continue;
-      for (let t = 0; t < n; t++) out[i * n + t] += c * v[j * n + t];
-    }
-  }
-  return out;
-}
-
-/**
- * Rescales each cell's vertical profiles so that the approximation's sum equals the sum of the
- * cell's kernel (for the variance kernel K², whose sum matters more than its shape).
- */
-export function preserveSums(set: SeparableKernelSet, kernels: Float64Array): void {
-  const { size, cells, rank, horizontal, vertical } = set;
+export function preserveSums(set: SeparableKernel, kernel: Float64Array): void {
+  const { size, rank, horizontal, vertical } = set;
   const n2 = size * size;
-  const hs = new Float64Array(rank);
-  for (let p = 0; p < rank; p++) for (let u = 0; u < size; u++) hs[p] += horizontal[p * size + u];
-  for (let c = 0; c < cells; c++) {
-    let want = 0;
-    for (let i = 0; i < n2; i++) want += kernels[c * n2 + i];
-    let have = 0;
-    for (let p = 0; p < rank; p++) {
-      let gs = 0;
-      for (let v = 0; v < size; v++) gs += vertical[(c * rank + p) * size + v];
-      have += hs[p] * gs;
-    }
-    if (!(Math.abs(have) > 0)) continue;
-    const f = want / have;
-    for (let i = c * rank * size; i < (c + 1) * rank * size; i++) vertical[i] *= f;
+  let want = 0;
+  for (let i = 0; i < n2; i++) want += kernel[i];
+  let have = 0;
+  for (let p = 0; p < rank; p++) {
+    let hs = 0;
+    for (let u = 0; u < size; u++) hs += horizontal[p * size + u];
+    let gs = 0;
+    for (let v = 0; v < size; v++) gs += vertical[p * size + v];
+    have += hs * gs;
   }
+  if (!(Math.abs(have) > 0)) return;
+  const f = want / have;
+  for (let i = 0; i < rank * size; i++) vertical[i] *= f;
 }
 
 /** Reversed taps t = 0..2r of a profile f(u) at [u + r]: c_t = f(r − t), trimmed of near-zero ends. */

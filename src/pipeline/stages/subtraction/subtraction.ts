@@ -3,11 +3,13 @@ import { InvalidInputError } from '../../../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../../../core/image.ts';
 import { parseConfig } from '../../config.ts';
 import { PivotedCholesky } from '../../lib/dense-symmetric.ts';
-import { medianInPlace, sigmaClippedStatsInPlace } from '../../lib/stats.ts';
-import { polynomialTermCount, polynomialTerms, realizeKernel, scaledCoordinate, type MatchingKernel } from '../psf-matching/kernel.ts';
+import { IQR_TO_SIGMA } from '../../lib/stats.ts';
+import { kernelCoefficientsAt, polynomialTermCount, polynomialTerms, scaledCoordinate, type MatchingKernel } from '../psf-matching/kernel.ts';
 import { StampStatus, type PsfMatchingResult } from '../psf-matching/psf-matching.ts';
-import { horizontalPass, padTaps, PASS_SLACK, verticalPass } from './passes.ts';
-import { correlationTaps, preserveSums, separableApproximation, type SeparableKernelSet, type Taps } from './separable.ts';
+import type { ArenaBuffer } from '../../../wasm/arena.ts';
+import { passKernels } from '../../../wasm/passes.ts';
+import { correlationTaps, preserveSums, SeparableApproximator } from './separable.ts';
+import { StripWorkspace, type CellTerm, type CombineParams, type RowPolynomial, type StripCell } from './strip.ts';
 
 /**
  * Image subtraction with a PSF-matching kernel (psf-matching's result):
@@ -31,11 +33,16 @@ import { correlationTaps, preserveSums, separableApproximation, type SeparableKe
  * 2R one-dimensional passes of 2r + 1 taps.
  * This beats convolving with each of the ~30 Alard–Lupton basis functions and combining them
  * with coefficient images (each basis function is separable, but that is 30+ vertical passes
- * and as many full-size images) and a direct 2-D convolution ((2r + 1)² taps per pixel). Rows
- * are processed in strips one cell high (plus the kernel border) so the intermediate rows stay
- * in cache; each strip's horizontal passes run cell by cell into strip buffers, then each
- * cell's vertical passes, then the strip's difference, variance and mask are combined. The
+ * and as many full-size images) and a direct 2-D convolution ((2r + 1)² taps per pixel). The
  * variance plane is convolved with K² the same way (`varianceRankTolerance`, its sum exact).
+ *
+ * Rows are processed in strips one cell high (strip.ts), in the memory of the passes
+ * WebAssembly module (wasm/passes.ts: float32 SIMD loops), so that nothing is copied between
+ * the passes and the intermediate rows stay in cache: a strip's rows (plus the kernel border)
+ * are copied in, its cells' kernels realised and approximated, its mask grown, each cell's
+ * terms convolved (the horizontal pass into a cell-sized buffer, then the vertical pass,
+ * summed over the terms), the difference, variance and mask combined and copied out. The
+ * separable approximations (float64) also run in that module.
  *
  * Background: the kernel fit's differential background B is subtracted, then (backgroundRefit)
  * the residual background is re-measured on the difference itself — sigma-clipped medians of
@@ -224,78 +231,114 @@ export function runSubtraction(input: SubtractionInput, cfg: SubtractionConfig =
   const scale = convolvedIsTemplate ? 1 : -1 / ks;
   const r = kernel.basis.halfWidthPx;
   const size = kernel.basis.size;
-  const n2 = size * size;
 
-  // Cells and their kernels.
+  // Cells; each cell's kernel (realised at its centre) and K² are approximated separably just
+  // before their strip is convolved. The error is judged on a convolved star (smoothed by the
+  // convolved image's PSF).
   const nx = Math.max(1, Math.round(W / cfg.cellSizePx));
   const ny = Math.max(1, Math.round(H / cfg.cellSizePx));
   const ex = edges(W, nx);
   const ey = edges(H, ny);
   const cells = nx * ny;
-  const kImgs = new Float64Array(cells * n2);
-  const k2Imgs = new Float64Array(cells * n2);
-  for (let j = 0; j < ny; j++) {
-    for (let i = 0; i < nx; i++) {
-      const c = j * nx + i;
-      const kc = kImgs.subarray(c * n2, (c + 1) * n2);
-      realizeKernel(kernel, (ex[i] + ex[i + 1] - 1) / 2, (ey[j] + ey[j + 1] - 1) / 2, kc);
-      for (let q = 0; q < n2; q++) k2Imgs[c * n2 + q] = kc[q] * kc[q];
-    }
-  }
-  // Separable approximations per cell; the error is judged on a convolved star (smoothed by
-  // the convolved image's PSF).
   const srcSigma = convolvedIsTemplate ? matching.templatePsfSigmaPx : matching.sciencePsfSigmaPx;
-  const smooth = srcSigma > 0 ? srcSigma : 0;
-  const tol = new Float64Array(cells).fill(cfg.kernelRankTolerance);
+  const kSmooth = srcSigma > 0 ? srcSigma : 0;
+  // Noise-adaptive tolerance: each cell's brightest pixel and background (median) from the
+  // convolved image, its noise from the other image's median variance (medians from a sub-grid).
+  const relax = cfg.kernelResidualSigma > 0;
+  let maxCell = 0;
+  for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) maxCell = Math.max(maxCell, (ex[i + 1] - ex[i]) * (ey[j + 1] - ey[j]));
+  const sampleStep = Math.max(1, Math.ceil(Math.sqrt(maxCell / 512)));
   let cellsRelaxed = 0;
-  if (cfg.kernelResidualSigma > 0) {
-    const peaks = cellPeaks(src, other, ex, ey, r);
-    for (let c = 0; c < cells; c++) {
-      const t = (cfg.kernelResidualSigma * peaks.noise[c]) / (ks * peaks.peak[c]);
-      const v = Math.min(cfg.maxKernelRankTolerance, Math.max(cfg.kernelRankTolerance, t));
-      if (v === v && v > cfg.kernelRankTolerance) {
-        tol[c] = v;
-        cellsRelaxed++;
-      }
-    }
-  }
-  const kSep = decomposeCells(kImgs, cells, size, tol, cfg.maxKernelRank, smooth, 0, true);
-  const vSep = decomposeCells(k2Imgs, cells, size, new Float64Array(cells).fill(cfg.varianceRankTolerance), cfg.maxVarianceRank, 0, cfg.varianceTapTrim, true);
 
-  // Mask of the convolved image grown by the kernel footprint (non-finite pixels as NO_DATA),
-  // and which rows have non-finite pixels.
-  const outMask = new Int32Array(n);
-  const dirtyRows = growMask(src, r, cfg.growMaskBits, outMask);
-
-  // Convolutions and the combination, strip by strip (one cell row at a time, in cache):
-  // D = scale · (other − conv − B), Var = scale² · (Var other + conv var); masks ORed.
+  // Convolutions and the combination, strip by strip (one cell row at a time, in the passes
+  // module's memory): D = scale · (other − conv − B), Var = scale² · (Var other + conv var);
+  // masks grown and ORed.
   if (opts.planes && (opts.planes.image.length !== n || opts.planes.variance.length !== n)) {
     throw new InvalidInputError(`subtraction: the planes given for the difference are not ${W}x${H}`);
   }
   const outImage = opts.planes ? opts.planes.image : new Float32Array(n);
   const outVar = opts.planes ? opts.planes.variance : new Float32Array(n);
-  const strips = new StripBuffers(W, Math.max(...Array.from({ length: ny }, (_, j) => ey[j + 1] - ey[j])), r, Math.max(kSep.maxRank, vSep.maxRank));
-  const combiner = new Combiner(other, kernel, scale, r, cfg);
+  const outMask = new Int32Array(n);
+  const bgDeg = kernel.backgroundDegree;
+  const background: RowPolynomial | null = cfg.subtractBackground && bgDeg >= 0 ? (y, out) => backgroundCoefficients(kernel.backgroundCoefficients, bgDeg, H, y, out) : null;
+  let maxRows = 0;
+  for (let j = 0; j < ny; j++) maxRows = Math.max(maxRows, ey[j + 1] - ey[j]);
+  let maxCols = 0;
+  for (let i = 0; i < nx; i++) maxCols = Math.max(maxCols, ex[i + 1] - ex[i]);
+  // The strip buffers and, in the same memory, the cells' kernels and their approximations.
+  const kLength = SeparableApproximator.length(size, cfg.maxKernelRank, kSmooth);
+  const vLength = SeparableApproximator.length(size, cfg.maxVarianceRank, 0);
+  const refitting = cfg.backgroundRefit.enabled && bgDeg >= 0;
+  const grid = refitting ? refitGrid(W, H, cfg) : null;
+  const cellSamples = Math.ceil(maxCols / sampleStep) * Math.ceil(maxRows / sampleStep);
+  const strips = new StripWorkspace(
+    W,
+    H,
+    r,
+    maxRows,
+    maxCols,
+    nx * (cfg.maxKernelRank + cfg.maxVarianceRank) * 2 * size,
+    bgDeg,
+    kLength + vLength + CellKernels.length(kernel),
+    Math.max(relax ? 2 * cellSamples : 0, grid !== null ? grid.maxSamples : 0),
+  );
+  const region = (offset: number, length: number): ArenaBuffer<Float64Array> => ({ ptr: strips.extra.ptr + 8 * offset, view: strips.extra.view.subarray(offset, offset + length) });
+  const kDec = new CellDecomposer(new SeparableApproximator(size, cfg.maxKernelRank, kSmooth, region(0, kLength)), 0);
+  const vDec = new CellDecomposer(new SeparableApproximator(size, cfg.maxVarianceRank, 0, region(kLength, vLength)), cfg.varianceTapTrim);
+  const cellKernels = new CellKernels(kernel, region(kLength + vLength, CellKernels.length(kernel)), kDec.approximator, vDec.approximator);
+  const combine: CombineParams = {
+    scale,
+    keep: ~cfg.clearMaskBits,
+    noData: MaskBit.NO_DATA,
+    border: MaskBit.NO_DATA | MaskBit.EDGE,
+    fill: cfg.noDataValue === 'nan' ? NaN : 0,
+  };
   for (let j = 0; j < ny; j++) {
-    convolveStrip(src.image, W, H, kSep, r, ex, ey, j, dirtyRows, strips, outImage);
-    convolveStrip(src.variance, W, H, vSep, r, ex, ey, j, dirtyRows, strips, outVar);
-    combiner.rows(ey[j], ey[j + 1], outImage, outVar, outMask);
+    strips.load(src, other, ey[j], ey[j + 1]);
+    const kCells: StripCell[] = [];
+    const vCells: StripCell[] = [];
+    for (let i = 0; i < nx; i++) {
+      cellKernels.realize((ex[i] + ex[i + 1] - 1) / 2, (ey[j] + ey[j + 1] - 1) / 2);
+      // The brightest pixel above the background is taken over the cell and r pixels around it
+      // (a source that close reaches into the cell).
+      let tol = cfg.kernelRankTolerance;
+      if (relax) {
+        const m = strips.medians(ex[i], ex[i + 1], sampleStep);
+        const noise = Math.sqrt(Math.max(0, m.otherVariance));
+        const pk = m.image === m.image ? strips.maxOf(Math.max(0, ex[i] - r), Math.min(W, ex[i + 1] + r)) - m.image : NaN;
+        const peak = pk > 0 ? pk : NaN;
+        const t = (cfg.kernelResidualSigma * noise) / (ks * peak);
+        const v = Math.min(cfg.maxKernelRankTolerance, Math.max(cfg.kernelRankTolerance, t));
+        if (v === v && v > cfg.kernelRankTolerance) {
+          tol = v;
+          cellsRelaxed++;
+        }
+      }
+      kCells.push({ x0: ex[i], x1: ex[i + 1], terms: kDec.decompose(tol) });
+      vCells.push({ x0: ex[i], x1: ex[i + 1], terms: vDec.decompose(cfg.varianceRankTolerance) });
+    }
+    strips.growMask(cfg.growMaskBits, MaskBit.NO_DATA);
+    strips.convolve('image', kCells);
+    strips.convolve('variance', vCells);
+    strips.combine(background, combine);
+    strips.store(outImage, outVar, outMask);
   }
   const difference: MaskedImage = { width: W, height: H, image: outImage, mask: outMask, variance: outVar };
-  const backgroundRefit =
-    cfg.backgroundRefit.enabled && kernel.backgroundDegree >= 0 ? refitBackground(difference, science.mask, template.mask, kernel.backgroundDegree, cfg) : null;
-  const diagnostics = diagnose(difference, science.mask, template.mask, matching, cfg, backgroundRefit && { coefficients: backgroundRefit.coefficients, degree: kernel.backgroundDegree });
+  const backgroundRefit = grid !== null ? refitBackground(difference, science.mask, template.mask, bgDeg, cfg, grid, strips.samples) : null;
+  const refitCoefficients = backgroundRefit?.coefficients;
+  const refitRow: RowPolynomial | null = refitCoefficients !== undefined ? (y, out) => backgroundCoefficients(refitCoefficients, bgDeg, H, y, out) : null;
+  const diagnostics = diagnose(difference, science.mask, template.mask, matching, cfg, refitRow, strips, ey);
   return {
     difference,
     convolved: matching.convolved,
     scale,
     cellsX: nx,
     cellsY: ny,
-    kernelRank: kSep.maxRank,
-    kernelMeanRank: kSep.meanRank,
-    kernelApproximationError: kSep.maxError,
-    varianceKernelRank: vSep.maxRank,
-    varianceKernelApproximationError: vSep.maxError,
+    kernelRank: kDec.maxRank,
+    kernelMeanRank: kDec.rankSum / cells,
+    kernelApproximationError: kDec.maxError,
+    varianceKernelRank: vDec.maxRank,
+    varianceKernelApproximationError: vDec.maxError,
     cellsRelaxed,
     backgroundRefit,
     diagnostics,
@@ -303,329 +346,85 @@ export function runSubtraction(input: SubtractionInput, cfg: SubtractionConfig =
 }
 
 /**
- * Per cell: the brightest pixel of the convolved image above the cell's background (its
- * median), over the cell and r pixels around it (a source that close reaches into the cell),
- * and the noise of the other image (√ of its median variance). Medians from a sub-grid.
+ * The separable approximations of a sequence of cells' kernels (separable.ts), as correlation
+ * taps; each cell's eigen-decomposition starts from the previous cell's (similar kernels), and
+ * the approximation keeps each kernel's sum.
  */
-function cellPeaks(src: MaskedImage, other: MaskedImage, ex: Int32Array, ey: Int32Array, r: number): { peak: Float64Array; noise: Float64Array } {
-  const { width: W, height: H, image } = src;
-  const nx = ex.length - 1;
-  const ny = ey.length - 1;
-  const cells = nx * ny;
-  const peak = new Float64Array(cells);
-  const noise = new Float64Array(cells);
-  let maxCell = 0;
-  for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) maxCell = Math.max(maxCell, (ex[i + 1] - ex[i]) * (ey[j + 1] - ey[j]));
-  const step = Math.max(1, Math.ceil(Math.sqrt(maxCell / 512)));
-  const a = new Float32Array(Math.ceil(maxCell / (step * step)) + 4 * (W + 1));
-  const b = new Float32Array(a.length);
-  for (let j = 0; j < ny; j++) {
-    for (let i = 0; i < nx; i++) {
-      const c = j * nx + i;
-      let m = -Infinity;
-      const xa = Math.max(0, ex[i] - r);
-      const xb = Math.min(W, ex[i + 1] + r);
-      for (let y = Math.max(0, ey[j] - r); y < Math.min(H, ey[j + 1] + r); y++) {
-        for (let p = y * W + xa, end = y * W + xb; p < end; p++) if (image[p] > m) m = image[p];
-      }
-      let n = 0;
-      for (let y = ey[j] + (step >> 1); y < ey[j + 1]; y += step) {
-        for (let p = y * W + ex[i] + (step >> 1), end = y * W + ex[i + 1]; p < end; p += step) {
-          const v = image[p];
-          const vv = other.variance[p];
-          if (v === v && vv === vv) {
-            a[n] = v;
-            b[n] = vv;
-            n++;
-          }
-        }
-      }
-      // Unknown (NaN) or non-positive peaks give no relaxation.
-      const pk = n > 0 ? m - medianInPlace(a, n) : NaN;
-      peak[c] = pk > 0 ? pk : NaN;
-      noise[c] = n > 0 ? Math.sqrt(Math.max(0, medianInPlace(b, n))) : NaN;
-    }
-  }
-  return { peak, noise };
-}
-
-/** Per-cell separable approximations as correlation taps. */
-interface CellKernels {
-  /** Rank per cell. */
-  readonly ranks: Int32Array;
-  readonly maxRank: number;
-  readonly meanRank: number;
-  readonly maxError: number;
-  /** Taps of cell c, term p at [c · maxRank + p], padded for the passes. */
-  readonly horizontal: Taps[];
-  readonly vertical: Taps[];
-}
-
-function decomposeCells(
-  kernels: Float64Array,
-  cells: number,
-  size: number,
-  tolerance: Float64Array,
-  maxRank: number,
-  smoothingSigmaPx: number,
-  trim: number,
-  keepSums: boolean,
-): CellKernels {
-  const n2 = size * size;
-  const sets: SeparableKernelSet[] = [];
-  let mx = 0;
-  let sum = 0;
-  let err = 0;
-  let start: Float64Array | null = null;
-  for (let c = 0; c < cells; c++) {
-    const kc = kernels.subarray(c * n2, (c + 1) * n2);
-    // Each cell's eigen-decomposition starts from the previous cell's (similar kernels).
-    const set = separableApproximation(kc, 1, size, tolerance[c], maxRank, smoothingSigmaPx, start);
-    start = set.eigenvectors;
-    if (keepSums) preserveSums(set, kc);
-    sets.push(set);
-    mx = Math.max(mx, set.rank);
-    sum += set.rank;
-    err = Math.max(err, set.maxRelativeError);
-  }
-  const ranks = new Int32Array(cells);
-  const horizontal: Taps[] = [];
-  const vertical: Taps[] = [];
-  const none: Taps = { taps: new Float64Array(0), first: 0 };
-  const padded = (t: Taps): Taps => ({ taps: padTaps(t.taps), first: t.first });
-  for (let c = 0; c < cells; c++) {
-    const set = sets[c];
-    ranks[c] = set.rank;
-    for (let p = 0; p < mx; p++) {
-      if (p >= set.rank) {
-        horizontal.push(none);
-        vertical.push(none);
-        continue;
-      }
-      horizontal.push(padded(correlationTaps(set.horizontal.subarray(p * size, (p + 1) * size), trim)));
-      vertical.push(padded(correlationTaps(set.vertical.subarray(p * size, (p + 1) * size), trim)));
-    }
-  }
-  return { ranks, maxRank: mx, meanRank: sum / cells, maxError: err, horizontal, vertical };
-}
-
-/** Scratch of the strip convolution: one strip buffer per term, a padded row, an accumulator. */
-class StripBuffers {
-  readonly tmp: Float32Array[] = [];
-  readonly row: Float32Array;
-  readonly scratch: Float64Array;
-  constructor(W: number, maxStripRows: number, r: number, maxRank: number) {
-    for (let p = 0; p < maxRank; p++) this.tmp.push(new Float32Array((maxStripRows + 2 * r + PASS_SLACK) * W));
-    // Padded row: row[i] = src(i − r) for i − r ∈ [0, W), zero elsewhere (and slack).
-    this.row = new Float32Array(W + 2 * r + PASS_SLACK);
-    this.scratch = new Float64Array(W);
-  }
-}
-
-/**
- * Rows [ey[j], ey[j + 1]) of out = src convolved with each cell's separable kernel (zero outside
- * the image; non-finite pixels as zero in rows flagged in `dirtyRows`). For every row of the
- * strip and r rows either side, each cell's horizontal passes fill the strip buffers (one per
- * term); then each cell takes its vertical passes into out.
- */
-function convolveStrip(
-  src: Float32Array,
-  W: number,
-  H: number,
-  ck: CellKernels,
-  r: number,
-  ex: Int32Array,
-  ey: Int32Array,
-  j: number,
-  dirtyRows: Uint8Array,
-  buf: StripBuffers,
-  out: Float32Array,
-): void {
-  const R = ck.maxRank;
-  const nx = ex.length - 1;
-  const { tmp, row, scratch } = buf;
-  const y0 = ey[j];
-  const y1 = ey[j + 1];
-  const ya = y0 - r;
-  const rows = y1 - y0 + 2 * r;
-  // Row views per cell and term (the taps' first offsets differ).
-  const views: Float32Array[] = [];
-  for (let i = 0; i < nx; i++) {
-    for (let p = 0; p < R; p++) views.push(row.subarray(ex[i] + ck.horizontal[(j * nx + i) * R + p].first));
-  }
-  let maxRankHere = 0;
-  for (let i = 0; i < nx; i++) maxRankHere = Math.max(maxRankHere, ck.ranks[j * nx + i]);
-  for (let k = 0; k < rows; k++) {
-    const y = ya + k;
-    if (y < 0 || y >= H) {
-      for (let p = 0; p < maxRankHere; p++) tmp[p].fill(0, k * W, (k + 1) * W);
-      continue;
-    }
-    const base = y * W;
-    if (dirtyRows[y]) {
-      for (let x = 0; x < W; x++) {
-        const v = src[base + x];
-        row[r + x] = v - v === 0 ? v : 0; // non-finite → 0
-      }
-    } else {
-      row.set(src.subarray(base, base + W), r);
-    }
-    for (let i = 0; i < nx; i++) {
-      const c = j * nx + i;
-      for (let p = 0; p < ck.ranks[c]; p++) {
-        horizontalPass(views[i * R + p], tmp[p], k * W + ex[i], ex[i + 1] - ex[i], ck.horizontal[c * R + p].taps, scratch);
-      }
-    }
-  }
-  for (let i = 0; i < nx; i++) {
-    const c = j * nx + i;
-    for (let p = 0; p < ck.ranks[c]; p++) {
-      const t = ck.vertical[c * R + p];
-      verticalPass(tmp[p], t.first * W, out, y0 * W, W, y1 - y0, ex[i], ex[i + 1], t.taps, p > 0, scratch);
-    }
-  }
-}
-
-/**
- * In place, row by row: outImage (the convolution) → scale · (other − conv − B); outVar (the
- * convolved variance) → scale² · (Var other + conv var); outMask (the convolved image's mask,
- * grown) → ORed with the other image's mask, the border and non-finite pixels of `other`
- * flagged, `clearMaskBits` removed; NO_DATA pixels filled with `noDataValue`.
- */
-class Combiner {
-  readonly #bgRow: Float64Array;
+class CellDecomposer {
+  maxRank = 0;
+  rankSum = 0;
+  maxError = 0;
+  #start: Float64Array | null = null;
   constructor(
-    readonly other: MaskedImage,
-    readonly kernel: MatchingKernel,
-    readonly scale: number,
-    readonly r: number,
-    readonly cfg: SubtractionConfig,
-  ) {
-    this.#bgRow = new Float64Array(other.width);
-  }
+    readonly approximator: SeparableApproximator,
+    readonly trim: number,
+  ) {}
 
-  rows(y0: number, y1: number, outImage: Float32Array, outVar: Float32Array, outMask: Int32Array): void {
-    const { other, kernel, scale, r, cfg } = this;
-    const { width: W, height: H } = other;
-    const bgRow = this.#bgRow;
-    const useBg = cfg.subtractBackground && kernel.backgroundDegree >= 0;
-    const s2 = scale * scale;
-    const keep = ~cfg.clearMaskBits;
-    const noData = MaskBit.NO_DATA;
-    const border = MaskBit.NO_DATA | MaskBit.EDGE;
-    const fill = cfg.noDataValue === 'nan' ? NaN : 0;
-    const oImg = other.image;
-    const oVar = other.variance;
-    const oMask = other.mask;
-    for (let y = y0; y < y1; y++) {
-      if (useBg) backgroundRow(kernel.backgroundCoefficients, kernel.backgroundDegree, H, y, bgRow);
-      const base = y * W;
-      const rowBits = y < r || y >= H - r ? border : 0;
-      let anyNoData = 0;
-      for (let x = 0; x < W; x++) {
-        const p = base + x;
-        const v = oImg[p];
-        outImage[p] = scale * (v - outImage[p] - bgRow[x]);
-        outVar[p] = s2 * (oVar[p] + outVar[p]);
-        const m = (outMask[p] | oMask[p] | rowBits | (v - v === 0 ? 0 : noData)) & keep;
-        outMask[p] = m;
-        anyNoData |= m;
-      }
-      // Left and right borders.
-      for (let x = 0; x < r; x++) {
-        outMask[base + x] |= border;
-        outMask[base + W - 1 - x] |= border;
-      }
-      if (r > 0) anyNoData |= noData;
-      if ((anyNoData & noData) === 0) continue;
-      for (let x = 0; x < W; x++) {
-        if (outMask[base + x] & noData) {
-          outImage[base + x] = fill;
-          outVar[base + x] = fill;
-        }
-      }
+  /** The approximator's kernel, within `tolerance`. */
+  decompose(tolerance: number): CellTerm[] {
+    const { approximator, trim } = this;
+    const size = approximator.size;
+    const set = approximator.approximate(tolerance, this.#start);
+    this.#start = set.eigenvectors;
+    preserveSums(set, approximator.kernel.view);
+    this.maxRank = Math.max(this.maxRank, set.rank);
+    this.rankSum += set.rank;
+    this.maxError = Math.max(this.maxError, set.maxRelativeError);
+    const terms: CellTerm[] = [];
+    for (let p = 0; p < set.rank; p++) {
+      const h = correlationTaps(set.horizontal.subarray(p * size, (p + 1) * size), trim);
+      const v = correlationTaps(set.vertical.subarray(p * size, (p + 1) * size), trim);
+      terms.push({ h: h.taps, hFirst: h.first, v: v.taps, vFirst: v.first });
     }
+    return terms;
   }
 }
 
-/** A background polynomial (degree d, scaled coordinates over width × height) along row y, into out (width values). */
-function backgroundRow(coefficients: Float64Array, d: number, height: number, y: number, out: Float64Array): void {
-  const W = out.length;
+/**
+ * The kernel K realised at a point (as psf-matching's realizeKernel: Σ_i a_i(x, y) B_i over
+ * the basis images) into the kernel buffer of one approximator and K² into another's, in the
+ * passes module (the basis images copied there once).
+ */
+class CellKernels {
+  readonly #kernel: MatchingKernel;
+  readonly #images: ArenaBuffer<Float64Array>;
+  readonly #coefficients: ArenaBuffer<Float64Array>;
+
+  /** Float64 values of the region `region` given to the constructor must hold. */
+  static length(kernel: MatchingKernel): number {
+    return kernel.basis.count * (kernel.basis.size ** 2 + 1);
+  }
+
+  constructor(
+    kernel: MatchingKernel,
+    region: ArenaBuffer<Float64Array>,
+    readonly k: SeparableApproximator,
+    readonly k2: SeparableApproximator,
+  ) {
+    const { count, images } = kernel.basis;
+    this.#kernel = kernel;
+    this.#images = { ptr: region.ptr, view: region.view.subarray(0, images.length) };
+    this.#images.view.set(images);
+    this.#coefficients = { ptr: region.ptr + 8 * images.length, view: region.view.subarray(images.length, images.length + count) };
+  }
+
+  realize(x: number, y: number): void {
+    const { count, size } = this.#kernel.basis;
+    kernelCoefficientsAt(this.#kernel, x, y, this.#coefficients.view);
+    passKernels().exports.weightedSum(this.#images.ptr, count, size * size, this.#coefficients.ptr, this.k.kernel.ptr, this.k2.kernel.ptr);
+  }
+}
+
+/** A background polynomial (degree d, scaled coordinates over height) along row y: the coefficients of x̂^0 … x̂^d, into out. */
+function backgroundCoefficients(coefficients: Float64Array, d: number, height: number, y: number, out: Float64Array): void {
   const yh = scaledCoordinate(y, height);
   // Coefficient of x̂^e: Σ_j c(n = e + j, j) ŷ^j, terms ordered x^(n−j) y^j.
-  const cx = new Float64Array(d + 1);
+  out.fill(0, 0, d + 1);
   let t = 0;
   for (let nn = 0; nn <= d; nn++) {
-    for (let j = 0; j <= nn; j++, t++) cx[nn - j] += coefficients[t] * yh ** j;
+    for (let j = 0; j <= nn; j++, t++) out[nn - j] += coefficients[t] * yh ** j;
   }
   if (t !== polynomialTermCount(d)) throw new RangeError('background polynomial: term count mismatch');
-  const half = Math.max(1, (W - 1) / 2);
-  for (let x = 0; x < W; x++) {
-    const xh = (x - (W - 1) / 2) / half;
-    let v = cx[d];
-    for (let e = d - 1; e >= 0; e--) v = v * xh + cx[e];
-    out[x] = v;
-  }
-}
-
-/**
- * out = the bits `bits` of mi's mask (plus NO_DATA where its image or variance is not finite)
- * grown by a (2r + 1)² box — a van Herk / Gil–Werman running OR along each row, then, for each
- * output row, an OR over the 2r + 1 row results (a ring buffer; all-zero rows skipped) — ORed
- * with the mask's other bits in place. Returns a flag per row: has a non-finite pixel.
- */
-function growMask(mi: MaskedImage, r: number, bits: number, out: Int32Array): Uint8Array {
-  const { width: W, height: H, mask, image, variance } = mi;
-  const T = 2 * r + 1;
-  const L = W + 2 * r;
-  const line = new Int32Array(L);
-  const pre = new Int32Array(L);
-  const suf = new Int32Array(L);
-  const ring = new Int32Array(T * W);
-  const ringAny = new Uint8Array(T);
-  const dirty = new Uint8Array(H);
-  const noData = MaskBit.NO_DATA;
-  const keepBits = ~bits;
-  // Row y's horizontal result goes to ring slot y mod T; output row y − r is complete once row
-  // y has been added (rows beyond the image are empty).
-  for (let y = 0; y < H + r; y++) {
-    const slot = y % T;
-    ringAny[slot] = 0;
-    if (y < H) {
-      const base = y * W;
-      let nz = 0;
-      let bad = 0;
-      for (let x = 0; x < W; x++) {
-        const p = base + x;
-        const finite = image[p] - image[p] + (variance[p] - variance[p]) === 0;
-        const mk = mask[p];
-        const m = (mk & bits) | (finite ? 0 : noData);
-        if (mk & keepBits) out[p] |= mk & keepBits;
-        line[r + x] = m;
-        nz |= m;
-        if (!finite) bad = 1;
-      }
-      dirty[y] = bad;
-      if (nz !== 0) {
-        ringAny[slot] = 1;
-        for (let i = 0; i < L; i++) pre[i] = i % T === 0 ? line[i] : pre[i - 1] | line[i];
-        for (let i = L - 1; i >= 0; i--) suf[i] = i % T === T - 1 || i === L - 1 ? line[i] : suf[i + 1] | line[i];
-        const o = slot * W;
-        for (let x = 0; x < W; x++) ring[o + x] = suf[x] | pre[x + 2 * r];
-      }
-    }
-    const yo = y - r;
-    if (yo < 0) continue;
-    const base = yo * W;
-    // The ring holds exactly rows y − 2r .. y = yo − r .. yo + r (slots of rows outside the
-    // image are marked empty).
-    for (let s = 0; s < T; s++) {
-      if (!ringAny[s]) continue;
-      const o = s * W;
-      for (let x = 0; x < W; x++) out[base + x] |= ring[o + x];
-    }
-  }
-  return dirty;
 }
 
 /**
@@ -633,17 +432,17 @@ function growMask(mi: MaskedImage, r: number, bits: number, out: Int32Array): Ui
  * difference over source-free, unmasked pixels (subtracted by `diagnose`, in the same pass as
  * the statistics).
  */
-function refitBackground(
-  d: MaskedImage,
-  sciMask: Int32Array,
-  tmplMask: Int32Array,
-  degree: number,
-  cfg: SubtractionConfig,
-): { coefficients: Float64Array; meshes: number; rmsBefore: number; rmsAfter: number } | null {
-  const { width: W, height: H, image, mask } = d;
+/** The meshes of the background refit and their sampling step. */
+interface RefitGrid {
+  readonly ex: Int32Array;
+  readonly ey: Int32Array;
+  readonly step: number;
+  /** The most samples a mesh can give. */
+  readonly maxSamples: number;
+}
+
+function refitGrid(W: number, H: number, cfg: SubtractionConfig): RefitGrid {
   const rc = cfg.backgroundRefit;
-  const bad = cfg.diagnostics.badBits;
-  const srcBits = cfg.diagnostics.sourceBits;
   const nx = Math.max(1, Math.round(W / rc.meshPx));
   const ny = Math.max(1, Math.round(H / rc.meshPx));
   const ex = edges(W, nx);
@@ -651,7 +450,30 @@ function refitBackground(
   let maxMesh = 0;
   for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) maxMesh = Math.max(maxMesh, (ex[i + 1] - ex[i]) * (ey[j + 1] - ey[j]));
   const step = Math.max(rc.sampleStep, Math.ceil(Math.sqrt(maxMesh / rc.maxSamplesPerMesh)));
-  const scratch = new Float32Array(Math.ceil(maxMesh / (step * step)) + W + H);
+  let maxSamples = 0;
+  for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) maxSamples = Math.max(maxSamples, Math.ceil((ex[i + 1] - ex[i]) / step) * Math.ceil((ey[j + 1] - ey[j]) / step));
+  return { ex, ey, step, maxSamples };
+}
+
+function refitBackground(
+  d: MaskedImage,
+  sciMask: Int32Array,
+  tmplMask: Int32Array,
+  degree: number,
+  cfg: SubtractionConfig,
+  grid: RefitGrid,
+  samples: ArenaBuffer<Float32Array>,
+): { coefficients: Float64Array; meshes: number; rmsBefore: number; rmsAfter: number } | null {
+  const { width: W, height: H, image, mask } = d;
+  const rc = cfg.backgroundRefit;
+  const bad = cfg.diagnostics.badBits;
+  const srcBits = cfg.diagnostics.sourceBits;
+  const { ex, ey, step } = grid;
+  const nx = ex.length - 1;
+  const ny = ey.length - 1;
+  const scratch = samples.view;
+  if (scratch.length < grid.maxSamples) throw new RangeError('subtraction: background refit samples do not fit');
+  const kernels = passKernels().exports;
   const mx: number[] = [];
   const my: number[] = [];
   const mv: number[] = [];
@@ -668,10 +490,10 @@ function refitBackground(
         }
       }
       if (n < Math.max(10, rc.minGoodFraction * tried)) continue;
-      const st = sigmaClippedStatsInPlace(scratch, n, 3, 3);
+      const median = kernels.clippedMedian(samples.ptr, n, 3, 3, IQR_TO_SIGMA);
       mx.push(scaledCoordinate((ex[i] + ex[i + 1] - 1) / 2, W));
       my.push(scaledCoordinate((ey[j] + ey[j + 1] - 1) / 2, H));
-      mv.push(st.median);
+      mv.push(median);
     }
   }
   const nT = polynomialTermCount(degree);
@@ -702,7 +524,7 @@ function refitBackground(
 
 /**
  * Subtracts the re-measured background (when given) from every pixel that is not NO_DATA, and
- * measures the diagnostics in the same pass.
+ * measures the diagnostics in the same pass (strip by strip, rows [ey[j], ey[j + 1])).
  */
 function diagnose(
   d: MaskedImage,
@@ -710,42 +532,18 @@ function diagnose(
   tmplMask: Int32Array,
   matching: SubtractionInput['matching'],
   cfg: SubtractionConfig,
-  refit: { coefficients: Float64Array; degree: number } | null,
+  refit: RowPolynomial | null,
+  strips: StripWorkspace,
+  ey: Int32Array,
 ): SubtractionDiagnostics {
   const { width: W, height: H, image, variance, mask } = d;
   const dc = cfg.diagnostics;
   const bad = dc.badBits;
-  const srcBits = dc.sourceBits;
-  const clip = dc.clipSigma;
-  const noData = MaskBit.NO_DATA;
-  let n = 0;
-  let s = 0;
-  let s2 = 0;
-  let out = 0;
-  const step = dc.sampleStep;
-  const off = step >> 1;
-  const bg = new Float64Array(W);
-  for (let y = 0; y < H; y++) {
-    const base = y * W;
-    if (refit !== null) {
-      backgroundRow(refit.coefficients, refit.degree, H, y, bg);
-      for (let x = 0; x < W; x++) if ((mask[base + x] & noData) === 0) image[base + x] -= bg[x];
-    }
-    if (y % step !== off) continue;
-    for (let p = base + off, end = base + W; p < end; p += step) {
-      if (mask[p] & bad || (sciMask[p] | tmplMask[p]) & srcBits) continue;
-      const v = variance[p];
-      if (!(v > 0)) continue;
-      const z = image[p] / Math.sqrt(v);
-      if (!(Math.abs(z) <= clip)) {
-        out++;
-        continue;
-      }
-      n++;
-      s += z;
-      s2 += z * z;
-    }
-  }
+  const params = { noData: MaskBit.NO_DATA, step: dc.sampleStep, bad, srcBits: dc.sourceBits, clip: dc.clipSigma };
+  strips.resetSums();
+  const noDataIsNaN = cfg.noDataValue === 'nan';
+  for (let j = 0; j + 1 < ey.length; j++) strips.diagnose(d, sciMask, tmplMask, ey[j], ey[j + 1], refit, noDataIsNaN, params);
+  const { n, sum: s, sum2: s2, outliers: out } = strips.sums();
   const mean = n > 0 ? s / n : NaN;
   const std = n > 1 ? Math.sqrt(Math.max(0, (s2 - n * mean * mean) / (n - 1))) : NaN;
   // Star stamps.
