@@ -23,6 +23,7 @@ import { writeFits } from '../src/fits/index.ts';
 import { getInstrument, type InstrumentName } from '../src/instruments/index.ts';
 import { readProcessedExposure } from '../src/pipeline/outputs.ts';
 import { makeVisitConfig, processDetectorVisit, type VisitSummary } from '../src/pipeline/process-visit.ts';
+import type { MasterCalibration } from '../src/pipeline/index.ts';
 import { simulatedCalibrationInputs } from '../src/pipeline/testing/sim-inputs.ts';
 import { rawFile, simulateVisit } from '../src/pipeline/testing/sim-raws.ts';
 import { masterBias, masterDark, masterFlat } from '../src/tester/central/masters.ts';
@@ -116,6 +117,10 @@ function run(dir: string, reps: number, exposureOut: string | undefined): RunRep
   const wallSeconds: number[] = [];
   let maxRssKbFirstVisit = 0;
   let last: ReturnType<typeof processDetectorVisit> | null = null;
+  // The masters are decoded on the first visit and kept for the next ones, as the activator's
+  // pipeline workers keep them (src/activator/pipeline-worker.ts): runs after the first are the
+  // steady state of a worker, and its peak memory includes the kept masters.
+  const masterCache = new Map<string, MasterCalibration>();
   for (let i = 0; i < reps; i++) {
     // A worker hands its output files on before the next visit: the last visit's are not kept
     // while this one runs (they would add two full-size files to the peak).
@@ -126,6 +131,7 @@ function run(dir: string, reps: number, exposureOut: string | undefined): RunRep
       expected: { instrument: visit.instrument, detector: visit.detector, group: visit.group, filter: visit.filter },
       kind: 'SCIENCE',
       calibs: { bias, dark, flat },
+      masterCache,
       refcatShards,
       templates,
       config,

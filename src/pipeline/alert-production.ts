@@ -232,8 +232,19 @@ export function subtractTemplate(
   const target = wcsTransform(input.wcs);
   const margin = 2 * cfg.warp.lanczosOrder + 2;
   // The warp takes the patches one at a time: each is decoded into the planes of the one before
-  // (when of the same size), not into new ones.
+  // (when of the same size), not into new ones; and those planes are views of the difference
+  // image's planes where they are given (not written before the subtraction): no memory of their
+  // own, and nothing left to collect after the warp.
   let patchPlanes: MaskedImage | null = null;
+  let patchMask: Int32Array | null = null;
+  const patchBuffer = (width: number, height: number): MaskedImage | null => {
+    if (patchPlanes && patchPlanes.width === width && patchPlanes.height === height) return patchPlanes;
+    const n = width * height;
+    const d = input.differencePlanes;
+    if (!d || n > d.image.length || n > d.variance.length) return null;
+    if (!patchMask || patchMask.length < n) patchMask = new Int32Array(n);
+    return { width, height, image: d.image.subarray(0, n), variance: d.variance.subarray(0, n), mask: patchMask.subarray(0, n) };
+  };
   const patches = run.stage(
     'templateInput',
     () =>
@@ -246,7 +257,7 @@ export function subtractTemplate(
         // Only the patches the detector actually overlaps (the preload's footprint is padded), each
         // decoded when the warp comes to it and released after it.
         if (!overlaps(target, science.width, science.height, wcs, info.width, info.height, margin)) return [];
-        return [{ wcs, width: info.width, height: info.height, load: () => (patchPlanes = readProcessedExposure(bytes, label, patchPlanes).masked) }];
+        return [{ wcs, width: info.width, height: info.height, load: () => (patchPlanes = readProcessedExposure(bytes, label, patchBuffer(info.width, info.height)).masked) }];
       }),
     'input',
   );
@@ -263,6 +274,7 @@ export function subtractTemplate(
     }),
   );
   patchPlanes = null;
+  patchMask = null;
   if (warp.coveredFraction < cfg.templateStars.minCoverage) {
     return { skipped: `the templates cover ${(100 * warp.coveredFraction).toFixed(1)}% of the detector (at least ${100 * cfg.templateStars.minCoverage}% needed)` };
   }

@@ -30,6 +30,7 @@ import { CosmicRayConfig, runCosmicRays } from './stages/cosmic-rays/index.ts';
 import { CutoutsConfig, cutPostageStamps, DiaSourcesConfig, runDiaSources, writeDiaCutouts, writeDiaSourceCatalog } from './stages/dia-sources/index.ts';
 import { runVerifyCalibration, VerifyCalibrationConfig, writeVerificationMetrics } from './stages/verify-calibration/index.ts';
 import { expandMaster, type CalibrationMasters, type MasterCalibration } from './stages/calibrate-signature/calibrate-signature.ts';
+import type { MasterPlane } from './stages/calibrate-signature/master-planes.ts';
 import { ForcedPhotometryConfig, runForcedPhotometry, type ForcedMeasurement, type ForcedPosition } from './stages/forced-photometry/index.ts';
 import type { TanWcs } from '../astro/index.ts';
 import type { SipWcs } from './lib/sip-wcs.ts';
@@ -308,14 +309,20 @@ function masterFrom(bytes: Uint8Array, which: 'bias' | 'dark' | 'flat', target: 
     // A dark in electrons for its own dark time: scale to electrons per second.
     if (!(metadata.darkTimeS > 0)) throw new InvalidInputError(`master dark has BUNIT '${metadata.bunit}' and no positive DARKTIME to scale it`);
     const s = 1 / metadata.darkTimeS;
-    const { image, variance } = expandMaster(masked);
-    for (let i = 0; i < image.length; i++) {
-      image[i] *= s;
-      (variance as Float32Array)[i] *= s * s;
-    }
-    return { ...masked, image, variance };
+    // Compact planes keep their stored integers, with the factor folded into their scaling: the
+    // dark stays as small as it was read.
+    return { ...masked, image: scaledMasterPlane(masked.image, s), variance: masked.variance ? scaledMasterPlane(masked.variance, s * s) : masked.variance };
   }
   return masked;
+}
+
+/** A master plane times a factor: a Float32 plane scaled in place, a compact one by its scaling. */
+function scaledMasterPlane(p: MasterPlane, factor: number): MasterPlane {
+  if (p instanceof Float32Array) {
+    for (let i = 0; i < p.length; i++) p[i] *= factor;
+    return p;
+  }
+  return { ...p, bscale: p.bscale * factor, bzero: p.bzero * factor };
 }
 
 /** A raw's header values and amplifier electronics, without its pixels. */

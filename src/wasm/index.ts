@@ -3,10 +3,10 @@
  * per module per thread, buffers in the instance's memory laid out by its arena.
  */
 export { WasmArena, type ArenaBuffer, type ArenaRequest } from './arena.ts';
-export { wasmInstance, type WasmInstance } from './load.ts';
+export { releaseWasmInstance, wasmInstance, type WasmInstance } from './load.ts';
 export { WASM_MODULES, type WasmModuleName } from './modules.ts';
 export { passKernels, type PassKernels } from './passes.ts';
 export { riceKernels, RICE_CORRUPT, RICE_ENDS_EARLY, RICE_READ_SLACK, type RiceKernels } from './rice.ts';
 export { filterKernels, type FilterKernels } from './filters.ts';
 export { isrKernels, calibrateDesc, CALIBRATE_DESC_BYTES, type IsrKernels } from './isr.ts';
-export { warpKernels, type WarpKernels } from './warp.ts';
+export { releaseWarpKernels, warpKernels, type WarpKernels } from './warp.ts';

@@ -19,6 +19,15 @@ function abort(): never {
   throw new Error('a WebAssembly kernel aborted');
 }
 
+/**
+ * Lets this thread's instance of a module go (its memory is reclaimed with it): for a kernel run
+ * once per visit with a large arena, whose memory would otherwise stay for the thread's life.
+ * The next use makes a new instance from the compiled module.
+ */
+export function releaseWasmInstance(name: WasmModuleName): void {
+  instances.delete(name);
+}
+
 export function wasmInstance<E>(name: WasmModuleName): WasmInstance<E> {
   const have = instances.get(name);
   if (have) return have as WasmInstance<E>;

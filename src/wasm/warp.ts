@@ -1,4 +1,4 @@
-import { wasmInstance, type WasmInstance } from './load.ts';
+import { releaseWasmInstance, wasmInstance, type WasmInstance } from './load.ts';
 
 /**
  * Lanczos resampling of one source onto bands of target rows (assembly/warp.ts; the warp itself
@@ -50,4 +50,9 @@ export interface WarpKernels {
 
 export function warpKernels(): WasmInstance<WarpKernels> {
   return wasmInstance<WarpKernels>('warp');
+}
+
+/** Lets this thread's warp instance and its memory go (the next warpKernels() makes a new one). */
+export function releaseWarpKernels(): void {
+  releaseWasmInstance('warp');
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../../../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../../../core/image.ts';
-import { warpKernels } from '../../../wasm/warp.ts';
+import { warpKernels, releaseWarpKernels } from '../../../wasm/warp.ts';
 import { parseConfig } from '../../config.ts';
 import { makeLanczosTable, type LanczosTable } from './lanczos.ts';
 import { gridMidpointError, makeTransformGrid, skyTransform, TargetSkyCache, type TransformGrid, type WarpWcs } from './transform-grid.ts';
@@ -543,6 +543,9 @@ export function runWarp(input: WarpInput): WarpResult {
     done.push({ grid, error, sums });
     img = null;
   });
+  // The kernel's memory holds the largest patch window of this warp (tens of MB): it is let go
+  // rather than kept through the stages that follow, which need the memory more.
+  releaseWarpKernels();
   fillUncovered(warped, cover, cfg.noDataValue === 'nan' ? NaN : 0);
 
   let covered = 0;
