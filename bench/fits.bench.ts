@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { readFits, writeFits, type Hdu } from '../src/fits/index.ts';
-import { riceDecode } from '../src/fits/rice.ts';
+import { riceEncodeImage } from '../src/fits/compressed.ts';
+import { riceDecode, riceEncode, riceMaxEncodedSize } from '../src/fits/rice.ts';
 import { encodeRaw, simulateRawPixels } from '../src/tester/sim/raw.ts';
 import { hasCommand, ratio, timeCommandMs, timeMs, type BenchResult } from './lib.ts';
 
@@ -32,6 +33,17 @@ export function benchFits(): BenchResult {
   const jsDecode = timeMs(() => {
     for (const h of images) riceTilesJs(fz, h, scratch);
   });
+  // Encoding alone: ours (the kernel, many row tiles per call) and the JavaScript encoder one
+  // call per row, on the raw's amplifiers and on a processed-exposure-like mask.
+  const encodeImages = timeMs(() => {
+    for (const h of raw.hdus) riceEncodeImage(h.data as Int32Array, h.width, h.height, h.width, 1, 4);
+  });
+  const jsEncode = timeMs(() => {
+    for (const h of raw.hdus) riceRowsJs(h.data as Int32Array, h.width, h.height);
+  });
+  const mask = maskLike();
+  const encodeMask = timeMs(() => void riceEncodeImage(mask.data, mask.width, mask.height, mask.width, 1, 4));
+  const jsEncodeMask = timeMs(() => void riceRowsJs(mask.data, mask.width, mask.height));
   const template = templateLike();
   const plane = new Float32Array(template.pixels);
   const templateDecode = timeMs(() => void readFits(template.bytes).hdus.forEach((h) => h.isImage && h.float32Into(plane)));
@@ -44,6 +56,12 @@ export function benchFits(): BenchResult {
     jsRiceDecodeIntoMs: Math.round(jsDecode.medianMs),
     decodeIntoVsJsRice: ratio(decodeInto.medianMs, jsDecode.medianMs),
     templateFloat32DecodeMs: Math.round(templateDecode.medianMs),
+    oursEncodeImagesMs: Math.round(encodeImages.medianMs),
+    jsRiceEncodeMs: Math.round(jsEncode.medianMs),
+    encodeImagesVsJsRice: ratio(encodeImages.medianMs, jsEncode.medianMs),
+    oursEncodeMaskMs: Math.round(encodeMask.medianMs * 10) / 10,
+    jsRiceEncodeMaskMs: Math.round(jsEncodeMask.medianMs * 10) / 10,
+    encodeMaskVsJsRice: ratio(encodeMask.medianMs, jsEncodeMask.medianMs),
     oursCompressionRatio: ratio(plain.length, fz.length),
     gzip1Ms: Math.round(gzip.medianMs),
     encodeVsGzip1: ratio(encode.medianMs, gzip.medianMs),
@@ -79,7 +97,7 @@ export function benchFits(): BenchResult {
   return {
     name: 'fits',
     what:
-      'RICE_1 encode and decode of one simulated ITL raw (16 amplifiers of 576x2048 int32), ours vs cfitsio fpack/funpack (process start subtracted), gzip -1; decoding alone into one reused array (oursDecodeIntoMs) against the per-tile JavaScript decoder doing the same (jsRiceDecodeIntoMs); templateFloat32DecodeMs: a 2200x2200 template-like image and variance (BSCALE-scaled int32, RICE_1) decoded to float32 with float32Into',
+      'RICE_1 encode and decode of one simulated ITL raw (16 amplifiers of 576x2048 int32), ours vs cfitsio fpack/funpack (process start subtracted), gzip -1; decoding alone into one reused array (oursDecodeIntoMs) against the per-tile JavaScript decoder doing the same (jsRiceDecodeIntoMs); templateFloat32DecodeMs: a 2200x2200 template-like image and variance (BSCALE-scaled int32, RICE_1) decoded to float32 with float32Into; encoding alone, ours against the JavaScript encoder one call per row tile: the raw amplifiers (oursEncodeImagesMs, jsRiceEncodeMs) and a 4072x4000 processed-exposure-like mask, 99% zero (oursEncodeMaskMs, jsRiceEncodeMaskMs)',
     figures,
   };
 }
@@ -101,6 +119,33 @@ function riceTilesJs(file: Uint8Array, h: Hdu, out: Int32Array): void {
     const n = Math.min(tileHeight, height - t * tileHeight) * width;
     riceDecode(heap, offset, offset + count, out, t * tileHeight * width, n, 32, 4);
   }
+}
+
+/** An image of row tiles encoded by riceEncode, one call per row; returns the heap's length. */
+function riceRowsJs(data: Int32Array, width: number, height: number): number {
+  const heap = new Uint8Array(riceMaxEncodedSize(width, 32, 4) * height);
+  let pos = 0;
+  for (let y = 0; y < height; y++) pos += riceEncode(data, y * width, width, 32, 4, heap, pos);
+  return pos;
+}
+
+/** A mask like a processed exposure's: zero but for detection footprints (bit 5) and a few cosmic rays (bit 3). */
+function maskLike(): { data: Int32Array; width: number; height: number } {
+  const width = 4072;
+  const height = 4000;
+  const data = new Int32Array(width * height);
+  let s = 777;
+  const rnd = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  for (let k = 0; k < 1500; k++) {
+    const cx = Math.floor(rnd() * width);
+    const cy = Math.floor(rnd() * height);
+    const r = 2 + Math.floor(rnd() * 6);
+    for (let y = Math.max(0, cy - r); y <= Math.min(height - 1, cy + r); y++) {
+      for (let x = Math.max(0, cx - r); x <= Math.min(width - 1, cx + r); x++) if ((x - cx) ** 2 + (y - cy) ** 2 <= r * r) data[y * width + x] |= 32;
+    }
+  }
+  for (let k = 0; k < 1800; k++) data[Math.floor(rnd() * width * height)] |= 8;
+  return { data, width, height };
 }
 
 /** A template-like file: sky noise around 800 e- in nJy, BSCALE-scaled to int32, and its variance. */

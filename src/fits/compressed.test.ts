@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { Card } from './card.ts';
 import type { FitsValue } from './card.ts';
 import { Header } from './header.ts';
+import { FitsError } from './errors.ts';
 import { readFits, writeFits } from './index.ts';
+import { riceEncodeImage } from './compressed.ts';
 import { riceEncode, riceMaxEncodedSize } from './rice.ts';
 import type { RiceBytePix } from './rice.ts';
 import { randomTable } from './quantize.ts';
@@ -109,6 +111,66 @@ function buildCompressedFile(keywords: [string, FitsValue][], columns: ColumnSpe
   const data = concat([table, ...heapParts]);
   return concat([primary, new Header(cards).toBytes(), pad(data)]);
 }
+
+describe('RICE_1 image encoding', () => {
+  /** Each tile cut from the image and encoded by riceEncode: the heap and table riceEncodeImage should give. */
+  function reference(data: Uint8Array | Int16Array | Int32Array, width: number, height: number, tw: number, th: number, bytePix: RiceBytePix, blockSize: number): { heap: Uint8Array; lengths: number[] } {
+    const parts: Uint8Array[] = [];
+    for (let y0 = 0; y0 < height; y0 += th) {
+      for (let x0 = 0; x0 < width; x0 += tw) {
+        const w = Math.min(tw, width - x0);
+        const h = Math.min(th, height - y0);
+        const tile = new Int32Array(w * h);
+        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) tile[y * w + x] = data[(y0 + y) * width + x0 + x];
+        const buf = new Uint8Array(riceMaxEncodedSize(tile.length, blockSize, bytePix));
+        parts.push(buf.slice(0, riceEncode(tile, 0, tile.length, blockSize, bytePix, buf, 0)));
+      }
+    }
+    return { heap: concat(parts), lengths: parts.map((p) => p.length) };
+  }
+
+  it('gives the bytes of riceEncode tile by tile: whole-row and 2-D tiles, every BYTEPIX, batches of many tiles', () => {
+    let s = 5;
+    const rnd = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    const cases: [number, number, number, number, RiceBytePix, number][] = [
+      [700, 300, 700, 1, 4, 32],
+      [700, 300, 700, 3, 2, 16],
+      [257, 131, 64, 50, 4, 32],
+      [257, 131, 257, 1, 1, 7],
+      [13, 5, 4, 2, 2, 32],
+      [40, 3000, 40, 2000, 4, 32],
+    ];
+    for (const [width, height, tw, th, bytePix, blockSize] of cases) {
+      const n = width * height;
+      const data = bytePix === 1 ? new Uint8Array(n) : bytePix === 2 ? new Int16Array(n) : new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const r = rnd();
+        // Mostly zero (as a mask), with noisy patches and rare large values.
+        data[i] = r < 0.6 ? 0 : r < 0.97 ? Math.round(1000 + (rnd() - 0.5) * 60) : Math.floor(rnd() * 2 ** 31);
+      }
+      const got = riceEncodeImage(data, width, height, tw, th, bytePix, blockSize);
+      const want = reference(data, width, height, tw, th, bytePix, blockSize);
+      const label = `${width}x${height} tiles ${tw}x${th} BYTEPIX ${bytePix}`;
+      expect(got.ntiles, label).toBe(want.lengths.length);
+      // (Buffer.equals first: a deep comparison of large arrays is slow.)
+      if (!Buffer.from(got.heap).equals(want.heap)) expect(got.heap, label).toEqual(want.heap);
+      const dv = new DataView(got.table.buffer);
+      const descriptors: number[] = [];
+      let at = 0;
+      for (const len of want.lengths) {
+        descriptors.push(len, at);
+        at += len;
+      }
+      expect(Array.from({ length: 2 * got.ntiles }, (_, i) => dv.getUint32(4 * i)), label).toEqual(descriptors);
+      expect(got.maxLength).toBe(Math.max(...want.lengths));
+    }
+  });
+
+  it('rejects a block size the encoder does not take', () => {
+    expect(() => riceEncodeImage(new Int32Array(4), 2, 2, 2, 1, 4, 0)).toThrow(FitsError);
+    expect(() => riceEncodeImage(new Int32Array(4), 2, 2, 2, 1, 4, 2.5)).toThrow(FitsError);
+  });
+});
 
 describe('hand-built tile-compressed images', () => {
   it('UNCOMPRESSED_DATA fall-back tiles mixed with RICE_1 tiles', () => {

@@ -9,14 +9,14 @@ import type { FitsErrorContext } from './errors.ts';
 import { Header } from './header.ts';
 import { binTableLayout, readScalarCell } from './bintable.ts';
 import type { ColumnLayout } from './bintable.ts';
-import { riceDecode, riceEncode, riceMaxEncodedSize } from './rice.ts';
+import { riceDecode, riceMaxEncodedSize } from './rice.ts';
 import type { RiceBytePix } from './rice.ts';
 import { swapInPlace } from './endian.ts';
 import { unquantize } from './quantize.ts';
 import type { QuantizeMethod } from './quantize.ts';
 import { physicalFloat32InPlace, scaleInt32ToFloat32At } from './pixels.ts';
 import type { Scaling } from './pixels.ts';
-import { RICE_CORRUPT, RICE_READ_SLACK, riceKernels } from '../wasm/rice.ts';
+import { RICE_CORRUPT, RICE_READ_SLACK, RICE_WRITE_SLACK, riceKernels } from '../wasm/rice.ts';
 
 /** Decoded stored pixels of a compressed image. ZBITPIX 64 gives Float64Array. */
 export type CompressedStoredArray = Uint8Array | Int16Array | Int32Array | Float32Array | Float64Array;
@@ -713,7 +713,12 @@ export interface RiceEncoded {
   readonly maxLength: number;
 }
 
-/** Compress a 2-D integer image (stored values) into RICE_1 tiles, tiles in row-major order. */
+/**
+ * Compress a 2-D integer image (stored values) into RICE_1 tiles, tiles in row-major order. The
+ * tiles are encoded by the WebAssembly kernel many at a time: a batch's pixels are copied into the
+ * kernel's memory (one copy when the tiles are whole rows), encoded there, and the streams copied
+ * into the heap. The bytes are those of riceEncode (rice.ts), tile by tile.
+ */
 export function riceEncodeImage(
   data: Uint8Array | Int16Array | Int32Array,
   width: number,
@@ -723,46 +728,73 @@ export function riceEncodeImage(
   bytePix: RiceBytePix,
   blockSize = 32,
 ): RiceEncoded {
+  if (bytePix !== 1 && bytePix !== 2 && bytePix !== 4) throw new FitsError(`RICE_1 BYTEPIX must be 1, 2 or 4, got ${String(bytePix)}`);
+  if (!Number.isInteger(blockSize) || blockSize <= 0 || blockSize > RICE_MAX_BLOCK_SIZE) throw new FitsError(`RICE_1 BLOCKSIZE must be an integer in [1, ${RICE_MAX_BLOCK_SIZE}], got ${blockSize}`);
   const grid = new TileGrid([width, height], [tileWidth, tileHeight]);
-  const maxTile = Math.min(tileWidth, width) * Math.min(tileHeight, height);
-  const perTile = riceMaxEncodedSize(maxTile, blockSize, bytePix);
-  // The heap grows as the tiles are encoded: the worst case of every tile, allocated up front,
-  // would be the size of the image itself for an image that compresses well.
-  let heap = new Uint8Array(Math.min(perTile * grid.total, Math.max(perTile, 1 << 16)));
-  const table = new Uint8Array(8 * grid.total);
+  if (data.length < width * height) throw new FitsError(`RICE_1: ${data.length} pixels for a ${width}x${height} image`);
+  const ntiles = grid.total;
+  const table = new Uint8Array(8 * ntiles);
   const dv = new DataView(table.buffer);
-  const scratch = data instanceof Int32Array ? null : new Int32Array(maxTile);
-  const tileBuf = new Int32Array(maxTile);
+  const lengths = new Int32Array(ntiles);
+  for (let t = 0; t < ntiles; t++) lengths[t] = grid.select(t);
+  // Tiles of whole rows are consecutive runs of the image, in tile order.
+  const rows = Math.min(tileWidth, width) === width;
+  const { exports: k, arena } = riceKernels();
+  let heap = new Uint8Array(0);
   let pos = 0;
   let maxLength = 0;
-  for (let t = 0; t < grid.total; t++) {
-    const tileLen = grid.select(t);
-    let src: Int32Array;
-    let srcOff = 0;
-    const contiguous = grid.extent[0] === width;
-    if (contiguous && data instanceof Int32Array) {
-      src = data;
-      srcOff = grid.origin[1] * width;
-    } else if (contiguous && scratch) {
-      const start = grid.origin[1] * width;
-      scratch.set(data.subarray(start, start + tileLen));
-      src = scratch;
-    } else {
-      grid.forEachRun((tileOff, imageOff, len) => {
-        tileBuf.set(data.subarray(imageOff, imageOff + len), tileOff);
-      });
-      src = tileBuf;
+  for (let b = 0; b < ntiles; ) {
+    let pixels = lengths[b];
+    let room = riceMaxEncodedSize(lengths[b], blockSize, bytePix);
+    let e = b + 1;
+    for (; e < ntiles && pixels + lengths[e] <= RICE_BATCH_PIXELS; e++) {
+      pixels += lengths[e];
+      room += riceMaxEncodedSize(lengths[e], blockSize, bytePix);
     }
-    if (heap.length - pos < perTile) {
-      const bigger = new Uint8Array(Math.min(perTile * grid.total, Math.max(2 * heap.length, pos + perTile)));
+    const [pix, tileTable, out] = arena.layout([
+      ['i32', pixels],
+      ['i32', 2 * (e - b)],
+      ['u8', room + RICE_WRITE_SLACK],
+    ]);
+    const tv = tileTable.view;
+    if (rows) {
+      grid.select(b);
+      const start = grid.origin[1] * width;
+      pix.view.set(data.subarray(start, start + pixels));
+      for (let j = b; j < e; j++) tv[2 * (j - b)] = lengths[j];
+    } else {
+      let at = 0;
+      for (let j = b; j < e; j++) {
+        grid.select(j);
+        const base = at;
+        grid.forEachRun((tileOff, imageOff, len) => pix.view.set(data.subarray(imageOff, imageOff + len), base + tileOff));
+        tv[2 * (j - b)] = lengths[j];
+        at += lengths[j];
+      }
+    }
+    const size = k.encodeTiles(pix.ptr, tileTable.ptr, e - b, out.ptr, blockSize, bytePix);
+    if (size > room) throw new FitsError(`RICE_1: ${size} encoded bytes exceed the ${room} bytes allowed for ${pixels} pixels`);
+    if (pos + size > heap.length) {
+      // Grown as the batches come (a worst-case heap up front would be as large as the image).
+      const bigger = new Uint8Array(Math.max(2 * heap.length, pos + size, 1 << 16));
       bigger.set(heap.subarray(0, pos));
       heap = bigger;
     }
-    const n = riceEncode(src, srcOff, tileLen, blockSize, bytePix, heap, pos);
-    dv.setUint32(8 * t, n);
-    dv.setUint32(8 * t + 4, pos);
-    pos += n;
-    if (n > maxLength) maxLength = n;
+    heap.set(out.view.subarray(0, size), pos);
+    for (let j = b; j < e; j++) {
+      const n = tv[2 * (j - b) + 1];
+      dv.setUint32(8 * j, n);
+      dv.setUint32(8 * j + 4, pos);
+      pos += n;
+      if (n > maxLength) maxLength = n;
+    }
+    b = e;
   }
-  return { table, heap: heap.subarray(0, pos), ntiles: grid.total, maxLength };
+  return { table, heap: heap.subarray(0, pos), ntiles, maxLength };
 }
+
+/**
+ * Largest BLOCKSIZE the encoder takes: a block's sum of differences then stays below 2^53, so that
+ * the kernel's integer sum is the float64 sum of cfitsio and riceEncode.
+ */
+const RICE_MAX_BLOCK_SIZE = 1 << 20;

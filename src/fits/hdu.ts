@@ -6,7 +6,7 @@
 import { FitsError } from './errors.ts';
 import type { FitsErrorContext } from './errors.ts';
 import type { Header } from './header.ts';
-import { readBigEndian, swapInPlace } from './endian.ts';
+import { copySwapped, readBigEndian } from './endian.ts';
 import { asImageArray, physicalFloat32, physicalFloat32InPlace, physicalPixels, scalingOf } from './pixels.ts';
 import type { ImageArray, RawImageArray } from './pixels.ts';
 import { makeAsciiTable, makeBinTable } from './bintable.ts';
@@ -295,8 +295,7 @@ export class ImageHdu extends BaseHdu {
     if (this.#raw || !this.isImage || type === null || !(target instanceof type) || target.length !== n) return this.storedPixels();
     const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
     const data = this.dataBytes();
-    bytes.set(data.subarray(0, bytes.length));
-    swapInPlace(bytes, target.BYTES_PER_ELEMENT);
+    copySwapped(data.subarray(0, bytes.length), bytes, target.BYTES_PER_ELEMENT);
     return target;
   }
 

@@ -7,9 +7,9 @@
  * fs low bits. Differences are mapped to unsigned by zig-zag (0,-1,1,-2 -> 0,1,2,3) using
  * BYTEPIX-wide wrap-around arithmetic. Bits are written most significant first.
  *
- * Images are decoded by the WebAssembly kernel (wasm/rice.ts, many tiles per call, see
- * compressed.ts); riceDecode here decodes one stream in JavaScript and is the reference the
- * kernel is tested against.
+ * Images are decoded and encoded by the WebAssembly kernels (wasm/rice.ts, many tiles per call,
+ * see compressed.ts); riceDecode and riceEncode here code one stream in JavaScript and are the
+ * references the kernels are tested against.
  */
 import { FitsError } from './errors.ts';
 

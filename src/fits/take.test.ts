@@ -101,4 +101,35 @@ describe('pixels handed over or decoded into a given array', () => {
     expect(out.buffer).toBe(buffer);
     expect(out).toEqual(expected);
   });
+
+  it('writes a file over planes larger than a swap chunk, around a compressed mask, as writeFits does', () => {
+    const w = 311;
+    const h = 450;
+    const m = w * h;
+    const buffer = new ArrayBuffer(8 * m + 4 * m + 64 * 2880);
+    const image = new Float32Array(buffer, 0, m);
+    const variance = new Float32Array(buffer, 4 * m, m);
+    for (let i = 0; i < m; i++) {
+      image[i] = Math.sin(i) * 1e4;
+      variance[i] = 1 + (i % 977);
+    }
+    const mask = Int32Array.from({ length: m }, (_, i) => (i % 1301 < 5 ? 32 : 0));
+    const hdus = [
+      { extname: 'IMAGE', width: w, height: h, data: image },
+      { extname: 'MASK', width: w, height: h, data: mask, compression: { type: 'RICE_1' as const } },
+      { extname: 'VARIANCE', width: w, height: h, data: variance },
+    ];
+    const expected = writeFits({ header: [{ key: 'OBJECT', value: 'x' }] }, hdus);
+    const plan = planFits({ header: [{ key: 'OBJECT', value: 'x' }] }, hdus);
+    const copy = new Uint8Array(plan.byteLength);
+    plan.writeTo(copy);
+    expect(Buffer.from(copy).equals(expected)).toBe(true);
+    expect(plan.canWriteOver(buffer)).toBe(true);
+    const out = plan.writeOver(buffer);
+    expect(out.buffer).toBe(buffer);
+    expect(Buffer.from(out).equals(expected)).toBe(true);
+    const back = readFits(out);
+    expect(back.hdu('MASK').storedPixels()).toEqual(mask);
+    expect(back.hdu('VARIANCE').pixels()[12345]).toBe(1 + (12345 % 977));
+  });
 });

@@ -7,7 +7,7 @@ import { Card, isCommentaryKey, normalizeKey } from './card.ts';
 import type { CardInput } from './card.ts';
 import { FitsError } from './errors.ts';
 import { BLOCK_SIZE, Header } from './header.ts';
-import { swapInPlace, toBigEndianBytes } from './endian.ts';
+import { copySwapped, toBigEndianBytes } from './endian.ts';
 import type { ImageArray } from './pixels.ts';
 import { riceEncodeImage } from './compressed.ts';
 import type { RiceBytePix } from './rice.ts';
@@ -508,7 +508,7 @@ export interface PlannedFits {
   canWriteOver(buffer: ArrayBufferLike): boolean;
   /**
    * Writes the file over the start of `buffer` (see canWriteOver), its image arrays moved to their
-   * places and byte-swapped there rather than copied: they are unusable afterwards. Returns the
+   * places, byte-swapped as they move, rather than copied: they are unusable afterwards. Returns the
    * file, a view of the first byteLength bytes of `buffer`.
    */
   writeOver(buffer: ArrayBufferLike): Uint8Array;
@@ -516,7 +516,7 @@ export interface PlannedFits {
 
 /**
  * Lays a FITS file out without writing it: its size is known before its buffer is allocated, and
- * the image values are copied straight into that buffer and byte-swapped there, so the file is
+ * the image values are copied straight into that buffer, byte-swapped on the way, so the file is
  * the only full-size allocation. The input arrays must not change before writeTo.
  */
 export function planFits(
@@ -552,8 +552,7 @@ export function planFits(
         const c = pieces[i];
         if (c instanceof Uint8Array) continue;
         const v = c.values;
-        out.copyWithin(offsets[i], v.byteOffset, v.byteOffset + v.byteLength);
-        swapInPlace(out.subarray(offsets[i], offsets[i] + v.byteLength), v.BYTES_PER_ELEMENT);
+        copySwapped(out.subarray(v.byteOffset, v.byteOffset + v.byteLength), out.subarray(offsets[i], offsets[i] + v.byteLength), v.BYTES_PER_ELEMENT);
       }
       // Then the headers, compressed data and padding, in the gaps.
       for (let i = 0; i < pieces.length; i++) {
@@ -571,8 +570,7 @@ export function planFits(
           pos += c.length;
         } else {
           const v = c.values;
-          out.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), pos);
-          swapInPlace(out.subarray(pos, pos + v.byteLength), v.BYTES_PER_ELEMENT);
+          copySwapped(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), out.subarray(pos, pos + v.byteLength), v.BYTES_PER_ELEMENT);
           pos += v.byteLength;
         }
       }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { riceDecode, riceEncode, riceMaxEncodedSize, type RiceBytePix } from '../fits/rice.ts';
-import { RICE_CORRUPT, RICE_ENDS_EARLY, RICE_READ_SLACK, riceKernels } from './rice.ts';
+import { RICE_CORRUPT, RICE_ENDS_EARLY, RICE_READ_SLACK, RICE_WRITE_SLACK, riceKernels } from './rice.ts';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -173,6 +173,108 @@ describe('RICE_1 decoding kernel', () => {
   });
 });
 
+/** All tiles through one encodeTiles call: the stream of each. */
+function wasmEncode(tiles: readonly Int32Array[], blockSize: number, bytePix: RiceBytePix): Uint8Array[] {
+  const { exports: k, arena } = riceKernels();
+  const total = tiles.reduce((a, v) => a + v.length, 0);
+  const room = tiles.reduce((a, v) => a + riceMaxEncodedSize(v.length, blockSize, bytePix), 0);
+  const [pix, table, out] = arena.layout([
+    ['i32', total],
+    ['i32', 2 * tiles.length],
+    ['u8', room + RICE_WRITE_SLACK],
+  ]);
+  out.view.fill(0x5a);
+  let at = 0;
+  tiles.forEach((v, t) => {
+    pix.view.set(v, at);
+    table.view[2 * t] = v.length;
+    table.view[2 * t + 1] = -1;
+    at += v.length;
+  });
+  const size = k.encodeTiles(pix.ptr, table.ptr, tiles.length, out.ptr, blockSize, bytePix);
+  const streams: Uint8Array[] = [];
+  let o = 0;
+  for (let t = 0; t < tiles.length; t++) {
+    const len = table.view[2 * t + 1];
+    streams.push(out.view.slice(o, o + len));
+    o += len;
+  }
+  expect(o).toBe(size);
+  expect(size).toBeLessThanOrEqual(room);
+  return streams;
+}
+
+describe('RICE_1 encoding kernel', () => {
+  it('writes the JavaScript encoder\'s bytes for every BYTEPIX, block size and tile length', () => {
+    const rnd = lcg(21);
+    for (const bytePix of [1, 2, 4] as const) {
+      for (const blockSize of [32, 16, 1, 7, 100, 300]) {
+        const tiles: Int32Array[] = [];
+        for (const kind of ['flat', 'noise', 'spiky', 'wide', 'mixed'] as const) {
+          for (const width of [0.3, 3, 40, 5000]) {
+            for (const n of [1, 2, 3, 4, 5, 31, 32, 33, 575, 1001]) tiles.push(values(n, kind, width, rnd, bytePix));
+          }
+        }
+        const got = wasmEncode(tiles, blockSize, bytePix);
+        for (let t = 0; t < tiles.length; t++) {
+          expect(got[t], `BYTEPIX ${bytePix}, BLOCKSIZE ${blockSize}, tile ${t}`).toEqual(encode(tiles[t], blockSize, bytePix).bytes);
+        }
+      }
+    }
+  });
+
+  it('takes values modulo the pixel width, and writes zero runs far longer than 32 bits', () => {
+    const rnd = lcg(22);
+    const tiles: Int32Array[] = [];
+    // Values outside the BYTEPIX range, and extremes.
+    for (let k = 0; k < 20; k++) tiles.push(Int32Array.from({ length: 37 + k }, () => Math.floor(rnd() * 2 ** 32) | 0));
+    tiles.push(Int32Array.from([-(2 ** 31), 2 ** 31 - 1, 0, -1, 2 ** 31 - 1, -(2 ** 31), 65535, -65536, 255, 256]));
+    for (const bytePix of [1, 2, 4] as const) {
+      const got = wasmEncode(tiles, 32, bytePix);
+      tiles.forEach((v, t) => expect(got[t], `BYTEPIX ${bytePix}, tile ${t}`).toEqual(encode(v, 32, bytePix).bytes));
+    }
+    // Large blocks of tiny differences with rare huge ones: split level 0 or 1 and codes of
+    // thousands of bits.
+    for (const bytePix of [2, 4] as const) {
+      const long: Int32Array[] = [];
+      for (let k = 0; k < 8; k++) {
+        const v = new Int32Array(3000 + k);
+        for (let i = 0; i < v.length; i++) v[i] = (i % 2) + (i % 1013 === 500 + k ? 20000 + 977 * k : 0);
+        long.push(v);
+      }
+      const got = wasmEncode(long, 3000, bytePix);
+      long.forEach((v, t) => expect(got[t], `BYTEPIX ${bytePix}, tile ${t}`).toEqual(encode(v, 3000, bytePix).bytes));
+    }
+  });
+
+  it('writes the JavaScript encoder\'s bytes at every split level, with outliers', () => {
+    const rnd = lcg(25);
+    for (const bytePix of [1, 2, 4] as const) {
+      const tiles: Int32Array[] = [];
+      for (let k = 0; k < 8 * bytePix; k++) {
+        const width = 2 ** k * 0.7;
+        tiles.push(Int32Array.from({ length: 200 + k }, () => Math.round((rnd() - 0.5) * width) + (rnd() < 0.03 ? Math.round(rnd() * 64 * width) : 0)));
+      }
+      const got = wasmEncode(tiles, 32, bytePix);
+      tiles.forEach((v, t) => expect(got[t], `BYTEPIX ${bytePix}, tile ${t}`).toEqual(encode(v, 32, bytePix).bytes));
+    }
+  });
+
+  it('writes the streams of empty tiles as nothing, and what decodeTiles decodes back', () => {
+    const rnd = lcg(23);
+    const tiles = [values(100, 'noise', 40, rnd, 4), new Int32Array(0), values(33, 'spiky', 3, rnd, 4)];
+    const copies = tiles.map((v) => v.slice());
+    const got = wasmEncode(tiles, 32, 4);
+    expect(got[1].length).toBe(0);
+    const back = wasmDecode(
+      got.map((bytes, t) => ({ bytes, n: copies[t].length })).filter((s) => s.n > 0),
+      32,
+      4,
+    );
+    expect(back).toEqual({ pixels: [copies[0], copies[2]] });
+  });
+});
+
 describe('int32 to float32 scaling kernel', () => {
   it('equals v * scale + zero in float64 rounded to float32, BLANK to NaN, tails included', () => {
     const { exports: k, arena } = riceKernels();
@@ -193,6 +295,25 @@ describe('int32 to float32 scaling kernel', () => {
         const want = new Float32Array(n);
         for (let i = 0; i < n; i++) want[i] = blank !== null && src[i] === blank ? NaN : src[i] * scale + zero;
         expect(got).toEqual(want);
+      }
+    }
+  });
+});
+
+describe('byte swapping kernel', () => {
+  it('reverses the bytes of every 2, 4 and 8-byte element, tails included', () => {
+    const { exports: k, arena } = riceKernels();
+    const rnd = lcg(24);
+    for (const size of [2, 4, 8]) {
+      for (const count of [0, 1, 3, 4, 5, 17, 1000]) {
+        const n = size * count;
+        const [buf] = arena.layout([['u8', n + 16]]);
+        const src = Uint8Array.from({ length: n + 16 }, () => Math.floor(rnd() * 256));
+        buf.view.set(src);
+        k.swapBytes(buf.ptr, n, size);
+        const want = src.slice();
+        for (let e = 0; e < n; e += size) for (let j = 0; j < size; j++) want[e + j] = src[e + size - 1 - j];
+        expect(buf.view, `size ${size}, ${count} elements`).toEqual(want);
       }
     }
   });

@@ -1,5 +1,6 @@
-// Rice decoding of the FITS tiled-image convention (ZCMPTYPE 'RICE_1'), many tiles per call, and
-// the conversion of stored 32-bit integers to scaled float32 values.
+// Rice decoding and encoding of the FITS tiled-image convention (ZCMPTYPE 'RICE_1'), many tiles
+// per call, the conversion of stored 32-bit integers to scaled float32 values, and byte-order
+// swapping.
 //
 // Stream of one tile: the first pixel raw (BYTEPIX bytes, big-endian), then blocks of BLOCKSIZE
 // pixel differences, each block led by an FSBITS-wide code: 0 = all differences zero, FSMAX + 1 =
@@ -305,4 +306,322 @@ function undiff(p: usize, e: usize, last: i32): i32 {
     store<i32>(p, v);
   }
   return v;
+}
+
+// Encoding. Each block's pixels are replaced in place by their zig-zag mapped differences (SIMD),
+// its split level is chosen from the sum of those (as cfitsio does) and its codes are written.
+// The writer keeps pending bits in the low `nb` bits of a u64 `buf` (bits above them are stale and
+// shift out); before each step at most 31 are pending and a step (a code, or two short ones)
+// adds at most 32, after which 32 bits are stored when there are as many: as a native
+// (little-endian) u32, the words being byte-swapped to stream order at the end of the tile.
+
+/**
+ * Encodes `nTiles` tiles as RICE_1. The pixels (i32, one tile after the other from `pix`) are
+ * overwritten. `tiles` holds two i32 per tile: its pixel count (in), the length of its stream in
+ * bytes (out). The streams are written one after the other from `out`, which needs room for
+ * each tile's worst case (as riceMaxEncodedSize) plus 4 bytes. BYTEPIX 2 and 1 take the values
+ * modulo 2^16 and 2^8. Returns the total length of the streams.
+ */
+export function encodeTiles(pix: usize, tiles: usize, nTiles: i32, out: usize, blockSize: i32, bytePix: i32): i32 {
+  let q = pix;
+  let p = out;
+  for (let t = 0; t < nTiles; t++) {
+    const entry = tiles + <usize>t * 8;
+    const n = load<i32>(entry);
+    const e = encodeTile(q, n, p, blockSize, bytePix);
+    store<i32>(entry, <i32>(e - p), 4);
+    p = e;
+    q += <usize>n << 2;
+  }
+  return <i32>(p - out);
+}
+
+/** One tile of `n` pixels at `q` (overwritten) to a stream at `p`; returns the stream's end. */
+function encodeTile(q: usize, n: i32, p: usize, blockSize: i32, bytePix: i32): usize {
+  if (n <= 0) return p;
+  const fsbits: i32 = bytePix == 1 ? 3 : bytePix == 2 ? 4 : 5;
+  const fsmax: i32 = bytePix == 1 ? 6 : bytePix == 2 ? 14 : 25;
+  const bbits: u64 = <u64>(bytePix << 3);
+  const first = load<i32>(q);
+  if (bytePix == 4) store<u32>(p, bswap<u32>(<u32>first));
+  else if (bytePix == 2) store<u16>(p, bswap<u16>(<u16>first));
+  else store<u8>(p, <u8>first);
+  p += <usize>bytePix;
+  const p0 = p;
+  const shift = 32 - (bytePix << 3);
+  // With blocks of whole vectors the differences are mapped block by block (and a block of equal
+  // pixels is known without mapping them); otherwise all are mapped first.
+  const byBlock = (blockSize & 3) == 0;
+  if (!byBlock) mapDifferences(q, n, first, shift);
+  // The pixel before the block (by blocks), and whether the block before was all zero.
+  let lastPix = first;
+  let quiet = true;
+  let buf: u64 = 0;
+  let nb: i32 = 0;
+  const qn = q + (<usize>n << 2);
+  while (q < qn) {
+    const len = <i32>((qn - q) >> 2) < blockSize ? <i32>((qn - q) >> 2) : blockSize;
+    const qb = q + (<usize>len << 2);
+    let sum: u64 = 0;
+    if (byBlock) {
+      const last = lastPix;
+      lastPix = load<i32>(qb - 4);
+      // After a block of zeros, first whether any pixel differs from the one before it (in the
+      // low 32 − shift bits): most blocks of a mask do not.
+      let changes = true;
+      if (quiet) {
+        let prev = i32x4.splat(last);
+        let any = i32x4.splat(0);
+        let r = q;
+        for (; r + 16 <= qb; r += 16) {
+          const cur = v128.load(r);
+          any = v128.or(any, v128.xor(cur, i8x16.shuffle(prev, cur, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27)));
+          prev = cur;
+        }
+        // The image's last block may end inside a vector.
+        let before = i32x4.extract_lane(prev, 3);
+        let tail: i32 = 0;
+        for (; r < qb; r += 4) {
+          const next = load<i32>(r);
+          tail |= next ^ before;
+          before = next;
+        }
+        changes = v128.any_true(i32x4.shl(v128.or(any, i32x4.splat(tail)), shift));
+      }
+      if (changes) sum = mapAndSum(q, len, last, shift);
+      quiet = sum == 0;
+    } else {
+      sum = blockSum(q, qb);
+    }
+    if (sum == 0) {
+      // All differences zero.
+      buf <<= <u64>fsbits;
+      nb += fsbits;
+      store<u32>(p, <u32>(buf >> <u64>(nb - 32)));
+      const f = nb >> 5;
+      p += <usize>(f << 2);
+      nb -= f << 5;
+      q = qb;
+      continue;
+    }
+    let dpsum = (<f64>sum - <f64>(len >> 1) - 1.0) / <f64>len;
+    if (dpsum < 0) dpsum = 0;
+    const psum = (<u32>dpsum) >> 1;
+    const fs: i32 = psum == 0 ? 0 : 32 - <i32>clz(psum);
+    if (fs >= fsmax) {
+      // High-entropy block: differences stored raw, bbits each.
+      buf = (buf << <u64>fsbits) | <u64>(fsmax + 1);
+      nb += fsbits;
+      store<u32>(p, <u32>(buf >> <u64>(nb - 32)));
+      let f = nb >> 5;
+      p += <usize>(f << 2);
+      nb -= f << 5;
+      for (; q < qb; q += 4) {
+        buf = (buf << bbits) | <u64>load<u32>(q);
+        nb += <i32>bbits;
+        store<u32>(p, <u32>(buf >> <u64>(nb - 32)));
+        f = nb >> 5;
+        p += <usize>(f << 2);
+        nb -= f << 5;
+      }
+    } else {
+      buf = (buf << <u64>fsbits) | <u64>(fs + 1);
+      nb += fsbits;
+      store<u32>(p, <u32>(buf >> <u64>(nb - 32)));
+      let f = nb >> 5;
+      p += <usize>(f << 2);
+      nb -= f << 5;
+      const lead: u32 = <u32>1 << <u32>fs;
+      const mask: u32 = lead - 1;
+      if (fs <= 14) {
+        // Two codes at a time while both have at most 16 bits (a zero run shorter than `pair`):
+        // the pair's bits go in with one shift of the buffer and one store.
+        const pair: u32 = <u32>(16 - fs);
+        for (; q + 8 <= qb; q += 8) {
+          const v0 = load<u32>(q);
+          const v1 = load<u32>(q, 4);
+          const t0 = v0 >> <u32>fs;
+          const t1 = v1 >> <u32>fs;
+          if ((t0 | t1) < pair) {
+            const c1 = t1 + 1 + <u32>fs;
+            buf = (buf << <u64>(t0 + c1 + 1 + <u32>fs)) | (<u64>(lead | (v0 & mask)) << <u64>c1) | <u64>(lead | (v1 & mask));
+            nb += <i32>(t0 + c1) + 1 + fs;
+          } else {
+            eBuf = buf;
+            eNb = nb;
+            eP = p;
+            putCode(v0, fs);
+            putCode(v1, fs);
+            buf = eBuf;
+            nb = eNb;
+            p = eP;
+            continue;
+          }
+          store<u32>(p, <u32>(buf >> <u64>(nb - 32)));
+          f = nb >> 5;
+          p += <usize>(f << 2);
+          nb -= f << 5;
+        }
+      }
+      // One code at a time: codes of at most 32 bits (a zero run shorter than `short`) here.
+      const short: u32 = <u32>(32 - fs);
+      for (; q < qb; q += 4) {
+        const v = load<u32>(q);
+        const top = v >> <u32>fs;
+        if (top < short) {
+          const clen = <i32>top + 1 + fs;
+          buf = (buf << <u64>clen) | <u64>(lead | (v & mask));
+          nb += clen;
+          store<u32>(p, <u32>(buf >> <u64>(nb - 32)));
+          f = nb >> 5;
+          p += <usize>(f << 2);
+          nb -= f << 5;
+        } else {
+          eBuf = buf;
+          eNb = nb;
+          eP = p;
+          putCode(v, fs);
+          buf = eBuf;
+          nb = eNb;
+          p = eP;
+        }
+      }
+    }
+  }
+  swapBytes(p0, <i32>(p - p0), 4);
+  while (nb >= 8) {
+    nb -= 8;
+    store<u8>(p, <u8>(buf >> <u64>nb));
+    p++;
+  }
+  if (nb > 0) {
+    store<u8>(p, <u8>(buf << <u64>(8 - nb)));
+    p++;
+  }
+  return p;
+}
+
+// The writer's state across a call of putCode.
+let eBuf: u64 = 0;
+let eNb: i32 = 0;
+let eP: usize = 0;
+
+/** One Rice code of any length (a long zero run 32 bits at a time), writer state in eBuf, eNb, eP. */
+function putCode(v: u32, fs: i32): void {
+  let buf = eBuf;
+  let nb = eNb;
+  let p = eP;
+  let z = v >> <u32>fs;
+  while (z > 0) {
+    const k: u32 = z > 32 ? 32 : z;
+    buf <<= <u64>k;
+    nb += <i32>k;
+    store<u32>(p, <u32>(buf >> <u64>(nb - 32)));
+    const f = nb >> 5;
+    p += <usize>(f << 2);
+    nb -= f << 5;
+    z -= k;
+  }
+  const lead: u32 = <u32>1 << <u32>fs;
+  buf = (buf << <u64>(fs + 1)) | <u64>(lead | (v & (lead - 1)));
+  nb += fs + 1;
+  store<u32>(p, <u32>(buf >> <u64>(nb - 32)));
+  const f = nb >> 5;
+  eP = p + <usize>(f << 2);
+  eNb = nb - (f << 5);
+  eBuf = buf;
+}
+
+/**
+ * mapDifferences of the `n` pixels at `q` (the one before them `last`); returns the sum of the
+ * mapped differences, each taken as u32.
+ */
+function mapAndSum(q: usize, n: i32, last: i32, shift: i32): u64 {
+  const e = q + (<usize>n << 2);
+  let prev = i32x4.splat(last);
+  let s = i64x2.splat(0);
+  for (; q + 16 <= e; q += 16) {
+    const cur = v128.load(q);
+    let d = i32x4.sub(cur, i8x16.shuffle(prev, cur, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27));
+    if (shift != 0) d = i32x4.shr_s(i32x4.shl(d, shift), shift);
+    d = v128.xor(i32x4.shl(d, 1), i32x4.shr_s(d, 31));
+    v128.store(q, d);
+    s = i64x2.add(s, i64x2.add(i64x2.extend_low_i32x4_u(d), i64x2.extend_high_i32x4_u(d)));
+    prev = cur;
+  }
+  let sum = <u64>i64x2.extract_lane(s, 0) + <u64>i64x2.extract_lane(s, 1);
+  let before = i32x4.extract_lane(prev, 3);
+  for (; q < e; q += 4) {
+    const next = load<i32>(q);
+    let d = ((next - before) << shift) >> shift;
+    d = (d << 1) ^ (d >> 31);
+    store<i32>(q, d);
+    sum += <u64><u32>d;
+    before = next;
+  }
+  return sum;
+}
+
+/**
+ * The `n` pixels at `q` replaced by their zig-zag mapped differences from the previous pixel
+ * (the first from `first`), in (32 − shift)-bit wrap-around arithmetic.
+ */
+function mapDifferences(q: usize, n: i32, first: i32, shift: i32): void {
+  const e = q + (<usize>n << 2);
+  let prev = i32x4.splat(first);
+  for (; q + 16 <= e; q += 16) {
+    const cur = v128.load(q);
+    let d = i32x4.sub(cur, i8x16.shuffle(prev, cur, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27));
+    d = i32x4.shr_s(i32x4.shl(d, shift), shift);
+    v128.store(q, v128.xor(i32x4.shl(d, 1), i32x4.shr_s(d, 31)));
+    prev = cur;
+  }
+  let last = i32x4.extract_lane(prev, 3);
+  for (; q < e; q += 4) {
+    const next = load<i32>(q);
+    const d = ((next - last) << shift) >> shift;
+    store<i32>(q, (d << 1) ^ (d >> 31));
+    last = next;
+  }
+}
+
+/** Sum of the u32 values at [q, e). */
+function blockSum(q: usize, e: usize): u64 {
+  let s = i64x2.splat(0);
+  for (; q + 16 <= e; q += 16) {
+    const v = v128.load(q);
+    s = i64x2.add(s, i64x2.add(i64x2.extend_low_i32x4_u(v), i64x2.extend_high_i32x4_u(v)));
+  }
+  let sum = <u64>i64x2.extract_lane(s, 0) + <u64>i64x2.extract_lane(s, 1);
+  for (; q < e; q += 4) sum += <u64>load<u32>(q);
+  return sum;
+}
+
+/**
+ * The bytes of each `size`-byte element (2, 4 or 8) of the `n` bytes at `ptr` reversed in place
+ * (big-endian ↔ little-endian); `n` is a multiple of `size`.
+ */
+export function swapBytes(ptr: usize, n: i32, size: i32): void {
+  const e = ptr + <usize>n;
+  let q = ptr;
+  const e16 = ptr + <usize>(n & ~15);
+  if (size == 4) {
+    for (; q < e16; q += 16) {
+      const v = v128.load(q);
+      v128.store(q, i8x16.shuffle(v, v, 3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12));
+    }
+    for (; q < e; q += 4) store<u32>(q, bswap<u32>(load<u32>(q)));
+  } else if (size == 2) {
+    for (; q < e16; q += 16) {
+      const v = v128.load(q);
+      v128.store(q, i8x16.shuffle(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+    }
+    for (; q < e; q += 2) store<u16>(q, bswap<u16>(load<u16>(q)));
+  } else if (size == 8) {
+    for (; q < e16; q += 16) {
+      const v = v128.load(q);
+      v128.store(q, i8x16.shuffle(v, v, 7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8));
+    }
+    for (; q < e; q += 8) store<u64>(q, bswap<u64>(load<u64>(q)));
+  }
 }
