@@ -10,3 +10,4 @@ export { riceKernels, RICE_CORRUPT, RICE_ENDS_EARLY, RICE_READ_SLACK, type RiceK
 export { filterKernels, type FilterKernels } from './filters.ts';
 export { isrKernels, calibrateDesc, CALIBRATE_DESC_BYTES, type IsrKernels } from './isr.ts';
 export { releaseWarpKernels, warpKernels, type WarpKernels } from './warp.ts';
+export { matchingKernels, releaseMatchingKernels, type MatchingKernels } from './matching.ts';

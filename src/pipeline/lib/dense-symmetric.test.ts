@@ -72,6 +72,68 @@ describe('dense-symmetric: pivoted Cholesky', () => {
     expect(f.inverseDiagonal(0) > 0 || f.isDropped(0)).toBe(true);
   });
 
+  it('factorises as the full-matrix form (whole rows and columns swapped, the trailing block kept symmetric), to the bit', () => {
+    // The textbook form: equilibrate, pivot on the largest remaining diagonal, swap whole rows and
+    // columns, update the lower triangle and mirror it.
+    const reference = (a: Float64Array, n: number, rcond: number): { l: Float64Array; perm: Int32Array; rank: number; scale: Float64Array } => {
+      const scale = Float64Array.from({ length: n }, (_, i) => (a[i * n + i] > 0 && Number.isFinite(a[i * n + i]) ? 1 / Math.sqrt(a[i * n + i]) : 0));
+      const m = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) m[i * n + j] = a[i * n + j] * scale[i] * scale[j];
+      const perm = Int32Array.from({ length: n }, (_, i) => i);
+      let rank = 0;
+      for (let k = 0; k < n; k++) {
+        let best = k;
+        for (let j = k + 1; j < n; j++) if (m[j * n + j] > m[best * n + best]) best = j;
+        const piv = m[best * n + best];
+        if (!(piv > rcond)) break;
+        for (let j = 0; j < n; j++) [m[k * n + j], m[best * n + j]] = [m[best * n + j], m[k * n + j]];
+        for (let i = 0; i < n; i++) [m[i * n + k], m[i * n + best]] = [m[i * n + best], m[i * n + k]];
+        [perm[k], perm[best]] = [perm[best], perm[k]];
+        m[k * n + k] = Math.sqrt(piv);
+        const inv = 1 / m[k * n + k];
+        for (let i = k + 1; i < n; i++) m[i * n + k] *= inv;
+        for (let i = k + 1; i < n; i++) for (let j = k + 1; j <= i; j++) if (m[i * n + k] !== 0) m[i * n + j] -= m[i * n + k] * m[j * n + k];
+        for (let i = k + 1; i < n; i++) for (let j = i + 1; j < n; j++) m[i * n + j] = m[j * n + i];
+        rank++;
+      }
+      return { l: m, perm, rank, scale };
+    };
+    const rng = new SeededRng(8);
+    for (const [m, n, rcond] of [
+      [30, 12, 1e-12],
+      [60, 40, 1e-12],
+      [25, 33, 1e-10],
+    ] as const) {
+      const a = randomDesign(rng, m, n);
+      if (n > 20) for (let i = 0; i < m; i++) a[i * n + 17] = a[i * n + 3] - a[i * n + 9];
+      const g = normalMatrix(a, m, n);
+      // Triangles that differ in the last bit, as sums accumulated in another order do.
+      for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) if (rng.uniform() < 0.5) g[i * n + j] *= 1 + 2 ** -52;
+      const f = new PivotedCholesky(g, n, { rcond });
+      const ref = reference(g, n, rcond);
+      expect(f.rank).toBe(ref.rank);
+      expect(Array.from(f.perm)).toEqual(Array.from(ref.perm));
+      // The reference's solution: forward and back substitution on its factor.
+      const b = Float64Array.from({ length: n }, () => rng.normal());
+      const y = new Float64Array(n);
+      for (let k = 0; k < ref.rank; k++) y[k] = b[ref.perm[k]] * ref.scale[ref.perm[k]];
+      for (let i = 0; i < ref.rank; i++) {
+        let s = y[i];
+        for (let j = 0; j < i; j++) s -= ref.l[i * n + j] * y[j];
+        y[i] = s / ref.l[i * n + i];
+      }
+      for (let i = ref.rank - 1; i >= 0; i--) {
+        let s = y[i];
+        for (let j = i + 1; j < ref.rank; j++) s -= ref.l[j * n + i] * y[j];
+        y[i] = s / ref.l[i * n + i];
+      }
+      const want = new Float64Array(n);
+      for (let k = 0; k < ref.rank; k++) want[ref.perm[k]] = y[k] * ref.scale[ref.perm[k]];
+      const x = f.solve(b);
+      for (let i = 0; i < n; i++) expect(x[i]).toBe(want[i]);
+    }
+  });
+
   it('gives the inverse diagonal (solution variances)', () => {
     const g = Float64Array.from([4, 2, 0, 2, 5, 1, 0, 1, 3]);
     const f = new PivotedCholesky(g, 3);

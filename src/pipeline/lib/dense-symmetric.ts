@@ -29,7 +29,7 @@ export class PivotedCholesky {
   readonly perm: Int32Array;
   /** Equilibration: x = D y, D = diag(scale). Zero for unknowns whose diagonal is not positive. */
   readonly scale: Float64Array;
-  /** Lower-triangular factor of the permuted, equilibrated matrix (rank × rank used), row-major n × n. */
+  /** Lower-triangular factor of the permuted, equilibrated matrix (rank × rank used; the upper triangle is not), row-major n × n. */
   readonly #l: Float64Array;
   readonly #work: Float64Array;
 
@@ -65,16 +65,41 @@ export class PivotedCholesky {
       }
       if (!(bestV > rcond)) break;
       if (best !== k) {
-        // Swap rows and columns k and best of the whole matrix (the factor's finished columns too).
-        for (let j = 0; j < n; j++) {
-          const t = m[k * n + j];
-          m[k * n + j] = m[best * n + j];
-          m[best * n + j] = t;
-        }
-        for (let i = 0; i < n; i++) {
-          const t = m[i * n + k];
-          m[i * n + k] = m[i * n + best];
-          m[i * n + best] = t;
+        if (k === 0) {
+          // Swap rows and columns 0 and best of the whole matrix (its two triangles may differ
+          // in the last bit).
+          for (let j = 0; j < n; j++) {
+            const t = m[j];
+            m[j] = m[best * n + j];
+            m[best * n + j] = t;
+          }
+          for (let i = 0; i < n; i++) {
+            const t = m[i * n];
+            m[i * n] = m[i * n + best];
+            m[i * n + best] = t;
+          }
+        } else {
+          // The trailing block is symmetric from the first step on and only its lower triangle
+          // is read: swap the factor's rows k and best, the two diagonals, and the lower-triangle
+          // entries of rows and columns k and best.
+          for (let j = 0; j < k; j++) {
+            const t = m[k * n + j];
+            m[k * n + j] = m[best * n + j];
+            m[best * n + j] = t;
+          }
+          const d = m[k * n + k];
+          m[k * n + k] = m[best * n + best];
+          m[best * n + best] = d;
+          for (let j = k + 1; j < best; j++) {
+            const t = m[j * n + k];
+            m[j * n + k] = m[best * n + j];
+            m[best * n + j] = t;
+          }
+          for (let i = best + 1; i < n; i++) {
+            const t = m[i * n + k];
+            m[i * n + k] = m[i * n + best];
+            m[i * n + best] = t;
+          }
         }
         const t = perm[k];
         perm[k] = perm[best];
@@ -84,15 +109,13 @@ export class PivotedCholesky {
       m[k * n + k] = lkk;
       const inv = 1 / lkk;
       for (let i = k + 1; i < n; i++) m[i * n + k] *= inv;
-      // Schur complement update of the trailing submatrix (lower triangle and diagonal; the
-      // upper triangle is mirrored so that later row/column swaps stay consistent).
+      // Schur complement update of the trailing submatrix (lower triangle and diagonal).
       for (let i = k + 1; i < n; i++) {
         const lik = m[i * n + k];
         if (lik === 0) continue;
         const ri = i * n;
         for (let j = k + 1; j <= i; j++) m[ri + j] -= lik * m[j * n + k];
       }
-      for (let i = k + 1; i < n; i++) for (let j = i + 1; j < n; j++) m[i * n + j] = m[j * n + i];
       rank++;
     }
     this.rank = rank;

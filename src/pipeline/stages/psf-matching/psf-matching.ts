@@ -2,9 +2,10 @@ import { z } from 'zod';
 import { AlgorithmError, InvalidInputError } from '../../../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../../../core/image.ts';
 import { parseConfig } from '../../config.ts';
-import { PivotedCholesky } from '../../lib/dense-symmetric.ts';
 import { adaptiveMoments, gaussianCentroid } from '../../lib/moments.ts';
 import { IQR_TO_SIGMA, medianInPlace, selectInPlace } from '../../lib/stats.ts';
+import { matchingKernels, releaseMatchingKernels } from '../../../wasm/matching.ts';
+import { makeConvolutionPlan } from './convolution-plan.ts';
 import { makeAlBasis, polynomialTermCount, polynomialTerms, scaledCoordinate, type AlBasis, type MatchingKernel } from './kernel.ts';
 
 /**
@@ -180,6 +181,8 @@ export interface PsfMatchingResult {
 }
 
 const FWHM_PER_SIGMA = 2 * Math.sqrt(2 * Math.log(2));
+/** A fit whose buffers took more of the kernels' memory than this lets the instance (and the memory) go. */
+const RELEASE_ARENA_BYTES = 64 << 20;
 
 export function runPsfMatching(input: PsfMatchingInput, cfg: PsfMatchingConfig = makePsfMatchingConfig()): PsfMatchingResult {
   const { science, template, candidates } = input;
@@ -234,7 +237,9 @@ export function runPsfMatching(input: PsfMatchingInput, cfg: PsfMatchingConfig =
   const h = Math.max(cfg.minStampHalfWidthPx, Math.ceil(cfg.stampHalfWidthFwhms * fwhmBroad));
   const kappa = Math.min(1, 1 / (4 * Math.PI * Math.max(sigmaK, cfg.minGaussianSigmaPx) ** 2));
 
-  // 3. Stamps: normal equations per stamp.
+  // 3. Stamps: normal equations per stamp (wasm/matching.ts), in the arena of the module's
+  // instance with everything the fit needs: a stamp's pixels have the row stride swp (sw rounded
+  // up to even) with zero weight in the extra column, its cut-out the stride cs = swp + 2r.
   const sx = new Int32Array(nCand);
   const sy = new Int32Array(nCand);
   const status = new Uint8Array(nCand).fill(StampStatus.NOT_TRIED);
@@ -242,16 +247,10 @@ export function runPsfMatching(input: PsfMatchingInput, cfg: PsfMatchingConfig =
   const localKs = new Float32Array(nCand).fill(NaN);
   const sw = 2 * h + 1;
   const npix = sw * sw;
+  const swp = sw + (sw & 1);
+  const npixp = sw * swp;
   const ext = sw + 2 * r;
-  const hbuf = new Float64Array(sigmas.length * basis.maxPowers * ext * sw);
-  const design = new Float64Array(npix * nc);
-  const target = new Float64Array(npix); // w · y
-  const wcol = new Float64Array(npix);
-  const weight = new Float64Array(npix);
-  const mats: Float64Array[] = [];
-  const rhs: Float64Array[] = [];
-  const yWy: number[] = [];
-  const stampOf: number[] = []; // candidate index of each fitted stamp
+  const cs = swp + 2 * r;
   const bad = cfg.badMaskBits;
   let nOff = 0;
   let nMasked = 0;
@@ -260,121 +259,7 @@ export function runPsfMatching(input: PsfMatchingInput, cfg: PsfMatchingConfig =
     sy[c] = Number.isFinite(candidates.y[c]) ? Math.round(candidates.y[c]) : -1;
   }
   const tries = Math.min(nCand, cfg.maxStamps);
-  for (let c = 0; c < tries; c++) {
-    const xc = sx[c];
-    const yc = sy[c];
-    if (!(xc - h - r >= 0 && yc - h - r >= 0 && xc + h + r < W && yc + h + r < H)) {
-      status[c] = StampStatus.OFF_IMAGE;
-      nOff++;
-      continue;
-    }
-    if (!stampIsClean(src, dst, W, xc, yc, h, r, bad)) {
-      status[c] = StampStatus.MASKED;
-      nMasked++;
-      continue;
-    }
-    stampConvolutions(src.image, W, xc, yc, h, basis, hbuf, design);
-    const m = new Float64Array(nc * nc);
-    const b = new Float64Array(nc);
-    let yy = 0;
-    for (let j = 0, p = 0; j < sw; j++) {
-      const row = (yc - h + j) * W + xc - h;
-      for (let i = 0; i < sw; i++, p++) {
-        const w = 1 / (dst.variance[row + i] + kappa * src.variance[row + i]);
-        const y = dst.image[row + i];
-        weight[p] = w;
-        target[p] = w * y;
-        yy += w * y * y;
-      }
-    }
-    // M = Dᵀ W D and b = Dᵀ W y, column by column: contiguous dot products, four at a time.
-    for (let i = 0; i < nc; i++) {
-      const ci = i * npix;
-      let bi = 0;
-      for (let p = 0; p < npix; p++) {
-        wcol[p] = weight[p] * design[ci + p];
-        bi += design[ci + p] * target[p];
-      }
-      b[i] = bi;
-      let k = 0;
-      for (; k + 3 <= i; k += 4) {
-        const c0 = k * npix;
-        const c1 = c0 + npix;
-        const c2 = c1 + npix;
-        const c3 = c2 + npix;
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        for (let p = 0; p < npix; p++) {
-          const w = wcol[p];
-          s0 += w * design[c0 + p];
-          s1 += w * design[c1 + p];
-          s2 += w * design[c2 + p];
-          s3 += w * design[c3 + p];
-        }
-        m[i * nc + k] = s0;
-        m[i * nc + k + 1] = s1;
-        m[i * nc + k + 2] = s2;
-        m[i * nc + k + 3] = s3;
-      }
-      for (; k <= i; k++) {
-        const ck = k * npix;
-        let s = 0;
-        for (let p = 0; p < npix; p++) s += wcol[p] * design[ck + p];
-        m[i * nc + k] = s;
-      }
-    }
-    for (let i = 0; i < nc; i++) for (let k = i + 1; k < nc; k++) m[i * nc + k] = m[k * nc + i];
-    status[c] = StampStatus.USED;
-    mats.push(m);
-    rhs.push(b);
-    yWy.push(yy);
-    stampOf.push(c);
-  }
-  const nStamps = stampOf.length;
-  const tooFew = (n: number, stage: string): AlgorithmError =>
-    new AlgorithmError(
-      `psf-matching: too few stars: ${n} usable star stamps ${stage} (of ${nCand} candidates: ${nOff} off the image or too near its edge, ${nMasked} masked); need at least ${cfg.minStamps}`,
-      { candidates: nCand, usable: n, offImage: nOff, masked: nMasked, minStamps: cfg.minStamps },
-    );
-  if (nStamps < cfg.minStamps) throw tooFew(nStamps, 'before fitting');
-
-  // 4. Local fits: kernel sum per stamp, outliers flagged.
-  const active = new Uint8Array(nStamps).fill(1);
-  {
-    const ks = new Float64Array(nStamps);
-    const ksErr = new Float64Array(nStamps);
-    for (let s = 0; s < nStamps; s++) {
-      const f = new PivotedCholesky(mats[s], nc, { rcond: cfg.rcond });
-      const a = f.solve(rhs[s]);
-      const chi2 = quadChi2(mats[s], rhs[s], yWy[s], a, nc);
-      const dof = Math.max(1, npix - f.rank);
-      ks[s] = a[0];
-      ksErr[s] = Math.sqrt(f.inverseDiagonal(0) * Math.max(1, chi2 / dof));
-      localKs[stampOf[s]] = a[0];
-      if (f.isDropped(0) || !(a[0] > 0) || !Number.isFinite(ksErr[s])) active[s] = 0;
-    }
-    const vals = new Float32Array(nStamps);
-    let n = 0;
-    for (let s = 0; s < nStamps; s++) if (active[s]) vals[n++] = ks[s];
-    if (n >= 3) {
-      const med = medianInPlace(vals, n);
-      let m = 0;
-      for (let s = 0; s < nStamps; s++) if (active[s]) vals[m++] = (ks[s] - med) / ksErr[s];
-      const z = vals.slice(0, m);
-      const zMed = medianInPlace(z.slice(), m);
-      const zSig = Math.max(1, iqrSigma(z, m));
-      for (let s = 0; s < nStamps; s++) {
-        if (active[s] && Math.abs((ks[s] - med) / ksErr[s] - zMed) > cfg.clipSigma * zSig) active[s] = 0;
-      }
-    }
-    for (let s = 0; s < nStamps; s++) if (!active[s]) status[stampOf[s]] = StampStatus.LOCAL_FIT;
-  }
-  const countActive = (): number => active.reduce((acc, v) => acc + v, 0);
-  if (countActive() < cfg.minStamps) throw tooFew(countActive(), 'after the per-stamp fits');
-
-  // 5. Spatial fit with χ² clipping.
+  // Unknowns of the spatial fit (step 5).
   const nT = polynomialTermCount(cfg.spatialDegree);
   const nBg = polynomialTermCount(cfg.backgroundDegree);
   const unknownOf = new Int32Array(nb * nT).fill(-1);
@@ -384,168 +269,252 @@ export function runPsfMatching(input: PsfMatchingInput, cfg: PsfMatchingConfig =
   }
   const bg0 = nU;
   nU += nBg;
-  // Per stamp: spatial terms at its centre.
-  const pTerms = new Float64Array(nStamps * nT);
-  const qTerms = new Float64Array(nStamps * Math.max(1, nBg));
-  for (let s = 0; s < nStamps; s++) {
-    const xs = scaledCoordinate(sx[stampOf[s]], W);
-    const ys = scaledCoordinate(sy[stampOf[s]], H);
-    polynomialTerms(cfg.spatialDegree, xs, ys, pTerms.subarray(s * nT, (s + 1) * nT));
-    if (nBg > 0) polynomialTerms(cfg.backgroundDegree, xs, ys, qTerms.subarray(s * nBg, (s + 1) * nBg));
-  }
-  // Local column c of stamp s expands to unknowns idx[c][·] with weights wts[c][·].
-  const expIdx = new Int32Array(nc * Math.max(nT, nBg, 1));
-  const expW = new Float64Array(nc * Math.max(nT, nBg, 1));
-  const expN = new Int32Array(nc);
-  const stride = Math.max(nT, nBg, 1);
-  const expand = (s: number): void => {
-    for (let c = 0; c < nb; c++) {
-      let k = 0;
-      for (let j = 0; j < nT; j++) {
-        const u = unknownOf[c * nT + j];
-        if (u < 0) continue;
-        expIdx[c * stride + k] = u;
-        expW[c * stride + k] = pTerms[s * nT + j];
-        k++;
+  const plan = makeConvolutionPlan(basis);
+  const { exports: wk, arena } = matchingKernels();
+  const nTT = nT + nBg;
+  const [cutB, hbufB, designB, wcolB, weightB, targetB, profB, hplanB, vplanB, rawSumsB, normsB, matsB, rhsB, yWyB, activeB, localB, fitsB, unknownB, termsB, accB, GB, gB, solB, solvedB, aB, chi2B] =
+    arena.layout([
+      ['f64', ext * cs], // the source cut-out
+      ['f64', sigmas.length * basis.maxPowers * ext * swp], // its row passes
+      ['f64', nc * npixp], // the design matrix, column by column
+      ['f64', 2 * npixp], // scratch: weighted columns
+      ['f64', npixp], // weights
+      ['f64', npixp], // weight · target
+      ['f64', basis.profiles.length],
+      ['i32', plan.horizontal.length],
+      ['i32', plan.vertical.length],
+      ['f64', nb], // rawSums
+      ['f64', nb], // norms
+      ['f64', tries * nc * nc], // per stamp: normal matrix,
+      ['f64', tries * nc], // right-hand side,
+      ['f64', tries], // yᵀWy,
+      ['u8', tries], // in the spatial fit,
+      ['f64', Math.max(nc * nc + 6 * nc, nU * nU + 5 * nU)], // scratch of the factorisations
+      ['f64', 3 * tries], // per stamp: the local fit,
+      ['i32', nb * nT], // unknownOf
+      ['f64', tries * nTT], // per stamp: spatial and background terms
+      ['f64', wk.spatialScratch(nc, nT, nBg)],
+      ['f64', nU * nU], // G
+      ['f64', nU], // g
+      ['f64', nU], // the solution
+      ['f64', 2], // unknown 0 dropped, its inverse diagonal
+      ['f64', nc], // scratch: local coefficients
+      ['f64', tries], // per stamp: χ²
+    ]);
+  try {
+    const cut = cutB.view;
+    const weight = weightB.view;
+    const target = targetB.view; // w · y
+    cut.fill(0);
+    weight.fill(0);
+    target.fill(0);
+    profB.view.set(basis.profiles);
+    hplanB.view.set(plan.horizontal);
+    vplanB.view.set(plan.vertical);
+    rawSumsB.view.set(basis.rawSums);
+    normsB.view.set(basis.norms);
+    const yWy = yWyB.view;
+    const stampOf: number[] = []; // candidate index of each fitted stamp
+    for (let c = 0; c < tries; c++) {
+      const xc = sx[c];
+      const yc = sy[c];
+      if (!(xc - h - r >= 0 && yc - h - r >= 0 && xc + h + r < W && yc + h + r < H)) {
+        status[c] = StampStatus.OFF_IMAGE;
+        nOff++;
+        continue;
       }
-      expN[c] = k;
+      const yy = loadStamp(src, dst, W, xc, yc, h, r, bad, kappa, cut, cs, weight, target, swp);
+      if (Number.isNaN(yy)) {
+        status[c] = StampStatus.MASKED;
+        nMasked++;
+        continue;
+      }
+      const s = stampOf.length;
+      wk.stampNormal(
+        cutB.ptr,
+        cs,
+        sw,
+        swp,
+        r,
+        profB.ptr,
+        basis.size,
+        hplanB.ptr,
+        plan.horizontal.length >> 3,
+        vplanB.ptr,
+        plan.vertical.length >> 3,
+        hbufB.ptr,
+        nb,
+        rawSumsB.ptr,
+        normsB.ptr,
+        weightB.ptr,
+        targetB.ptr,
+        designB.ptr,
+        wcolB.ptr,
+        matsB.ptr + 8 * s * nc * nc,
+        rhsB.ptr + 8 * s * nc,
+      );
+      yWy[s] = yy;
+      status[c] = StampStatus.USED;
+      stampOf.push(c);
     }
-    for (let m = 0; m < nBg; m++) {
-      expIdx[nb * stride + m] = bg0 + m;
-      expW[nb * stride + m] = qTerms[s * nBg + m];
-    }
-    expN[nb] = nBg;
-  };
-  const G = new Float64Array(nU * nU);
-  const g = new Float64Array(nU);
-  const aLocal = new Float64Array(nc);
-  const chi2s = new Float64Array(nStamps);
-  let sol: Float64Array = new Float64Array(nU);
-  let factor: PivotedCholesky | null = null;
-  let iterations = 0;
-  let chi2Total = 0;
-  let dof = 0;
-  for (let iter = 0; ; iter++) {
-    iterations = iter + 1;
-    G.fill(0);
-    g.fill(0);
-    for (let s = 0; s < nStamps; s++) {
-      if (!active[s]) continue;
-      expand(s);
-      const m = mats[s];
-      const b = rhs[s];
-      for (let c1 = 0; c1 < nc; c1++) {
-        const n1 = expN[c1];
-        for (let k1 = 0; k1 < n1; k1++) {
-          const u1 = expIdx[c1 * stride + k1];
-          const w1 = expW[c1 * stride + k1];
-          g[u1] += w1 * b[c1];
-          for (let c2 = 0; c2 < nc; c2++) {
-            const mc = m[c1 * nc + c2] * w1;
-            if (mc === 0) continue;
-            const n2 = expN[c2];
-            for (let k2 = 0; k2 < n2; k2++) G[u1 * nU + expIdx[c2 * stride + k2]] += mc * expW[c2 * stride + k2];
-          }
+    const nStamps = stampOf.length;
+    const tooFew = (n: number, stage: string): AlgorithmError =>
+      new AlgorithmError(
+        `psf-matching: too few stars: ${n} usable star stamps ${stage} (of ${nCand} candidates: ${nOff} off the image or too near its edge, ${nMasked} masked); need at least ${cfg.minStamps}`,
+        { candidates: nCand, usable: n, offImage: nOff, masked: nMasked, minStamps: cfg.minStamps },
+      );
+    if (nStamps < cfg.minStamps) throw tooFew(nStamps, 'before fitting');
+
+    // 4. Local fits: kernel sum per stamp, outliers flagged.
+    const active = activeB.view.subarray(0, nStamps);
+    active.fill(1);
+    {
+      wk.localFits(matsB.ptr, rhsB.ptr, yWyB.ptr, nStamps, nc, npix, cfg.rcond, localB.ptr, fitsB.ptr);
+      const fits = fitsB.view;
+      const ks = new Float64Array(nStamps);
+      const ksErr = new Float64Array(nStamps);
+      for (let s = 0; s < nStamps; s++) {
+        ks[s] = fits[3 * s];
+        ksErr[s] = fits[3 * s + 1];
+        localKs[stampOf[s]] = ks[s];
+        if (fits[3 * s + 2] !== 0 || !(ks[s] > 0) || !Number.isFinite(ksErr[s])) active[s] = 0;
+      }
+      const vals = new Float32Array(nStamps);
+      let n = 0;
+      for (let s = 0; s < nStamps; s++) if (active[s]) vals[n++] = ks[s];
+      if (n >= 3) {
+        const med = medianInPlace(vals, n);
+        let m = 0;
+        for (let s = 0; s < nStamps; s++) if (active[s]) vals[m++] = (ks[s] - med) / ksErr[s];
+        const z = vals.slice(0, m);
+        const zMed = medianInPlace(z.slice(), m);
+        const zSig = Math.max(1, iqrSigma(z, m));
+        for (let s = 0; s < nStamps; s++) {
+          if (active[s] && Math.abs((ks[s] - med) / ksErr[s] - zMed) > cfg.clipSigma * zSig) active[s] = 0;
         }
       }
+      for (let s = 0; s < nStamps; s++) if (!active[s]) status[stampOf[s]] = StampStatus.LOCAL_FIT;
     }
-    factor = new PivotedCholesky(G, nU, { rcond: cfg.rcond });
-    if (factor.isDropped(unknownOf[0])) {
-      throw new AlgorithmError('psf-matching: the kernel sum is not constrained by the stamps (degenerate normal equations)', { rank: factor.rank, unknowns: nU });
-    }
-    sol = factor.solve(g);
-    // Per-stamp χ² against the spatial solution.
-    chi2Total = 0;
-    let nPixActive = 0;
-    for (let s = 0; s < nStamps; s++) {
-      expand(s);
-      for (let c = 0; c < nc; c++) {
-        let v = 0;
-        for (let k = 0; k < expN[c]; k++) v += expW[c * stride + k] * sol[expIdx[c * stride + k]];
-        aLocal[c] = v;
-      }
-      chi2s[s] = quadChi2(mats[s], rhs[s], yWy[s], aLocal, nc);
-      if (active[s]) {
-        chi2Total += chi2s[s];
-        nPixActive += npix;
-      }
-    }
-    dof = Math.max(1, nPixActive - factor.rank);
-    if (iter >= cfg.clipIterations) break;
-    // Clip on χ² per pixel, one-sided.
-    const vals = new Float32Array(nStamps);
-    let n = 0;
-    for (let s = 0; s < nStamps; s++) if (active[s]) vals[n++] = chi2s[s] / npix;
-    const med = medianInPlace(vals, n);
-    const sig = Math.max(iqrSigma(vals, n), Math.sqrt(2 / npix));
-    const thr = med + cfg.clipSigma * sig;
-    let clipped = 0;
-    for (let s = 0; s < nStamps; s++) {
-      if (active[s] && chi2s[s] / npix > thr) {
-        active[s] = 0;
-        status[stampOf[s]] = StampStatus.CLIPPED;
-        clipped++;
-      }
-    }
-    if (clipped === 0) break;
-    if (countActive() < cfg.minStamps) throw tooFew(countActive(), 'after sigma-clipping');
-  }
-  if (factor === null) throw new AlgorithmError('psf-matching: no spatial fit was made');
-  for (let s = 0; s < nStamps; s++) chi2PerPixel[stampOf[s]] = chi2s[s] / npix;
+    const countActive = (): number => active.reduce((acc, v) => acc + v, 0);
+    if (countActive() < cfg.minStamps) throw tooFew(countActive(), 'after the per-stamp fits');
 
-  // Kernel coefficients as a dense (basis × spatial terms) array.
-  const coefficients = new Float64Array(nb * nT);
-  for (let i = 0; i < nb * nT; i++) coefficients[i] = unknownOf[i] >= 0 ? sol[unknownOf[i]] : 0;
-  const backgroundCoefficients = new Float64Array(Math.max(0, nBg));
-  for (let m = 0; m < nBg; m++) backgroundCoefficients[m] = sol[bg0 + m];
-  const kernel: MatchingKernel = {
-    basis,
-    width: W,
-    height: H,
-    spatialDegree: cfg.spatialDegree,
-    coefficients,
-    backgroundDegree: cfg.backgroundDegree,
-    backgroundCoefficients,
-  };
-  const chi2PerDof = chi2Total / dof;
-  // Kernel sum at the centre and its error (Var of Σ_j α_0j P_j(0, 0) = Var α_00 since P_j(0,0) = δ_j0).
-  const kernelSum = coefficients[0];
-  const kernelSumErr = Math.sqrt(factor.inverseDiagonal(unknownOf[0]) * Math.max(1, chi2PerDof));
-  const nUsed = countActive();
-  return {
-    kernel,
-    convolved,
-    kernelSum,
-    kernelSumErr,
-    sciencePsfSigmaPx: sigmaSci,
-    templatePsfSigmaPx: sigmaTmpl,
-    matchingSigmaPx: sigmaK,
-    psfStars,
-    stampHalfWidthPx: h,
-    nCandidates: nCand,
-    nStampsUsed: nUsed,
-    nStampsRejected: nStamps - nUsed,
-    nStampsOffImage: nOff,
-    nStampsMasked: nMasked,
-    iterations,
-    nUnknowns: nU,
-    rank: factor.rank,
-    chi2: chi2Total,
-    dof,
-    chi2PerDof,
-    stamps: { x: sx, y: sy, status, chi2PerPixel, localKernelSum: localKs },
-  };
+    // 5. Spatial fit with χ² clipping. Per stamp, the spatial terms at its centre, then the
+    // background terms: local column c < nb stands for the unknowns unknownOf[c · nT + j] with the
+    // weights of the spatial terms, the background column for bg0 + m with those of the
+    // background terms.
+    unknownB.view.set(unknownOf);
+    {
+      const terms = termsB.view;
+      for (let s = 0; s < nStamps; s++) {
+        const xs = scaledCoordinate(sx[stampOf[s]], W);
+        const ys = scaledCoordinate(sy[stampOf[s]], H);
+        polynomialTerms(cfg.spatialDegree, xs, ys, terms.subarray(s * nTT, s * nTT + nT));
+        if (nBg > 0) polynomialTerms(cfg.backgroundDegree, xs, ys, terms.subarray(s * nTT + nT, (s + 1) * nTT));
+      }
+    }
+    const chi2s = chi2B.view;
+    const sol = solB.view;
+    const solved = solvedB.view; // unknown 0 dropped, its inverse diagonal
+    let rank = 0;
+    let iterations = 0;
+    let chi2Total = 0;
+    let dof = 0;
+    for (let iter = 0; ; iter++) {
+      iterations = iter + 1;
+      wk.spatialNormal(matsB.ptr, rhsB.ptr, nStamps, activeB.ptr, nc, termsB.ptr, nT, nBg, unknownB.ptr, bg0, accB.ptr, GB.ptr, gB.ptr, nU);
+      rank = wk.spatialSolve(GB.ptr, nU, cfg.rcond, gB.ptr, unknownOf[0], localB.ptr, solB.ptr, solvedB.ptr);
+      if (solved[0] !== 0) {
+        throw new AlgorithmError('psf-matching: the kernel sum is not constrained by the stamps (degenerate normal equations)', { rank, unknowns: nU });
+      }
+      // Per-stamp χ² against the spatial solution.
+      wk.spatialChi2(matsB.ptr, rhsB.ptr, yWyB.ptr, nStamps, nc, termsB.ptr, nT, nBg, unknownB.ptr, bg0, solB.ptr, aB.ptr, chi2B.ptr);
+      chi2Total = 0;
+      let nPixActive = 0;
+      for (let s = 0; s < nStamps; s++) {
+        if (active[s]) {
+          chi2Total += chi2s[s];
+          nPixActive += npix;
+        }
+      }
+      dof = Math.max(1, nPixActive - rank);
+      if (iter >= cfg.clipIterations) break;
+      // Clip on χ² per pixel, one-sided.
+      const vals = new Float32Array(nStamps);
+      let n = 0;
+      for (let s = 0; s < nStamps; s++) if (active[s]) vals[n++] = chi2s[s] / npix;
+      const med = medianInPlace(vals, n);
+      const sig = Math.max(iqrSigma(vals, n), Math.sqrt(2 / npix));
+      const thr = med + cfg.clipSigma * sig;
+      let clipped = 0;
+      for (let s = 0; s < nStamps; s++) {
+        if (active[s] && chi2s[s] / npix > thr) {
+          active[s] = 0;
+          status[stampOf[s]] = StampStatus.CLIPPED;
+          clipped++;
+        }
+      }
+      if (clipped === 0) break;
+      if (countActive() < cfg.minStamps) throw tooFew(countActive(), 'after sigma-clipping');
+    }
+    for (let s = 0; s < nStamps; s++) chi2PerPixel[stampOf[s]] = chi2s[s] / npix;
+
+    // Kernel coefficients as a dense (basis × spatial terms) array.
+    const coefficients = new Float64Array(nb * nT);
+    for (let i = 0; i < nb * nT; i++) coefficients[i] = unknownOf[i] >= 0 ? sol[unknownOf[i]] : 0;
+    const backgroundCoefficients = new Float64Array(Math.max(0, nBg));
+    for (let m = 0; m < nBg; m++) backgroundCoefficients[m] = sol[bg0 + m];
+    const kernel: MatchingKernel = {
+      basis,
+      width: W,
+      height: H,
+      spatialDegree: cfg.spatialDegree,
+      coefficients,
+      backgroundDegree: cfg.backgroundDegree,
+      backgroundCoefficients,
+    };
+    const chi2PerDof = chi2Total / dof;
+    // Kernel sum at the centre and its error (Var of Σ_j α_0j P_j(0, 0) = Var α_00 since P_j(0,0) = δ_j0).
+    const kernelSum = coefficients[0];
+    const kernelSumErr = Math.sqrt(solved[1] * Math.max(1, chi2PerDof));
+    const nUsed = countActive();
+    return {
+      kernel,
+      convolved,
+      kernelSum,
+      kernelSumErr,
+      sciencePsfSigmaPx: sigmaSci,
+      templatePsfSigmaPx: sigmaTmpl,
+      matchingSigmaPx: sigmaK,
+      psfStars,
+      stampHalfWidthPx: h,
+      nCandidates: nCand,
+      nStampsUsed: nUsed,
+      nStampsRejected: nStamps - nUsed,
+      nStampsOffImage: nOff,
+      nStampsMasked: nMasked,
+      iterations,
+      nUnknowns: nU,
+      rank,
+      chi2: chi2Total,
+      dof,
+      chi2PerDof,
+      stamps: { x: sx, y: sy, status, chi2PerPixel, localKernelSum: localKs },
+    };
+  } finally {
+    if (arena.bytes > RELEASE_ARENA_BYTES) releaseMatchingKernels();
+  }
 }
 
-/** χ² = yᵀWy − 2 aᵀb + aᵀMa for a stamp's normal equations (M, b, yᵀWy). */
-function quadChi2(m: Float64Array, b: Float64Array, yy: number, a: Float64Array, n: number): number {
-  let s = yy;
-  for (let i = 0; i < n; i++) {
-    let mi = 0;
-    for (let k = 0; k < n; k++) mi += m[i * n + k] * a[k];
-    s += a[i] * (mi - 2 * b[i]);
-  }
-  return Math.max(0, s);
+/**
+ * The median of a (sorted in place; no NaN): the middle value, or the mean of the two middle
+ * values in float64 for an even count (lib/stats.ts's medianInPlace), NaN when empty.
+ */
+function sortedMedian(a: Float32Array): number {
+  const n = a.length;
+  if (n === 0) return NaN;
+  a.sort();
+  const k = n >>> 1;
+  return n & 1 ? a[k] : 0.5 * (a[k] + a[k - 1]);
 }
 
 /** Robust sigma (interquartile range) of a[0..n); reorders a. */
@@ -556,22 +525,64 @@ function iqrSigma(a: Float32Array, n: number): number {
   return IQR_TO_SIGMA * (q3 - q1);
 }
 
-/** No bad bit, non-finite value or non-positive variance in the target stamp or the source stamp + border. */
-function stampIsClean(src: MaskedImage, dst: MaskedImage, W: number, xc: number, yc: number, h: number, r: number, bad: number): boolean {
-  for (let y = yc - h - r; y <= yc + h + r; y++) {
-    const inner = y >= yc - h && y <= yc + h;
-    for (let x = xc - h - r, p = y * W + x; x <= xc + h + r; x++, p++) {
-      const v = src.image[p];
-      const vv = src.variance[p];
-      if (src.mask[p] & bad || !Number.isFinite(v) || !(vv >= 0) || vv === Infinity) return false;
-      if (inner && x >= xc - h && x <= xc + h) {
-        const t = dst.image[p];
-        const tv = dst.variance[p];
-        if (dst.mask[p] & bad || !Number.isFinite(t) || !(tv > 0) || tv === Infinity) return false;
-      }
+/**
+ * The stamp at (xc, yc) into the fit's buffers, or NaN when it is not usable (a bad mask bit, a
+ * non-finite value or a negative or infinite variance in the source stamp + border, a
+ * non-positive or infinite variance in the target stamp): the source cut-out ((2h + 2r + 1)²
+ * pixels) into `cut` (row stride cs), and per target pixel the weight w = 1 / (var_target +
+ * κ var_source) and w · y into `weight` and `target` (row stride swp). Returns yᵀWy.
+ */
+function loadStamp(
+  src: MaskedImage,
+  dst: MaskedImage,
+  W: number,
+  xc: number,
+  yc: number,
+  h: number,
+  r: number,
+  bad: number,
+  kappa: number,
+  cut: Float64Array,
+  cs: number,
+  weight: Float64Array,
+  target: Float64Array,
+  swp: number,
+): number {
+  const ext = 2 * (h + r) + 1;
+  const sImg = src.image;
+  const sVar = src.variance;
+  const sMask = src.mask;
+  for (let j = 0; j < ext; j++) {
+    const row = (yc - h - r + j) * W + xc - h - r;
+    const o = j * cs;
+    for (let i = 0; i < ext; i++) {
+      const p = row + i;
+      const v = sImg[p];
+      const vv = sVar[p];
+      if (sMask[p] & bad || !Number.isFinite(v) || !(vv >= 0) || vv === Infinity) return NaN;
+      cut[o + i] = v;
     }
   }
-  return true;
+  const dImg = dst.image;
+  const dVar = dst.variance;
+  const dMask = dst.mask;
+  const sw = 2 * h + 1;
+  let yy = 0;
+  for (let j = 0; j < sw; j++) {
+    const row = (yc - h + j) * W + xc - h;
+    const o = j * swp;
+    for (let i = 0; i < sw; i++) {
+      const p = row + i;
+      const y = dImg[p];
+      const tv = dVar[p];
+      if (dMask[p] & bad || !Number.isFinite(y) || !(tv > 0) || tv === Infinity) return NaN;
+      const w = 1 / (tv + kappa * sVar[p]);
+      weight[o + i] = w;
+      target[o + i] = w * y;
+      yy += w * y * y;
+    }
+  }
+  return yy;
 }
 
 /**
@@ -579,6 +590,9 @@ function stampIsClean(src: MaskedImage, dst: MaskedImage, W: number, xc: number,
  * basis function, into `design`, column-major: column i (pixels of the (2h + 1)² stamp, row by
  * row) at design[i · npix ..], and column `count` set to 1 for the background. `hbuf` holds the
  * horizontal passes (one per Gaussian and power of u).
+ *
+ * The plain, unfolded form of what the fit computes with the WebAssembly kernel `stampNormal`
+ * (wasm/matching.ts), whose tests compare against it.
  */
 export function stampConvolutions(img: Float32Array, W: number, xc: number, yc: number, h: number, basis: AlBasis, hbuf: Float64Array, design: Float64Array): void {
   const { halfWidthPx: r, size, maxPowers, profiles, count, gauss, powU, powV, rawSums, norms } = basis;
@@ -668,20 +682,24 @@ function measurePsfSigmas(
   let m = 0;
   const bad = cfg.badMaskBits;
   const measure = (mi: MaskedImage, xc: number, yc: number): number => {
+    const { image, mask, variance } = mi;
     let nb = 0;
     for (let j = 0; j < cw; j++) {
       const row = (yc - R + j) * W + xc - R;
+      const o = j * cw;
+      const edge = j === 0 || j === cw - 1;
       for (let i = 0; i < cw; i++) {
         const p = row + i;
-        if (mi.mask[p] & bad) return NaN;
-        const v = mi.image[p];
+        if (mask[p] & bad) return NaN;
+        const v = image[p];
         if (!Number.isFinite(v)) return NaN;
-        cut[j * cw + i] = v;
-        cutVar[j * cw + i] = mi.variance[p] > 0 ? mi.variance[p] : 1;
-        if (j === 0 || i === 0 || j === cw - 1 || i === cw - 1) border[nb++] = v;
+        cut[o + i] = v;
+        const vv = variance[p];
+        cutVar[o + i] = vv > 0 ? vv : 1;
+        if (edge || i === 0 || i === cw - 1) border[nb++] = v;
       }
     }
-    const sky = medianInPlace(border, nb);
+    const sky = sortedMedian(border.subarray(0, nb));
     for (let k = 0; k < cut.length; k++) cut[k] -= sky;
     const c = gaussianCentroid(cut, cutVar, cw, cw, R, R, cfg.psf.guessSigmaPx);
     if (!c.ok) return NaN;
