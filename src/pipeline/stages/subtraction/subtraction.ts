@@ -203,8 +203,8 @@ function edges(size: number, n: number): Int32Array {
 
 export interface SubtractionOptions {
   /**
-   * Image and variance planes for the difference (the science's size, fresh: all zero), e.g.
-   * laid out for the output file; new ones when not given.
+   * Image and variance planes for the difference (the science's size; every pixel is written,
+   * whatever they held), e.g. laid out for the output file; new ones when not given.
    */
   readonly planes?: { readonly image: Float32Array; readonly variance: Float32Array };
 }
