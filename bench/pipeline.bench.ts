@@ -62,7 +62,9 @@ const round = (x: number | null | undefined, digits = 3): number | null => (x ==
 
 function runChild(dir: string, reps: number, exposureOut: string | undefined): RunReport {
   const pin = pinning();
-  const argv = [...pin, process.execPath, ...CHILD, 'run', dir, String(reps), ...(exposureOut ? [exposureOut] : [])];
+  // --expose-gc: as in the activator's pipeline workers, released planes are collected at the
+  // visit's boundaries (src/core/memory.ts).
+  const argv = [...pin, process.execPath, '--expose-gc', ...CHILD, 'run', dir, String(reps), ...(exposureOut ? [exposureOut] : [])];
   const r = spawnSync(argv[0], argv.slice(1), { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 600_000 });
   if (r.status !== 0) throw new Error(`pipeline child (${dir}) failed (status ${r.status} ${r.signal ?? ''}): ${r.stderr}`);
   const line = r.stdout.trim().split('\n').pop() ?? '';

@@ -7,6 +7,7 @@
  * cannot run was skipped (e.g. no template covers the detector), so the runner can still write
  * what it has.
  */
+import { collectReleasedMemory } from '../core/memory.ts';
 import { z } from 'zod';
 import { AlgorithmError, errorMessage, InvalidInputError } from '../core/errors.ts';
 import type { MaskedImage } from '../core/image.ts';
@@ -223,7 +224,7 @@ export function subtractTemplate(
     /** Planes of the science's size the caller has no more use for, to warp the template into. */
     readonly templatePlanes?: MaskedImage;
     /** Image and variance planes for the difference (see allocateExposurePlanes); new ones when not given. */
-    readonly differencePlanes?: { readonly image: Float32Array; readonly variance: Float32Array };
+    readonly differencePlanes?: { readonly image: Float32Array; readonly variance: Float32Array; readonly mask?: Int32Array };
   },
   cfg: AlertProductionConfig,
 ): DifferenceOutcome | { readonly skipped: string } {
@@ -242,8 +243,9 @@ export function subtractTemplate(
     const n = width * height;
     const d = input.differencePlanes;
     if (!d || n > d.image.length || n > d.variance.length) return null;
-    if (!patchMask || patchMask.length < n) patchMask = new Int32Array(n);
-    return { width, height, image: d.image.subarray(0, n), variance: d.variance.subarray(0, n), mask: patchMask.subarray(0, n) };
+    let mask = d.mask && n <= d.mask.length ? d.mask : patchMask;
+    if (!mask || mask.length < n) mask = patchMask = new Int32Array(n);
+    return { width, height, image: d.image.subarray(0, n), variance: d.variance.subarray(0, n), mask: mask.subarray(0, n) };
   };
   const patches = run.stage(
     'templateInput',
@@ -275,6 +277,9 @@ export function subtractTemplate(
   );
   patchPlanes = null;
   patchMask = null;
+  // The warp's module memory and the patches' decode buffers were let go: reclaimed before the
+  // subtraction allocates, which is the visit's peak.
+  collectReleasedMemory();
   if (warp.coveredFraction < cfg.templateStars.minCoverage) {
     return { skipped: `the templates cover ${(100 * warp.coveredFraction).toFixed(1)}% of the detector (at least ${100 * cfg.templateStars.minCoverage}% needed)` };
   }

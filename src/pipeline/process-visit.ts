@@ -5,6 +5,7 @@
  * with the injected clock and classifies failures: bad input → InvalidInputError naming what;
  * a failing algorithm → AlgorithmError with the stage in its metadata.
  */
+import { collectReleasedMemory } from '../core/memory.ts';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
@@ -356,6 +357,8 @@ export function imageStatistics(mi: MaskedImage, ignoreBits = MaskBit.BAD | Mask
 }
 
 export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResult {
+  // The previous visit's planes, released when its outputs were handed on, are reclaimed first.
+  collectReleasedMemory();
   const cfg = input.config ?? makeVisitConfig();
   const run = new StageRunner(input.now);
   const tStart = input.now();
@@ -425,12 +428,15 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
   delete masters.bias;
   delete masters.dark;
   delete masters.flat;
-  // The difference image's planes (a SCIENCE visit with templates), laid out for its file: not
-  // written until the subtraction, they take no memory before. Allocated here, where the raws'
-  // and the masters' planes have just been let go, they also prompt the collector to reclaim
-  // those before the next stages run.
+  // The difference image's planes (a SCIENCE visit with templates), image and variance laid out
+  // for its file, and its mask: not written until the template patches are decoded into them
+  // (see subtractTemplate), they take no memory before. Allocated here, where the raws' and the
+  // masters' planes have just been let go, they also prompt the collector to reclaim those before
+  // the next stages run.
   const differencePlanes =
-    input.kind === 'SCIENCE' && (input.templates?.length ?? 0) > 0 ? allocateExposurePlanes(first.geometry.width, first.geometry.height) : undefined;
+    input.kind === 'SCIENCE' && (input.templates?.length ?? 0) > 0
+      ? { ...allocateExposurePlanes(first.geometry.width, first.geometry.height), mask: new Int32Array(first.geometry.width * first.geometry.height) }
+      : undefined;
   // The ISR'd snaps are ours: combine into the first one's arrays.
   const combined = run.stage('snapCombine', () => runSnapCombine(isr.map((r) => r.exposure), cfg.snapCombine, { inPlace: true }));
   const exposure = combined.exposure;

@@ -1,3 +1,4 @@
+import v8 from 'node:v8';
 import { Piscina } from 'piscina';
 
 /**
@@ -6,6 +7,10 @@ import { Piscina } from 'piscina';
  * immediate while pixels are being crunched.
  */
 export function createTsWorkerPool(moduleUrl: URL, opts: { threads: number; idleTimeoutMs?: number }): Piscina {
+  // Worker isolates made from now on expose gc(): the pipeline collects the planes a visit let go
+  // at its boundaries (core/memory.ts) instead of carrying them into the next visit's peak. A V8
+  // flag, it cannot go in a worker's execArgv; set before the workers start, it applies to them.
+  v8.setFlagsFromString('--expose-gc');
   return new Piscina({
     filename: new URL('./ts-worker.mjs', import.meta.url).href,
     workerData: { module: moduleUrl.href },

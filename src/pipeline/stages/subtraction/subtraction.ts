@@ -204,9 +204,10 @@ function edges(size: number, n: number): Int32Array {
 export interface SubtractionOptions {
   /**
    * Image and variance planes for the difference (the science's size; every pixel is written,
-   * whatever they held), e.g. laid out for the output file; new ones when not given.
+   * whatever they held), e.g. laid out for the output file; new ones when not given. Likewise
+   * the mask, when given.
    */
-  readonly planes?: { readonly image: Float32Array; readonly variance: Float32Array };
+  readonly planes?: { readonly image: Float32Array; readonly variance: Float32Array; readonly mask?: Int32Array };
 }
 
 export function runSubtraction(input: SubtractionInput, cfg: SubtractionConfig = makeSubtractionConfig(), opts: SubtractionOptions = {}): SubtractionResult {
@@ -258,7 +259,8 @@ export function runSubtraction(input: SubtractionInput, cfg: SubtractionConfig =
   }
   const outImage = opts.planes ? opts.planes.image : new Float32Array(n);
   const outVar = opts.planes ? opts.planes.variance : new Float32Array(n);
-  const outMask = new Int32Array(n);
+  if (opts.planes?.mask && opts.planes.mask.length !== n) throw new InvalidInputError(`subtraction: the mask given for the difference is not ${W}x${H}`);
+  const outMask = opts.planes?.mask ?? new Int32Array(n);
   const bgDeg = kernel.backgroundDegree;
   const background: RowPolynomial | null = cfg.subtractBackground && bgDeg >= 0 ? (y, out) => backgroundCoefficients(kernel.backgroundCoefficients, bgDeg, H, y, out) : null;
   let maxRows = 0;
