@@ -307,6 +307,7 @@ describe('hand-built tile-compressed images', () => {
       expect(h.header.get('NAXIS3')).toBe(nz);
       expect(h.pixels()).toBeInstanceOf(Int16Array);
       expect(Array.from(h.pixels())).toEqual(image);
+      expect(() => h.storedPixelsRowsInto(new Int16Array(image.length), 0, 1)).toThrow(/row range of a 3-D image/);
     }
   });
 
@@ -350,4 +351,97 @@ describe('hand-built tile-compressed images', () => {
     );
     expect(() => readFits(wrongRows).hdus[1].pixels()).toThrow(/1 rows but the image has 5 tiles/);
   });
+});
+
+describe('rows of a quantized float image', () => {
+  /**
+   * A W x H float image of quantized tiles (tw x th, edge tiles clipped), each with its own
+   * ZSCALE and ZZERO, every fifth stored losslessly with gzip instead, with dithering.
+   */
+  function quantizedFile(w: number, h: number, tw: number, th: number, method: string, ditherSeed: number): Uint8Array {
+    const cx = Math.ceil(w / tw);
+    const ntiles = cx * Math.ceil(h / th);
+    const riceCells: (Uint8Array | null)[] = [];
+    const gzipCells: (Uint8Array | null)[] = [];
+    const scales: number[] = [];
+    const zeros: number[] = [];
+    for (let t = 0; t < ntiles; t++) {
+      const ew = Math.min(tw, w - (t % cx) * tw);
+      const eh = Math.min(th, h - Math.floor(t / cx) * th);
+      const len = ew * eh;
+      scales.push(0.01 + 0.003 * t);
+      zeros.push(100 - 7 * t);
+      if (t % 5 === 3) {
+        riceCells.push(null);
+        gzipCells.push(new Uint8Array(gzipSync(be('f32', Array.from({ length: len }, (_, i) => Math.sin(t * 31 + i) * 50)))));
+        continue;
+      }
+      const q = Array.from({ length: len }, (_, i) => ((t * 7919 + i * 104729) % 4001) - 2000);
+      q[len >> 1] = -2147483647; // ZBLANK: NaN
+      if (len > 3) q[3] = -2147483646; // an exact 0 with SUBTRACTIVE_DITHER_2
+      riceCells.push(rice(q));
+      gzipCells.push(null);
+    }
+    return buildCompressedFile(
+      [
+        ['ZCMPTYPE', 'RICE_1'],
+        ['ZBITPIX', -32],
+        ['ZNAXIS', 2],
+        ['ZNAXIS1', w],
+        ['ZNAXIS2', h],
+        ['ZTILE1', tw],
+        ['ZTILE2', th],
+        ['ZNAME1', 'BLOCKSIZE'],
+        ['ZVAL1', 32],
+        ['ZQUANTIZ', method],
+        ['ZDITHER0', ditherSeed],
+        ['ZBLANK', -2147483647],
+        ['EXTNAME', 'QF'],
+      ],
+      [
+        { name: 'COMPRESSED_DATA', tform: '1PB(4000)', cells: riceCells },
+        { name: 'GZIP_COMPRESSED_DATA', tform: '1PB(4000)', cells: gzipCells },
+        { name: 'ZSCALE', tform: '1D', cells: scales },
+        { name: 'ZZERO', tform: '1D', cells: zeros },
+      ],
+    );
+  }
+
+  const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+  for (const [tw, th] of [
+    [37, 1],
+    [10, 4],
+    [37, 6],
+  ]) {
+    for (const method of ['SUBTRACTIVE_DITHER_1', 'SUBTRACTIVE_DITHER_2']) {
+      it(`${tw}x${th} tiles, ${method}: a row range restores exactly the full decode's values (the dither follows the tile index)`, () => {
+        const w = 37;
+        const h = 29;
+        // A seed near the end of the table: the tiles' sequences wrap around it.
+        const file = quantizedFile(w, h, tw, th, method, 9990);
+        const full = readFits(file).hdu('QF').pixelsAsFloat32();
+        expect(full.some((v) => Number.isNaN(v))).toBe(true);
+        for (const [y0, y1] of [
+          [0, h],
+          [0, 1],
+          [h - 1, h],
+          [5, 6],
+          [3, 17],
+          [9, h],
+          [12, 12],
+        ]) {
+          for (const decode of ['float32', 'stored'] as const) {
+            const target = new Float32Array(w * h).fill(-1.25);
+            const hdu = readFits(file).hdu('QF');
+            const got = decode === 'float32' ? hdu.float32RowsInto(target, y0, y1) : hdu.storedPixelsRowsInto(target, y0, y1);
+            expect(got).toBe(target);
+            const expected = new Float32Array(w * h).fill(-1.25);
+            expected.set(full.subarray(y0 * w, y1 * w), y0 * w);
+            expect(Array.from(bits(target))).toEqual(Array.from(bits(expected)));
+          }
+        }
+      });
+    }
+  }
 });

@@ -341,10 +341,24 @@ class TileGrid {
     }
     return len;
   }
-  /** Offset in the image of the selected tile when it is one contiguous run, else -1. */
+  /** Rows (axis 2) the copies into the image are limited to: rowLo … rowHi − 1 (see clipRows). */
+  #rowLo = 0;
+  #rowHi = Infinity;
+
+  /**
+   * Limits copyToImage to rows y0 … y1 − 1 of a 2-D image: the rest of a tile is not copied, and
+   * contiguousOffset() is -1 for a tile that is not wholly inside.
+   */
+  clipRows(y0: number, y1: number): void {
+    this.#rowLo = y0;
+    this.#rowHi = y1;
+  }
+
+  /** Offset in the image of the selected tile when it is one contiguous run (inside the rows it is clipped to), else -1. */
   contiguousOffset(): number {
     const nd = this.shape.length;
     if (nd === 1) return this.origin[0];
+    if (this.origin[1] < this.#rowLo || this.origin[1] + this.extent[1] > this.#rowHi) return -1;
     for (let i = 0; i < nd - 1; i++) {
       if (this.extent[i] !== this.shape[i]) {
         // Later axes must then be 1 for the tile to be contiguous.
@@ -363,6 +377,17 @@ class TileGrid {
     const len = this.extent.reduce((a, b) => a * b, 1);
     if (start >= 0) {
       out.set(src.subarray(0, len), start);
+      return;
+    }
+    if (this.#rowHi !== Infinity || this.#rowLo !== 0) {
+      // A tile of a 2-D image straddling the rows it is clipped to: its rows inside them.
+      const w = this.extent[0];
+      const lo = Math.max(this.#rowLo, this.origin[1]);
+      const hi = Math.min(this.#rowHi, this.origin[1] + this.extent[1]);
+      for (let y = lo; y < hi; y++) {
+        const tileOff = (y - this.origin[1]) * w;
+        out.set(src.subarray(tileOff, tileOff + w), y * this.strides[1] + this.origin[0]);
+      }
       return;
     }
     this.forEachRun((tileOff, imageOff, run) => out.set(src.subarray(tileOff, tileOff + run), imageOff));
@@ -423,25 +448,43 @@ class DescriptorReader {
 }
 
 /**
+ * Rows y0 … y1 − 1 (0-based, along axis 2) of a 2-D image. A decode limited to them decodes only
+ * the tiles that hold some of those rows and writes only those rows of the (full-size) result.
+ */
+export interface RowRange {
+  readonly y0: number;
+  readonly y1: number;
+}
+
+/**
  * Decode every tile of a compressed image. `data` is the BINTABLE's data area (table then heap),
  * `dataOffset` its offset in the file (for error messages). `into`: the array to decode into (of
  * the type and size the image decodes to, see compressedStoredType); a new one when not given.
+ * `rows`: only those rows of a 2-D image are decoded, into the same rows of `into` (required
+ * then); its other rows are left as they are.
  */
-export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset: number, into?: CompressedStoredArray): CompressedStoredArray {
-  return decodeImage(raw, data, dataOffset, into ?? null, null);
+export function decodeCompressedImage(raw: Header, data: Uint8Array, dataOffset: number, into?: CompressedStoredArray, rows?: RowRange): CompressedStoredArray {
+  return decodeImage(raw, data, dataOffset, into ?? null, null, rows ?? null);
 }
 
 /**
  * The physical values of a ZBITPIX 32 compressed image (stored values · BSCALE + BZERO, BLANK as
  * NaN, per `scaling`) as float32, decoded into `target` (of the image's size) or a new array. The
  * RICE_1 tiles are decoded and scaled by the WebAssembly kernels a batch at a time, without a
- * full-size integer pass in between.
+ * full-size integer pass in between. `rows`: as decodeCompressedImage (`target` required then).
  */
-export function decodeCompressedFloat32(raw: Header, data: Uint8Array, dataOffset: number, target: Float32Array | null, scaling: Scaling): Float32Array {
-  return decodeImage(raw, data, dataOffset, target, scaling) as Float32Array;
+export function decodeCompressedFloat32(raw: Header, data: Uint8Array, dataOffset: number, target: Float32Array | null, scaling: Scaling, rows?: RowRange): Float32Array {
+  return decodeImage(raw, data, dataOffset, target, scaling, rows ?? null) as Float32Array;
 }
 
-function decodeImage(raw: Header, data: Uint8Array, dataOffset: number, into: CompressedStoredArray | null, physical: Scaling | null): CompressedStoredArray {
+function decodeImage(
+  raw: Header,
+  data: Uint8Array,
+  dataOffset: number,
+  into: CompressedStoredArray | null,
+  physical: Scaling | null,
+  rows: RowRange | null,
+): CompressedStoredArray {
   const ctx = raw.context;
   const { columns, rowBytes, nrows } = binTableLayout(raw);
   const info = compressionInfo(raw, columns);
@@ -490,6 +533,20 @@ function decodeImage(raw: Header, data: Uint8Array, dataOffset: number, into: Co
   if (into && (into.length !== npix || into.constructor !== intoType)) {
     throw new FitsError(`cannot decode a ZBITPIX ${info.zbitpix} image of ${npix} pixels into a ${into.constructor.name} of ${into.length}`, ctx);
   }
+  // The tiles decoded: tFirst … tEnd − 1 (those of the rows asked for: a run of whole tile rows).
+  let tFirst = 0;
+  let tEnd = nrows;
+  if (rows) {
+    const { y0, y1 } = rows;
+    if (info.shape.length !== 2) throw new FitsError(`cannot decode a row range of a ${info.shape.length}-D image`, ctx);
+    const h = info.shape[1];
+    if (!(Number.isInteger(y0) && Number.isInteger(y1) && y0 >= 0 && y0 <= y1 && y1 <= h)) throw new FitsError(`invalid row range ${y0} … ${y1} of an image of ${h} rows`, ctx);
+    if (!into) throw new FitsError('a row range is decoded into a given array only', ctx);
+    const th = Math.max(1, info.tile[1]);
+    tFirst = y0 === y1 ? 0 : Math.floor(y0 / th) * grid.counts[0];
+    tEnd = y0 === y1 ? 0 : Math.min(nrows, (Math.floor((y1 - 1) / th) + 1) * grid.counts[0]);
+    grid.clipRows(y0, y1);
+  }
   const result = into ?? allocOutput(physical ? -32 : info.zbitpix, npix, ctx);
   const out = physical ? new Int32Array(result.buffer, result.byteOffset, npix) : result;
   let scaled = false;
@@ -509,12 +566,15 @@ function decodeImage(raw: Header, data: Uint8Array, dataOffset: number, into: Co
     if (err instanceof FitsError) throw err.withContext({ ...ctx, offset: p.offset });
     throw err;
   }
-  if (physical && !scaled) physicalFloat32InPlace(out as Int32Array, physical);
+  if (physical && !scaled) {
+    const w = info.shape[0];
+    physicalFloat32InPlace(rows ? (out as Int32Array).subarray(rows.y0 * w, rows.y1 * w) : (out as Int32Array), physical);
+  }
   return result;
 
   function decodeTiles(out: CompressedStoredArray): void {
     const riceDone = tileCodec === RICE && cData ? decodeRiceTiles(out, cData) : false;
-    for (let t = 0; t < nrows; t++) {
+    for (let t = tFirst; t < tEnd; t++) {
       const tileLen = grid.select(t);
       p.tileLen = tileLen;
       let tile: Int32Array | Float32Array | Float64Array;
@@ -570,10 +630,11 @@ function decodeImage(raw: Header, data: Uint8Array, dataOffset: number, into: Co
   }
 
   /**
-   * Every tile with COMPRESSED_DATA bytes, decoded by the WebAssembly kernel many tiles per call:
-   * the tiles' compressed bytes are copied into the kernel's memory, decoded there, and the pixels
-   * copied (or restored from quantized values) into the image. With `physical` and every tile
-   * here, the pixels are scaled in the kernel's memory and copied into the float32 result.
+   * Every tile (of tFirst … tEnd − 1) with COMPRESSED_DATA bytes, decoded by the WebAssembly
+   * kernel many tiles per call: the tiles' compressed bytes are copied into the kernel's memory,
+   * decoded there, and the pixels copied (or restored from quantized values) into the image. With
+   * `physical` and every tile here, the pixels are scaled in the kernel's memory and copied into
+   * the float32 result.
    * Returns whether any tile was decoded.
    */
   function decodeRiceTiles(out: CompressedStoredArray, col: ColumnLayout): boolean {
@@ -581,7 +642,7 @@ function decodeImage(raw: Header, data: Uint8Array, dataOffset: number, into: Co
     const starts: number[] = [];
     const lens: number[] = [];
     const lengths: number[] = [];
-    for (let t = 0; t < nrows; t++) {
+    for (let t = tFirst; t < tEnd; t++) {
       if (desc.read(col, t) === 0) continue;
       const n = grid.select(t);
       const start = desc.offset;
@@ -598,7 +659,7 @@ function decodeImage(raw: Header, data: Uint8Array, dataOffset: number, into: Co
     if (!(info.blockSize > 0)) throw new FitsError(`RICE_1 BLOCKSIZE must be positive, got ${info.blockSize}`, { keyword: 'ZVAL1' });
     const { exports: k, arena } = riceKernels();
     const quantized = isFloat && info.quantize !== null;
-    const scaling = physical !== null && tiles.length === nrows ? physical : null;
+    const scaling = physical !== null && tiles.length === tEnd - tFirst ? physical : null;
     const image = scaling ? (result as Float32Array) : out;
     for (let b = 0; b < tiles.length; ) {
       // A batch: consecutive tiles up to RICE_BATCH_PIXELS pixels and RICE_BATCH_BYTES heap bytes (at least one tile).

@@ -80,9 +80,28 @@ export interface Hdu {
    * decode to, else storedPixels().
    */
   storedPixelsInto(target: ImageArray): ImageArray;
+  /**
+   * Rows y0 … y1 − 1 (0-based, along NAXIS2) of a 2-D image's physical values as float32 (the
+   * values float32Copy() gives), written into the same rows of `target`, a Float32Array of the
+   * whole image (row y at y · NAXIS1); its other rows are left as they are. Only what those rows
+   * need is read: the tiles holding them (compressed images), those rows (uncompressed). Not
+   * cached. Returns `target`. Throws FitsError when the image is not 2-D, the rows are not
+   * within it, or `target` is not of its size.
+   */
+  float32RowsInto(target: Float32Array, y0: number, y1: number): Float32Array;
+  /**
+   * Rows y0 … y1 − 1 of a 2-D image's stored values (those storedPixels() gives), decoded as in
+   * float32RowsInto into the same rows of `target`, an array of the whole image of the type
+   * storedPixels() gives (Uint8Array, Int16Array, Int32Array, Float32Array; Float64Array for
+   * BITPIX -64 and 64); its other rows are left as they are. Not cached. Returns `target`.
+   * Throws FitsError as float32RowsInto, and for a target of another type.
+   */
+  storedPixelsRowsInto(target: ImageArray, y0: number, y1: number): ImageArray;
   /** Table contents; throws FitsError for non-table HDUs. */
   table(): FitsTable;
 }
+
+type ImageArrayType = typeof Uint8Array | typeof Int16Array | typeof Int32Array | typeof Float32Array | typeof Float64Array;
 
 export interface HduSource {
   readonly bytes: Uint8Array;
@@ -237,6 +256,55 @@ abstract class BaseHdu implements Hdu {
     return this.storedPixels();
   }
 
+  /**
+   * Checks a row range of the image and a target array for it (`type`: the array type it must
+   * be); returns the image width.
+   */
+  protected checkRows(target: ImageArray, y0: number, y1: number, type: ImageArrayType | null): number {
+    if (!this.isImage) throw new FitsError(`HDU is a ${this.type} without image pixels`, this.context());
+    const shape = this.shape;
+    if (shape.length !== 2) throw new FitsError(`cannot read a row range of a ${shape.length}-D image`, this.context());
+    const [w, h] = shape;
+    if (!(Number.isInteger(y0) && Number.isInteger(y1) && y0 >= 0 && y0 <= y1 && y1 <= h)) {
+      throw new FitsError(`invalid row range ${y0} … ${y1} of an image of ${h} rows`, this.context());
+    }
+    if (target.length !== w * h || (type !== null && !(target instanceof type))) {
+      const want = type === null ? '' : `${type.name} `;
+      throw new FitsError(`cannot decode rows of a ${w}x${h} image into a ${target.constructor.name} of ${target.length} (a ${want}of ${w * h} needed)`, this.context());
+    }
+    return w;
+  }
+
+  /** The array type of the stored values (as storedPixels gives them), null for an invalid BITPIX. */
+  protected storedType(): ImageArrayType | null {
+    return compressedStoredType(this.bitpix);
+  }
+
+  storedPixelsRowsInto(target: ImageArray, y0: number, y1: number): ImageArray {
+    const w = this.checkRows(target, y0, y1, this.storedType());
+    target.set(this.storedPixels().subarray(y0 * w, y1 * w), y0 * w);
+    return target;
+  }
+
+  float32RowsInto(target: Float32Array, y0: number, y1: number): Float32Array {
+    const w = this.checkRows(target, y0, y1, Float32Array);
+    target.set(physicalFloat32(this.storedPixels().subarray(y0 * w, y1 * w), scalingOf(this.header, this.bitpix)), y0 * w);
+    return target;
+  }
+
+  /**
+   * float32RowsInto for a 32-bit image whose stored rows `decodeRows` writes into a target's
+   * memory (Int32Array or Float32Array): converted there in place. Other images: null.
+   */
+  protected float32RowsInPlace(target: Float32Array, y0: number, y1: number, w: number, decodeRows: (stored: Int32Array | Float32Array) => void): Float32Array | null {
+    const bitpix = this.bitpix;
+    if (bitpix !== 32 && bitpix !== -32) return null;
+    const stored = bitpix === 32 ? new Int32Array(target.buffer, target.byteOffset, target.length) : target;
+    decodeRows(stored);
+    physicalFloat32InPlace(stored.subarray(y0 * w, y1 * w), scalingOf(this.header, bitpix));
+    return target;
+  }
+
   /** Forgets the decoded pixels (they are decoded again when asked for). */
   protected dropPixels(): void {}
 
@@ -297,6 +365,40 @@ export class ImageHdu extends BaseHdu {
     const data = this.dataBytes();
     copySwapped(data.subarray(0, bytes.length), bytes, target.BYTES_PER_ELEMENT);
     return target;
+  }
+
+  override storedPixelsRowsInto(target: ImageArray, y0: number, y1: number): ImageArray {
+    // Read from the file whether or not the whole image is decoded already: a copy either way.
+    const w = this.checkRows(target, y0, y1, this.storedType());
+    const from = y0 * w;
+    const count = (y1 - y0) * w;
+    if (this.bitpix === 64) {
+      const big = this.#rawRows(from, count) as BigInt64Array;
+      const out = target as Float64Array;
+      for (let i = 0; i < count; i++) out[from + i] = Number(big[i]);
+      return target;
+    }
+    const size = target.BYTES_PER_ELEMENT;
+    const data = this.dataBytes();
+    const bytes = new Uint8Array(target.buffer, target.byteOffset + from * size, count * size);
+    copySwapped(data.subarray(from * size, (from + count) * size), bytes, size);
+    return target;
+  }
+
+  override float32RowsInto(target: Float32Array, y0: number, y1: number): Float32Array {
+    const w = this.checkRows(target, y0, y1, Float32Array);
+    const inPlace = this.float32RowsInPlace(target, y0, y1, w, (stored) => this.storedPixelsRowsInto(stored, y0, y1));
+    if (inPlace) return inPlace;
+    // 8-, 16- and 64-bit integers and float64: the rows' stored values converted.
+    const from = y0 * w;
+    target.set(physicalFloat32(this.#rawRows(from, (y1 - y0) * w), scalingOf(this.header, this.bitpix)), from);
+    return target;
+  }
+
+  /** Stored values of pixels from … from + count − 1, read from the file (not cached). */
+  #rawRows(from: number, count: number): RawImageArray {
+    this.dataBytes();
+    return readBigEndian(this.source.bytes, this.dataOffset + from * (Math.abs(this.bitpix) / 8), count, this.bitpix);
   }
 
   protected override dropPixels(): void {
@@ -377,6 +479,28 @@ export class CompressedImageHdu extends BaseHdu {
     const n = this.shape.reduce((a, b) => a * b, 1);
     if (this.#stored || !this.isImage || this.bitpix !== 32 || target.length !== n) return super.float32Into(target);
     return decodeCompressedFloat32(this.rawHeader, this.dataBytes(), this.dataOffset, target, scalingOf(this.header, 32));
+  }
+
+  override storedPixelsRowsInto(target: ImageArray, y0: number, y1: number): ImageArray {
+    this.checkRows(target, y0, y1, this.storedType());
+    if (this.#stored) return super.storedPixelsRowsInto(target, y0, y1);
+    return decodeCompressedImage(this.rawHeader, this.dataBytes(), this.dataOffset, target as CompressedStoredArray, { y0, y1 });
+  }
+
+  override float32RowsInto(target: Float32Array, y0: number, y1: number): Float32Array {
+    const w = this.checkRows(target, y0, y1, Float32Array);
+    if (this.#stored) return super.float32RowsInto(target, y0, y1);
+    const scaling = scalingOf(this.header, this.bitpix);
+    // 32-bit integers: decoded and scaled together, as float32Into.
+    if (this.bitpix === 32) return decodeCompressedFloat32(this.rawHeader, this.dataBytes(), this.dataOffset, target, scaling, { y0, y1 });
+    const inPlace = this.float32RowsInPlace(target, y0, y1, w, (stored) => this.storedPixelsRowsInto(stored, y0, y1));
+    if (inPlace) return inPlace;
+    // 8- and 16-bit integers and float64: the rows decoded into an array of the image's size, then converted.
+    const type = this.storedType();
+    if (type === null) throw new FitsError(`invalid ZBITPIX ${this.bitpix}`, this.context({ keyword: 'ZBITPIX' }));
+    const stored = this.storedPixelsRowsInto(new type(target.length), y0, y1);
+    target.set(physicalFloat32(stored.subarray(y0 * w, y1 * w), scaling), y0 * w);
+    return target;
   }
 
   protected override dropPixels(): void {

@@ -259,7 +259,9 @@ export function subtractTemplate(
         // Only the patches the detector actually overlaps (the preload's footprint is padded), each
         // decoded when the warp comes to it and released after it.
         if (!overlaps(target, science.width, science.height, wcs, info.width, info.height, margin)) return [];
-        return [{ wcs, width: info.width, height: info.height, load: () => (patchPlanes = readProcessedExposure(bytes, label, patchBuffer(info.width, info.height)).masked) }];
+        // Only the rows the warp reads are decoded.
+        const load = (rows?: { y0: number; y1: number }): MaskedImage => (patchPlanes = readProcessedExposure(bytes, label, patchBuffer(info.width, info.height), rows ?? null).masked);
+        return [{ wcs, width: info.width, height: info.height, load }];
       }),
     'input',
   );

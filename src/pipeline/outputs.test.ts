@@ -113,6 +113,59 @@ describe('outputs', () => {
     expect(again.masked.mask).toEqual(plain.mask);
   });
 
+  it('reads a row range of a processed exposure: those rows as a full read gives them, the others left as they were', () => {
+    const W = 45;
+    const H = 31;
+    const n = W * H;
+    const image = Int32Array.from({ length: n }, (_, i) => ((i * 7919) % 20_001) - 10_000);
+    const variance = Int32Array.from({ length: n }, (_, i) => 5_000 + ((i * 104729) % 3_000));
+    const mask = Int32Array.from({ length: n }, (_, i) => (i % 17 === 0 ? 1 << 3 : i % 23 === 0 ? 1 << 0 : 0));
+    // The file's mask bits differ from ours (BAD and CR swapped): they are remapped.
+    const mp = maskPlaneCards().map((c) => (c.key === 'MP_BAD' ? { ...c, value: 3 } : c.key === 'MP_CR' ? { ...c, value: 0 } : c));
+    const compressed = (width: number, height: number) => ({ type: 'RICE_1' as const, tileWidth: width, tileHeight: height });
+    for (const [tw, th] of [
+      [W, 1],
+      [16, 4],
+    ]) {
+      const bytes = writeFits({ header: metadataCards(meta) }, [
+        { extname: 'IMAGE', width: W, height: H, data: image, bscale: 0.37, bzero: 0, compression: compressed(tw, th) },
+        { extname: 'MASK', header: mp, width: W, height: H, data: mask, compression: compressed(tw, th) },
+        { extname: 'VARIANCE', width: W, height: H, data: variance, bscale: 0.011, bzero: 0, compression: compressed(tw, th) },
+      ]);
+      const full = readProcessedExposure(bytes).masked;
+      expect(full.mask[17]).toBe(MaskBit.BAD);
+      expect(full.mask[23]).toBe(MaskBit.CR);
+      for (const [y0, y1] of [
+        [0, H],
+        [3, 9],
+        [H - 1, H],
+        [10, 10],
+      ]) {
+        const into = makeMaskedImage(W, H);
+        into.image.fill(-1);
+        into.variance.fill(-2);
+        into.mask.fill(-3);
+        const got = readProcessedExposure(bytes, 'rows', into, { y0, y1 }).masked;
+        expect(got.image).toBe(into.image);
+        expect(got.mask).toBe(into.mask);
+        expect(got.variance).toBe(into.variance);
+        const expected = makeMaskedImage(W, H);
+        expected.image.fill(-1);
+        expected.variance.fill(-2);
+        expected.mask.fill(-3);
+        for (const p of ['image', 'variance', 'mask'] as const) expected[p].set(full[p].subarray(y0 * W, y1 * W), y0 * W);
+        expect(got.image).toEqual(expected.image);
+        expect(got.variance).toEqual(expected.variance);
+        expect(got.mask).toEqual(expected.mask);
+        // New planes when none are given.
+        const fresh = readProcessedExposure(bytes, 'rows', null, { y0, y1 }).masked;
+        expect(fresh.image.subarray(y0 * W, y1 * W)).toEqual(full.image.subarray(y0 * W, y1 * W));
+        expect(fresh.mask.subarray(y0 * W, y1 * W)).toEqual(full.mask.subarray(y0 * W, y1 * W));
+      }
+      expect(() => readProcessedExposure(bytes, 'rows', null, { y0: 5, y1: H + 1 })).toThrow(InvalidInputError);
+    }
+  });
+
   it('reads a master calibration compactly, to the values of a full read', () => {
     const W = 64;
     const H = 20;

@@ -237,8 +237,16 @@ export function readProcessedExposureInfo(bytes: Uint8Array, label = 'processed 
  * Reads a file written by writeProcessedExposure; mask bits are remapped through its MP_* cards.
  * `into`: planes of the file's size to decode into (their contents are overwritten), e.g. those
  * of the previous file of a series read one at a time; new ones when not given or of another size.
+ * `rows`: only rows y0 … y1 − 1 of the planes are decoded (only the tiles holding them), into those
+ * rows of the full-size planes returned; their other rows are unspecified (what `into` held, or
+ * zeros in new planes).
  */
-export function readProcessedExposure(bytes: Uint8Array, label = 'processed exposure', into: MaskedImage | null = null): ProcessedExposure {
+export function readProcessedExposure(
+  bytes: Uint8Array,
+  label = 'processed exposure',
+  into: MaskedImage | null = null,
+  rows: { readonly y0: number; readonly y1: number } | null = null,
+): ProcessedExposure {
   const file = open(bytes, label);
   const metadata = readExposureMetadata(file.hdus[0], label);
   const plane = (name: string): Hdu => {
@@ -252,8 +260,9 @@ export function readProcessedExposure(bytes: Uint8Array, label = 'processed expo
   for (const hdu of [msk, vr]) {
     if (hdu.shape[0] !== w || hdu.shape[1] !== h) throw new InvalidInputError(`${label}: HDU ${hdu.name} is ${hdu.shape.join('x')}, IMAGE is ${w}x${h}`);
   }
-  // The file is ours alone: its decoded planes are taken rather than copied.
   const reuse = into !== null && into.width === w && into.height === h ? into : null;
+  if (rows !== null) return { masked: readRows(label, img, msk, vr, w, h, reuse, rows), metadata };
+  // The file is ours alone: its decoded planes are taken rather than copied.
   const image = reuse ? img.float32Into(reuse.image) : img.takeFloat32();
   const variance = reuse ? vr.float32Into(reuse.variance) : vr.takeFloat32();
   const mskScaling = scalingOf(msk.header, msk.bitpix);
@@ -263,6 +272,26 @@ export function readProcessedExposure(bytes: Uint8Array, label = 'processed expo
   const mask = rawMask instanceof Int32Array ? rawMask : new Int32Array(rawMask);
   if (remap !== null) for (let i = 0; i < mask.length; i++) mask[i] = remapBits(mask[i], remap);
   return { masked: { width: w, height: h, image, mask, variance }, metadata };
+}
+
+/** readProcessedExposure of rows y0 … y1 − 1 only, into `into` or new planes. */
+function readRows(label: string, img: Hdu, msk: Hdu, vr: Hdu, w: number, h: number, into: MaskedImage | null, rows: { readonly y0: number; readonly y1: number }): MaskedImage {
+  const { y0, y1 } = rows;
+  if (!(Number.isInteger(y0) && Number.isInteger(y1) && y0 >= 0 && y0 <= y1 && y1 <= h)) throw new InvalidInputError(`${label}: invalid row range ${y0} … ${y1} of ${h} rows`);
+  const n = w * h;
+  const image = img.float32RowsInto(into ? into.image : new Float32Array(n), y0, y1);
+  const variance = vr.float32RowsInto(into ? into.variance : new Float32Array(n), y0, y1);
+  const mask = into ? into.mask : new Int32Array(n);
+  const mskScaling = scalingOf(msk.header, msk.bitpix);
+  if (msk.bitpix === 32 && mskScaling.bscale === 1 && mskScaling.bzero === 0) {
+    // Unscaled 32-bit integers: the stored values are the mask's values.
+    msk.storedPixelsRowsInto(mask, y0, y1);
+  } else {
+    mask.set(msk.takePixels().subarray(y0 * w, y1 * w), y0 * w);
+  }
+  const remap = maskRemap(msk);
+  if (remap !== null) for (let i = y0 * w; i < y1 * w; i++) mask[i] = remapBits(mask[i], remap);
+  return { width: w, height: h, image, mask, variance };
 }
 
 /** File mask bits → ours, by plane name (MP_* cards); null when they are the same. */

@@ -428,6 +428,79 @@ describe('runWarp', () => {
     ).toThrow(/announced as 121x120/);
   });
 
+  it('loads of a lazy source only the rows it reads (the others may hold anything), and no source that has nothing left to cover', () => {
+    const N = 120;
+    const sci = makeTanWcs({ raDeg: 10, decDeg: 10, crpix: [60, 60], pixelScaleArcsec: 0.2 });
+    // A: 100 x 300, the target's left part falls on its rows ~140 … 260; B: 200 x 200, covering
+    // the right part; C: A again (all it could cover is covered by then); D: far away.
+    const wa = makeTanWcs({ raDeg: 10, decDeg: 10, crpix: [80, 200], pixelScaleArcsec: 0.2 });
+    const wb = makeTanWcs({ raDeg: 10, decDeg: 10, crpix: [15, 100], pixelScaleArcsec: 0.21 });
+    const wd = makeTanWcs({ raDeg: 20, decDeg: 10, crpix: [60, 60], pixelScaleArcsec: 0.2 });
+    const rng = new SeededRng(5);
+    const noisy = (w: number, h: number): MaskedImage => {
+      const mi = makeMaskedImage(w, h);
+      for (let i = 0; i < w * h; i++) {
+        mi.image[i] = 100 + 10 * rng.normal();
+        mi.variance[i] = 90 + rng.uniform();
+        mi.mask[i] = rng.uniform() < 0.01 ? MaskBit.BAD : 0;
+      }
+      return mi;
+    };
+    const ia = noisy(100, 300);
+    const ib = noisy(200, 200);
+    const eager = runWarp({ target: target(sci, N, N), sources: [{ image: ia, wcs: wa }, { image: ib, wcs: wb }] });
+    const asked: Array<{ source: string; y0: number; y1: number }> = [];
+    // The planes as loaded: the rows asked for, anything elsewhere (NaN, NO_DATA).
+    const rowsOnly = (source: string, full: MaskedImage) => (rows?: { y0: number; y1: number }): MaskedImage => {
+      expect(rows).toBeDefined();
+      const { y0, y1 } = rows!;
+      asked.push({ source, y0, y1 });
+      const mi = makeMaskedImage(full.width, full.height);
+      mi.image.fill(NaN);
+      mi.variance.fill(-1);
+      mi.mask.fill(MaskBit.NO_DATA | MaskBit.SAT);
+      const w = full.width;
+      for (const p of ['image', 'variance', 'mask'] as const) mi[p].set(full[p].subarray(y0 * w, y1 * w), y0 * w);
+      return mi;
+    };
+    const lazy = runWarp({
+      target: target(sci, N, N),
+      sources: [
+        { wcs: wa, width: 100, height: 300, load: rowsOnly('A', ia) },
+        { wcs: wb, width: 200, height: 200, load: rowsOnly('B', ib) },
+        { wcs: wa, width: 100, height: 300, load: rowsOnly('C', ia) },
+        { wcs: wd, width: 200, height: 200, load: rowsOnly('D', ib) },
+      ],
+    });
+    expect(asked.map((a) => a.source)).toEqual(['A', 'B']);
+    expect(asked[0].y0).toBeGreaterThan(130);
+    expect(asked[0].y1).toBeLessThan(270);
+    expect(lazy.warped.image).toEqual(eager.warped.image);
+    expect(lazy.warped.variance).toEqual(eager.warped.variance);
+    expect(lazy.warped.mask).toEqual(eager.warped.mask);
+    expect(lazy.diagnostics.sources.slice(0, 2)).toEqual(eager.diagnostics.sources);
+    expect(lazy.diagnostics.sources[2].pixels).toBe(0);
+    expect(lazy.diagnostics.sources[3].pixels).toBe(0);
+    const { sources: _s, ...lazyTotals } = lazy.diagnostics;
+    const { sources: _e, ...eagerTotals } = eager.diagnostics;
+    expect(lazyTotals).toEqual(eagerTotals);
+    expect(eager.diagnostics.sources[1].pixels).toBeGreaterThan(0);
+    expect(eager.coveredFraction).toBe(1);
+    // B, which reads only where A left pixels to fill, gives them what it gives warped on its own.
+    const alone = [runWarp({ target: target(sci, N, N), sources: [{ image: ia, wcs: wa }] }), runWarp({ target: target(sci, N, N), sources: [{ image: ib, wcs: wb }] })];
+    const reference = makeMaskedImage(N, N);
+    for (let k = 0; k < N * N; k++) {
+      const from = alone[0].warped.mask[k] & MaskBit.NO_DATA ? alone[1].warped : alone[0].warped;
+      reference.image[k] = from.image[k];
+      reference.variance[k] = from.variance[k];
+      reference.mask[k] = from.mask[k];
+    }
+    expect(lazy.warped.image).toEqual(reference.image);
+    expect(lazy.warped.variance).toEqual(reference.variance);
+    expect(lazy.warped.mask).toEqual(reference.mask);
+    expect(eager.diagnostics.maskedPixels).toBeGreaterThan(0);
+  });
+
   it('ORs the mask bits of the taps with non-negligible weight, and treats template NO_DATA as no coverage', () => {
     const N = 100;
     const tpl = makeTanWcs({ raDeg: 10, decDeg: 10, crpix: [50, 50], pixelScaleArcsec: 0.2 });

@@ -50,7 +50,9 @@ import { gridMidpointError, makeTransformGrid, skyTransform, TargetSkyCache, typ
  *
  * Computation. The per-pixel loop runs in WebAssembly (wasm/warp.ts), one source at a time: the
  * part of the source its pixels can reach is copied into the module's memory and the target is
- * filled band by band. Coordinates, table rows and coverage are decided in float64 as described
+ * filled band by band. That part is worked out from the transform grid before the source's pixels
+ * are needed, leaving out the grid cells whose pixels earlier sources filled: a lazy source is
+ * asked for those rows only, and not loaded when it has nothing left to cover. Coordinates, table rows and coverage are decided in float64 as described
  * above; the kernel sums run in float32 (SIMD), so values agree with a float64 evaluation to
  * float32 rounding.
  */
@@ -93,6 +95,12 @@ export interface WarpSource {
   readonly wcs: WarpWcs;
 }
 
+/** Source rows y0 … y1 − 1. */
+export interface WarpSourceRows {
+  readonly y0: number;
+  readonly y1: number;
+}
+
 /**
  * A source decoded only when its turn comes and released after it (e.g. a template patch read
  * from its file): the warp then holds one source's pixels at a time instead of all of them.
@@ -101,7 +109,13 @@ export interface LazyWarpSource {
   readonly wcs: WarpWcs;
   readonly width: number;
   readonly height: number;
-  load(): MaskedImage;
+  /**
+   * The source's planes, of its full size. `rows`: the warp reads only rows y0 … y1 − 1 of them
+   * (worked out from the transform grid before the load), so only those need be decoded: the
+   * other rows are unspecified (any values). Not given: every row is read. A source that can
+   * cover none of the target pixels still uncovered is not loaded.
+   */
+  load(rows?: WarpSourceRows): MaskedImage;
 }
 
 export interface WarpInput {
@@ -191,12 +205,11 @@ function checkInput(input: WarpInput): void {
  * Refines the grid until its midpoint error is within tolerance (or the spacing reaches 2). The
  * target's sky positions come from `sky`, shared by all sources.
  */
-function transformGrid(target: WarpTarget, src: WarpSource, cfg: WarpConfig, sky: TargetSkyCache): { grid: TransformGrid; error: number } {
+function transformGrid(target: WarpTarget, wcs: WarpWcs, sw: number, sh: number, cfg: WarpConfig, sky: TargetSkyCache): { grid: TransformGrid; error: number } {
   let spacing = cfg.gridSpacingPx;
-  const { width: sw, height: sh } = src.image;
   while (true) {
-    const grid = makeTransformGrid(target.wcs, target.width, target.height, src.wcs, spacing, { targetSky: sky, sourceWidth: sw, sourceHeight: sh });
-    const error = gridMidpointError(grid, target.wcs, src.wcs, sw, sh, sky);
+    const grid = makeTransformGrid(target.wcs, target.width, target.height, wcs, spacing, { targetSky: sky, sourceWidth: sw, sourceHeight: sh });
+    const error = gridMidpointError(grid, target.wcs, wcs, sw, sh, sky);
     if (error <= cfg.gridTolerancePx || spacing <= 2) return { grid, error };
     spacing = Math.max(2, Math.floor(spacing / 2));
   }
@@ -254,15 +267,45 @@ interface Reach {
   readonly col1: number;
   readonly row0: number;
   readonly row1: number;
+  /** floor(u) and floor(v) of the pixels covered: uMin … uMax, vMin … vMax (all taps inside the source and the window). */
+  readonly uMin: number;
+  readonly uMax: number;
+  readonly vMin: number;
+  readonly vMax: number;
+}
+
+/** Whether bits from … to − 1 of `bits` (bit k & 7 of byte k >> 3) are all set. */
+function allSet(bits: Uint8Array, from: number, to: number): boolean {
+  if (to <= from) return true;
+  const b0 = from >>> 3;
+  const b1 = (to - 1) >>> 3;
+  const head = (0xff << (from & 7)) & 0xff;
+  const tail = 0xff >>> (7 - ((to - 1) & 7));
+  if (b0 === b1) return (bits[b0] & head & tail) === (head & tail);
+  if ((bits[b0] & head) !== head || (bits[b1] & tail) !== tail) return false;
+  for (let b = b0 + 1; b < b1; b++) if (bits[b] !== 0xff) return false;
+  return true;
+}
+
+/** Whether every target pixel of cell (i, j) has its bit set in `cover` (W target columns). */
+function cellCovered(grid: TransformGrid, i: number, j: number, cover: Uint8Array, W: number): boolean {
+  const { nx, ny, spacing } = grid;
+  const x0 = i * spacing;
+  const x1 = i === nx - 2 ? W : (i + 1) * spacing;
+  const y1 = j === ny - 2 ? grid.height : (j + 1) * spacing;
+  for (let y = j * spacing; y < y1; y++) if (!allSet(cover, y * W + x0, y * W + x1)) return false;
+  return true;
 }
 
 /**
  * The cells of the grid some pixel of which may be covered by a W × H source (a − 1 ≤ floor(u)
  * ≤ W − 1 − a, likewise v), null when none. A pixel's (u, v) lies within its cell's corner
  * values (bilinear interpolation) up to rounding, so a cell is kept when its corners' bounding
- * box comes within a pixel of that range; cells with a NaN corner have NaN pixels only.
+ * box comes within a pixel of that range; cells with a NaN corner have NaN pixels only. With
+ * `cover` (the target pixels filled by earlier sources), cells whose every pixel is filled are
+ * left out: the source has nothing to give them.
  */
-function sourceReach(grid: TransformGrid, W: number, H: number, a: number): Reach | null {
+function sourceReach(grid: TransformGrid, W: number, H: number, a: number, cover: Uint8Array | null): Reach | null {
   const { nx, ny, u, v, spacing } = grid;
   const lo = a - 1;
   const hiX = W - 1 - a;
@@ -284,6 +327,7 @@ function sourceReach(grid: TransformGrid, W: number, H: number, a: number): Reac
       const vMax = Math.max(v[k], v[k + 1], v[k + nx], v[k + nx + 1]);
       // NaN propagates through min / max and fails every comparison.
       if (!(uMax >= lo - 1 && uMin < hiX + 2 && vMax >= lo - 1 && vMin < hiY + 2)) continue;
+      if (cover !== null && cellCovered(grid, i, j, cover, grid.width)) continue;
       cellOk[j * (nx - 1) + i] = 1;
       if (jMin < 0) jMin = j;
       jMax = j;
@@ -295,15 +339,16 @@ function sourceReach(grid: TransformGrid, W: number, H: number, a: number): Reac
   }
   if (jMin < 0) return null;
   // floor(u) of a covered pixel is within floor(uLow) − 1 … floor(uHigh) + 1; its taps reach a − 1 before, a after.
-  return {
-    cellOk,
-    yStart: jMin * spacing,
-    yEnd: jMax === ny - 2 ? grid.height : (jMax + 1) * spacing,
-    col0: Math.max(0, Math.floor(uLow) - a),
-    col1: Math.min(W, Math.floor(uHigh) + a + 2),
-    row0: Math.max(0, Math.floor(vLow) - a),
-    row1: Math.min(H, Math.floor(vHigh) + a + 2),
-  };
+  const col0 = Math.max(0, Math.floor(uLow) - a);
+  const col1 = Math.min(W, Math.floor(uHigh) + a + 2);
+  const row0 = Math.max(0, Math.floor(vLow) - a);
+  const row1 = Math.min(H, Math.floor(vHigh) + a + 2);
+  const uMin = Math.max(a - 1, col0 + a - 1);
+  const uMax = Math.min(W - 1 - a, col1 - 1 - a);
+  const vMin = Math.max(a - 1, row0 + a - 1);
+  const vMax = Math.min(H - 1 - a, row1 - 1 - a);
+  if (uMax < uMin || vMax < vMin) return null;
+  return { cellOk, yStart: jMin * spacing, yEnd: jMax === ny - 2 ? grid.height : (jMax + 1) * spacing, col0, col1, row0, row1, uMin, uMax, vMin, vMax };
 }
 
 /** Target rows per band: the kernel runs band by band, cell column by cell column, for cache locality. */
@@ -321,7 +366,8 @@ interface SourceSums {
 
 /**
  * Fills the pixels of `out` that no earlier source filled (their bit in `cover` is clear) and
- * that `src` covers, and sets their bits. The per-pixel loop runs in WebAssembly (wasm/warp.ts):
+ * that `src` covers, and sets their bits; `reach`: what src can cover (sourceReach), src is read
+ * in its window only. The per-pixel loop runs in WebAssembly (wasm/warp.ts):
  * the part of the source it reaches (image and variance interleaved; the mask only when it has
  * bits there), the grid, the kernel table and the coverage bits are copied into the module's
  * memory, the target is warped band by band into band buffers there, and each band row's newly
@@ -329,6 +375,7 @@ interface SourceSums {
  */
 function warpSource(
   src: MaskedImage,
+  reach: Reach,
   grid: TransformGrid,
   tab: LanczosTable,
   t32: KernelTable32,
@@ -340,16 +387,8 @@ function warpSource(
   const sums: SourceSums = { filled: 0, sumJac: 0, sumW2: 0, masked: 0 };
   const a = tab.order;
   const n = tab.taps;
-  const { width: Ws, height: Hs } = src;
-  const reach = sourceReach(grid, Ws, Hs, a);
-  if (reach === null) return sums;
-  const { cellOk, col0, col1, row0, row1, yStart, yEnd } = reach;
-  // floor(u), floor(v) of the pixels covered: all taps inside the source and inside the window
-  const uMin = Math.max(a - 1, col0 + a - 1);
-  const uMax = Math.min(Ws - 1 - a, col1 - 1 - a);
-  const vMin = Math.max(a - 1, row0 + a - 1);
-  const vMax = Math.min(Hs - 1 - a, row1 - 1 - a);
-  if (uMax < uMin || vMax < vMin) return sums;
+  const Ws = src.width;
+  const { cellOk, col0, col1, row0, row1, yStart, yEnd, uMin, uMax, vMin, vMax } = reach;
   const W = out.width;
   const Wc = col1 - col0;
   const rows = row1 - row0;
@@ -530,18 +569,26 @@ export function runWarp(input: WarpInput): WarpResult {
   const cover = new Uint8Array(Math.ceil(n / 8));
   const done: Array<{ grid: TransformGrid; error: number; sums: SourceSums }> = [];
   input.sources.forEach((source, i) => {
-    let img: MaskedImage | null = isLazy(source) ? source.load() : source.image;
-    if (isLazy(source)) {
-      checkPlanes(i, img);
-      if (img.width !== source.width || img.height !== source.height) {
-        throw new InvalidInputError(`warp: source ${i} loaded as ${img.width}x${img.height}, announced as ${source.width}x${source.height}`);
+    const lazy = isLazy(source);
+    const sw = lazy ? source.width : source.image.width;
+    const sh = lazy ? source.height : source.image.height;
+    const { grid, error } = transformGrid(input.target, source.wcs, sw, sh, cfg, sky);
+    // What the source can give to pixels no earlier source filled: nothing (it is not loaded), or
+    // the pixels of a window, whose rows alone a lazy source decodes.
+    const reach = sourceReach(grid, sw, sh, tab.order, i > 0 ? cover : null);
+    let sums: SourceSums = { filled: 0, sumJac: 0, sumW2: 0, masked: 0 };
+    if (reach !== null) {
+      let img: MaskedImage | null = lazy ? source.load({ y0: reach.row0, y1: reach.row1 }) : source.image;
+      if (lazy) {
+        checkPlanes(i, img);
+        if (img.width !== source.width || img.height !== source.height) {
+          throw new InvalidInputError(`warp: source ${i} loaded as ${img.width}x${img.height}, announced as ${source.width}x${source.height}`);
+        }
       }
+      sums = warpSource(img, reach, grid, tab, t32, cfg, warped, cover, valueScale);
+      img = null;
     }
-    const src: WarpSource = { image: img, wcs: source.wcs };
-    const { grid, error } = transformGrid(input.target, src, cfg, sky);
-    const sums = warpSource(img, grid, tab, t32, cfg, warped, cover, valueScale);
     done.push({ grid, error, sums });
-    img = null;
   });
   // The kernel's memory holds the largest patch window of this warp (tens of MB): it is let go
   // rather than kept through the stages that follow, which need the memory more.
