@@ -7,7 +7,8 @@ export { releaseWasmInstance, wasmInstance, type WasmInstance } from './load.ts'
 export { WASM_MODULES, type WasmModuleName } from './modules.ts';
 export { passKernels, type PassKernels } from './passes.ts';
 export { riceKernels, RICE_CORRUPT, RICE_ENDS_EARLY, RICE_READ_SLACK, type RiceKernels } from './rice.ts';
-export { filterKernels, type FilterKernels } from './filters.ts';
-export { isrKernels, calibrateDesc, CALIBRATE_DESC_BYTES, type IsrKernels } from './isr.ts';
 export { releaseWarpKernels, warpKernels, type WarpKernels } from './warp.ts';
+export { isrKernels, calibrateDesc, CALIBRATE_DESC_BYTES, type IsrKernels } from './isr.ts';
+export { filterKernels, type FilterKernels } from './filters.ts';
+export { momentKernels, type MomentKernels } from './moments.ts';
 export { matchingKernels, releaseMatchingKernels, type MatchingKernels } from './matching.ts';

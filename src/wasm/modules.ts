@@ -4,7 +4,7 @@
  * `npm run build:wasm` recompiles them; `build.test.ts` fails when a committed binary is not
  * what its source compiles to.
  */
-export const WASM_MODULES = ['passes', 'rice', 'filters', 'isr', 'warp', 'matching'] as const;
+export const WASM_MODULES = ['passes', 'rice', 'warp', 'isr', 'filters', 'moments', 'matching'] as const;
 export type WasmModuleName = (typeof WASM_MODULES)[number];
 
 /**

@@ -5,7 +5,7 @@ import { MaskBit, type MaskedImage } from '../../../core/image.ts';
 import { parseConfig } from '../../config.ts';
 import { adaptiveMoments, gaussianCentroid } from '../../lib/moments.ts';
 import { sipPixelToSky, type SipWcs } from '../../lib/sip-wcs.ts';
-import { medianInPlace, sigmaClippedStatsInPlace } from '../../lib/stats.ts';
+import { IQR_TO_SIGMA } from '../../lib/stats.ts';
 import { CONVOLUTION_STRIP_ROWS, convolveScratchSize, gaussianKernel, SeparableConvolver, type Footprints } from '../detection/detection.ts';
 import { LazySymmetricFilter } from './wide-filter.ts';
 import { makeDiaSourceCatalog, type DiaSourceCatalog, type FluxUnit } from './dia-source-catalog.ts';
@@ -23,6 +23,8 @@ import {
   type PsfFitOptions,
 } from './psf-photometry.ts';
 import { findRoot, unionRoots } from '../../lib/union-find.ts';
+import { filterKernels } from '../../../wasm/filters.ts';
+import { momentKernels } from '../../../wasm/moments.ts';
 
 /**
  * Sources on the difference image D (science minus template, electrons):
@@ -58,15 +60,17 @@ import { findRoot, unionRoots } from '../../lib/union-find.ts';
  * diaSourceId = diaSourceIdBase(visit, detector) + r (dia-source-id.ts).
  *
  * The template error floor's wide Gaussian is evaluated only at the pixels where the floor can
- * change the outcome (the noise sub-grid, and where |S| is beyond the threshold without it): the
- * floor only lowers |S|, so elsewhere the pixel is below the threshold with or without it. The
- * result is the same as with the floor everywhere.
+ * change the outcome (the noise sub-grid, and where |S| without it is beyond a lower bound of the
+ * threshold): the floor only lowers |S|, so elsewhere the pixel is below the threshold with or
+ * without it. The result is the same as with the floor everywhere.
  *
- * Memory: no full-size plane. The filtered image and variance, and S, are computed a strip of
- * rows at a time and labelled as they come (the noise sub-grid's values pixel by pixel); kept are
- * S and the labels of the last rows, the pixels beyond the threshold with their labels, and the
- * row-filtered template of the error floor on the columns where it is evaluated; plus a mask
- * copy unless `inPlace`.
+ * Memory: no full-size plane. The filtered image and variance are computed a strip of rows at a
+ * time, in one pass that takes the noise sub-grid's values and keeps the candidate pixels (|S|
+ * beyond a lower bound of the threshold, which depends on the noise) with their filtered values;
+ * S, the labels and the peaks are then computed over the candidates only. Kept are the
+ * candidates, the pixels beyond the threshold with their labels, the labels of two rows and S of
+ * three rows, and the rows of the row-filtered template that the floor's evaluation needs; plus a
+ * mask copy unless `inPlace`.
  */
 export const DiaSourcesConfig = z
   .object({
@@ -75,9 +79,9 @@ export const DiaSourcesConfig = z
     /** Minimum footprint area (pixels beyond the threshold). */
     minAreaPx: z.number().int().min(1).default(4),
     /**
-     * Half-width of the matched filter in PSF sigmas. 3 keeps the half-width at 6 px up to a
-     * PSF sigma of 2 px, where convolveSeparable runs unrolled (twice as fast); the Gaussian
-     * beyond 3 sigma carries a negligible part of the matched filter's S/N.
+     * Half-width of the matched filter in PSF sigmas (6 px for a PSF sigma of 2 px; the filter's
+     * cost grows with it); the Gaussian beyond 3 sigma carries a negligible part of the matched
+     * filter's S/N.
      */
     kernelHalfWidthSigmas: z.number().min(1).max(6).default(3),
     /** Threshold and errors in units of the measured (not the variance-plane) noise. */
@@ -262,6 +266,147 @@ class IntList {
   }
 }
 
+/** Growable Float32Array. */
+class FloatList {
+  data: Float32Array;
+  length = 0;
+  constructor(capacity: number) {
+    this.data = new Float32Array(Math.max(16, capacity));
+  }
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new Float32Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = v;
+  }
+}
+
+/**
+ * The pixels beyond thresholdSigma times this are kept through the pass that measures the noise
+ * scale (the threshold's unit): a scale below it takes a second pass. The scale is about 1 or
+ * above (the variance plane misses the correlated noise of the warped, convolved template).
+ */
+const NOISE_SCALE_LOW = 0.75;
+
+/**
+ * The template error floor: the filtered variance v (float32) at p plus (f · G ⊗ T)² (G ⊗ T the
+ * lazily filtered template at p), rounded to float32; v where G ⊗ T is not a number or there is
+ * no floor.
+ */
+function withFloor(floor: LazySymmetricFilter | null, f: number, p: number, v: number): number {
+  if (floor === null) return v;
+  const e = f * floor.at(p);
+  return e === e ? Math.fround(v + e * e) : v;
+}
+
+/** The pixels kept through the pass: index, filtered D and variance, and the variance with the floor. */
+class Candidates {
+  p = new Int32Array(4096);
+  d = new Float32Array(4096);
+  v = new Float32Array(4096);
+  w = new Float32Array(4096);
+  length = 0;
+  push(p: number, d: number, v: number, w: number): void {
+    if (this.length === this.p.length) this.grow();
+    const k = this.length++;
+    this.p[k] = p;
+    this.d[k] = d;
+    this.v[k] = v;
+    this.w[k] = w;
+  }
+  grow(): void {
+    const n = 2 * this.length;
+    const p = new Int32Array(n);
+    const d = new Float32Array(n);
+    const v = new Float32Array(n);
+    const w = new Float32Array(n);
+    p.set(this.p);
+    d.set(this.d);
+    v.set(this.v);
+    w.set(this.w);
+    this.p = p;
+    this.d = d;
+    this.v = v;
+    this.w = w;
+  }
+}
+
+/** Where the noise sub-grid's values go. */
+class NoiseSamples {
+  readonly s: Float32Array;
+  readonly predicted: Float32Array;
+  length = 0;
+  constructor(capacity: number) {
+    this.s = new Float32Array(capacity);
+    this.predicted = new Float32Array(capacity);
+  }
+}
+
+/**
+ * The sub-grid values of a row (columns x0, x0 + step, …): S = d / √v, v with the floor, at the
+ * pixels without `excludeBits` where v is positive and finite and S finite; and √v.
+ * rowsD and rowsV hold the row from `o`, `base` is its first pixel's index.
+ */
+function sampleRow(
+  rowsD: Float32Array,
+  rowsV: Float32Array,
+  o: number,
+  base: number,
+  W: number,
+  x0: number,
+  step: number,
+  mask: Int32Array,
+  excludeBits: number,
+  floor: LazySymmetricFilter | null,
+  f: number,
+  out: NoiseSamples,
+): void {
+  const s = out.s;
+  const predicted = out.predicted;
+  let m = out.length;
+  for (let x = x0; x < W; x += step) {
+    const p = base + x;
+    if (mask[p] & excludeBits) continue;
+    const v = withFloor(floor, f, p, rowsV[o + x]);
+    if (!(v > 0 && v < Infinity)) continue;
+    const sd = Math.sqrt(v);
+    const sv = rowsD[o + x] / sd;
+    if (!Number.isFinite(sv)) continue;
+    s[m] = sv;
+    predicted[m] = sd;
+    m++;
+  }
+  out.length = m;
+}
+
+/**
+ * Keeps the candidates list[q …] of a row (strip offsets below `end`; the row from `o`, its
+ * first pixel `base`) with their filtered values and floor; returns the index after them.
+ */
+function keepCandidates(
+  list: Int32Array,
+  q: number,
+  count: number,
+  end: number,
+  o: number,
+  base: number,
+  rowsD: Float32Array,
+  rowsV: Float32Array,
+  floor: LazySymmetricFilter | null,
+  f: number,
+  out: Candidates,
+): number {
+  for (; q < count && list[q] < end; q++) {
+    const i = list[q];
+    const p = base + i - o;
+    const v = rowsV[i];
+    out.push(p, rowsD[i], v, withFloor(floor, f, p, v));
+  }
+  return q;
+}
+
 function checkPlanes(m: MaskedImage, W: number, H: number, what: string): void {
   const n = W * H;
   if (m.width !== W || m.height !== H) throw new InvalidInputError(`dia-sources: ${what} is ${m.width}x${m.height}, the difference is ${W}x${H}`);
@@ -311,26 +456,28 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   const r = Math.max(1, Math.ceil(cfg.kernelHalfWidthSigmas * psfSigma));
   const kernel = gaussianKernel(psfSigma, r);
   // k² is a Gaussian of sigma σ/√2: its taps beyond 4 of those sigmas (about 6e-5 of its sum)
-  // are dropped, which keeps the variance pass on convolveSeparable's fast path.
+  // are dropped.
   const r2 = Math.min(r, Math.ceil((4 * psfSigma) / Math.SQRT2));
   const kernel2 = new Float32Array(2 * r2 + 1);
   for (let i = -r2; i <= r2; i++) kernel2[i + r2] = kernel[i + r] * kernel[i + r];
   const zeroBits = cfg.filterZeroBits | MaskBit.NO_DATA;
-  const filtered = new SeparableConvolver(D.image, W, H, kernel, new Float32Array(convolveScratchSize(W, H, r)), D.mask, zeroBits);
-  const filteredVar = new SeparableConvolver(D.variance, W, H, kernel2, new Float32Array(convolveScratchSize(W, H, r2)), D.mask, zeroBits);
+  const scratchD = new Float32Array(convolveScratchSize(W, H, r));
+  const scratchV = new Float32Array(convolveScratchSize(W, H, r2));
   // The template error floor: variance += (f · G ⊗ T)². A wide G (half-width above 6) is
-  // evaluated only at the pixels whose significance the floor can decide (withFloor, below); a
+  // evaluated only at the pixels whose significance the floor can decide (withFloor); a
   // narrow one everywhere, with the variance.
   const f = cfg.templateErrorFraction;
   let floor: LazySymmetricFilter | null = null;
-  let narrowFloor: SeparableConvolver | null = null;
+  let narrowKernel: Float32Array | null = null;
+  let scratchT: Float32Array | null = null;
   if (f > 0) {
     const sb = cfg.templateErrorSmoothingPsfSigmas * psfSigma;
     const gk = gaussianKernel(sb, Math.ceil(2.5 * sb));
     if (gk.length > 13) {
       floor = new LazySymmetricFilter(input.template.image, W, H, gk, D.mask, zeroBits);
     } else {
-      narrowFloor = new SeparableConvolver(input.template.image, W, H, gk, new Float32Array(convolveScratchSize(W, H, (gk.length - 1) >> 1)), D.mask, zeroBits);
+      narrowKernel = gk;
+      scratchT = new Float32Array(convolveScratchSize(W, H, (gk.length - 1) >> 1));
     }
   }
   /** The filtered variance with a narrow floor: v (float32) += (f · t)², t the filtered template. */
@@ -338,64 +485,126 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
     const e = f * tv;
     return e === e ? Math.fround(v + e * e) : v;
   };
-  /** The filtered variance v at p with the wide floor, when there is one. */
-  const withFloor = (p: number, v: number): number => {
-    if (floor === null) return v;
-    const e = f * floor.at(p);
-    return e === e ? Math.fround(v + e * e) : v;
-  };
 
-  // 2. Noise: robust sigma of S on a regular sub-grid of clean pixels (the filtered values
-  // computed at those pixels only).
+  // 2. One pass over the strips: the noise sub-grid's values and the pixels that may be beyond
+  // the threshold. The threshold needs the noise, which needs the whole pass; the pass keeps the
+  // pixels beyond a lower bound tLow of it instead (thresholdSigma times NOISE_SCALE_LOW, or
+  // thresholdSigma itself without useEmpiricalNoise), as the filtered D and variance there (and
+  // the variance with the floor); every other pixel has |S| ≤ tLow (or D = 0 after filtering: S
+  // is 0 or NaN) with or without the floor, which only lowers |S|. A noise scale below the bound
+  // (a threshold below tLow) takes a second pass at the threshold itself.
   const nc = cfg.noise;
   const step = Math.max(1, Math.floor(Math.sqrt(n / nc.maxSamples)));
   const cap = Math.ceil(W / step) * Math.ceil(H / step);
-  const samples = new Float32Array(cap);
-  const predicted = new Float32Array(cap);
-  let m = 0;
-  for (let y = step >> 1; y < H; y += step) {
-    const base = y * W;
-    for (let x = step >> 1; x < W; x += step) {
-      const p = base + x;
-      if (D.mask[p] & nc.excludeBits) continue;
-      let v = filteredVar.at(x, y);
-      if (narrowFloor !== null) v = plusNarrowFloor(v, narrowFloor.at(x, y));
-      v = withFloor(p, v);
-      if (!(v > 0 && v < Infinity)) continue;
-      const sd = Math.sqrt(v);
-      const s = filtered.at(x, y) / sd;
-      if (!Number.isFinite(s)) continue;
-      samples[m] = s;
-      predicted[m] = sd;
-      m++;
+  const noise = new NoiseSamples(cap);
+  const strip = CONVOLUTION_STRIP_ROWS;
+  const cand = new Candidates();
+  const collect = (tl: number, sampling: boolean): void => {
+    cand.length = 0;
+    const filtered = new SeparableConvolver(D.image, W, H, kernel, scratchD, D.mask, zeroBits);
+    const filteredVar = new SeparableConvolver(D.variance, W, H, kernel2, scratchV, D.mask, zeroBits);
+    const narrowFloor = narrowKernel !== null ? new SeparableConvolver(input.template.image, W, H, narrowKernel, scratchT, D.mask, zeroBits) : null;
+    // The strips are filtered into the kernels' memory, where the candidates are picked.
+    const { exports: k, arena } = momentKernels();
+    const [bufD, bufV, bufT, bufList] = arena.layout([
+      ['f32', strip * W],
+      ['f32', strip * W],
+      ['f32', narrowFloor !== null ? strip * W : 0],
+      ['i32', strip * W],
+    ]);
+    const rowsD = bufD.view;
+    const rowsV = bufV.view;
+    const list = bufList.view;
+    // A margin far above the rounding of S (and of its float32 value) keeps every pixel beyond tl.
+    const tl2 = tl * tl * (1 - 1e-6);
+    const half = step >> 1;
+    for (let y0 = 0; y0 < H; y0 += strip) {
+      const y1 = Math.min(H, y0 + strip);
+      const len = (y1 - y0) * W;
+      filtered.rows(y0, y1, rowsD, 0);
+      filteredVar.rows(y0, y1, rowsV, 0);
+      if (narrowFloor !== null) {
+        const rowsT = bufT.view;
+        narrowFloor.rows(y0, y1, rowsT, 0);
+        for (let i = 0; i < len; i++) rowsV[i] = plusNarrowFloor(rowsV[i], rowsT[i]);
+      }
+      const count = k.candidates(bufD.ptr, bufV.ptr, len, tl2, bufList.ptr);
+      let q = 0;
+      for (let y = y0; y < y1; y++) {
+        const o = (y - y0) * W;
+        // The row's sub-grid values (the floor is evaluated in row order: samples, then candidates).
+        if (sampling && y >= half && (y - half) % step === 0) sampleRow(rowsD, rowsV, o, y * W, W, half, step, D.mask, nc.excludeBits, floor, f, noise);
+        if (q < count) q = keepCandidates(list, q, count, o + W, o, y * W, rowsD, rowsV, floor, f, cand);
+      }
     }
-  }
+  };
+  const tLow = cfg.thresholdSigma * (cfg.useEmpiricalNoise ? NOISE_SCALE_LOW : 1);
+  collect(tLow, true);
+
+  // Noise: robust sigma of S on the sub-grid of clean pixels (lib/stats.ts's
+  // sigmaClippedStatsInPlace and medianInPlace, as the `filters` kernels give them).
   let noiseScale = NaN;
   let significanceMedian = NaN;
-  if (m >= nc.minSamples) {
-    const st = sigmaClippedStatsInPlace(samples, m, nc.clipSigma, nc.clipIterations);
-    if (st.sigma > 0) noiseScale = st.sigma;
-    significanceMedian = st.median;
+  let filteredNoisePredicted = NaN;
+  const m = noise.length;
+  if (m > 0) {
+    const { exports: fk, arena: fa } = filterKernels();
+    const [values, keys, work, hist, stats] = fa.layout([
+      ['f32', m],
+      ['i32', m],
+      ['i32', 4 * m],
+      ['i32', 8192],
+      ['f64', 4],
+    ]);
+    if (m >= nc.minSamples) {
+      values.view.set(noise.s.subarray(0, m));
+      fk.clippedStats(values.ptr, m, nc.clipSigma, nc.clipIterations, IQR_TO_SIGMA, keys.ptr, work.ptr, hist.ptr, stats.ptr);
+      if (stats.view[2] > 0) noiseScale = stats.view[2];
+      significanceMedian = stats.view[0];
+    }
+    values.view.set(noise.predicted.subarray(0, m));
+    filteredNoisePredicted = fk.median(values.ptr, m, keys.ptr, work.ptr, hist.ptr);
   }
-  const filteredNoisePredicted = m > 0 ? medianInPlace(predicted, m) : NaN;
   const scale = cfg.useEmpiricalNoise && noiseScale > 0 ? noiseScale : 1;
   const scale2 = scale * scale;
   const t = cfg.thresholdSigma * scale;
+  if (!(t >= tLow)) collect(t, false);
 
-  // 3. S row by row, and labelling: 8-connected pixels of one sign beyond ±t, union-find over
-  // provisional labels. The floor only adds to the variance, so it can only bring |S| down:
-  // where |S| without it is within ±t the pixel is below the threshold either way, and its value
-  // is only ever compared with footprint pixels (beyond t) as a neighbour, which comes out the
-  // same. Elsewhere (and for non-finite S) the floor is evaluated.
-  // Kept: S of three rows (a pixel's peak test looks at the rows above and below it), the labels
-  // of two, and per pixel beyond the threshold (`above`, in scan order) its label and whether it
-  // is a local maximum of ±S.
-  const strip = CONVOLUTION_STRIP_ROWS;
-  const rowsD = new Float32Array(strip * W);
-  const rowsV = new Float32Array(strip * W);
-  const rowsT = narrowFloor !== null ? new Float32Array(strip * W) : null;
-  const sig = new Float32Array(3 * W);
-  const labelRows = new Int32Array(2 * W);
+  // 3. S at the candidates, as the pixel-by-pixel evaluation gives it: without the floor where
+  // |S| ≤ t (the pixel is below the threshold with or without it, and its value is only ever
+  // compared with footprint pixels, beyond t, as a neighbour, which comes out the same), with it
+  // elsewhere (and for non-finite S). Kept: the pixels beyond ±t (`above`, in scan order) with S.
+  const nCand = cand.length;
+  const above = new IntList(Math.max(16, nCand));
+  const aboveS = new FloatList(Math.max(16, nCand));
+  {
+    const cd = cand.d;
+    const cv = cand.v;
+    const cw = cand.w;
+    const cp = cand.p;
+    for (let c = 0; c < nCand; c++) {
+      const d = cd[c];
+      const v = cv[c];
+      let sv = v > 0 && v < Infinity ? d / Math.sqrt(v) : NaN;
+      if (floor !== null && !(sv <= t && sv >= -t)) {
+        const w = cw[c];
+        sv = w > 0 && w < Infinity ? d / Math.sqrt(w) : NaN;
+      }
+      sv = Math.fround(sv);
+      if (sv > t || sv < -t) {
+        above.push(cp[c]);
+        aboveS.push(sv);
+      }
+    }
+  }
+  floor = null;
+
+  // Labelling: 8-connected pixels of one sign beyond ±t, union-find over provisional labels, in
+  // scan order over the pixels beyond the threshold only: the labels of two rows are kept (a
+  // row's entries cleared when its slot is reused), a neighbour below the threshold reads 0.
+  const nAbove = above.length;
+  const list = above.data;
+  const sigOf = aboveS.data;
   let lcap = 4096;
   let parent = new Int32Array(lcap);
   let lsign = new Int8Array(lcap);
@@ -426,72 +635,48 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   };
   const find = (l: number): number => findRoot(parent, l);
   const union = (a: number, b: number): number => unionRoots(parent, a, b);
-  const above = new IntList(1 << 14);
-  const aboveLabel = new IntList(1 << 14);
-  const abovePeak = new IntList(1 << 14);
-  /** Marks which of row y's pixels beyond the threshold (from `above` index q) are local maxima of ±S; returns the index after them. */
-  const markPeaks = (y: number, q: number): number => {
-    const end = (y + 1) * W;
-    const list = above.data;
-    for (; q < above.length && list[q] < end; q++) {
-      const x = list[q] - y * W;
-      const s = sig[(y % 3) * W + x];
-      const cls = s > t ? 1 : -1;
-      // Local maximum of ±S (ties broken towards the first pixel in scan order).
-      const v = cls * s;
-      let isPeak = true;
-      for (let dy = -1; dy <= 1 && isPeak; dy++) {
-        const yy = y + dy;
-        if (yy < 0 || yy >= H) continue;
-        const rowOff = (yy % 3) * W;
-        for (let dx = -1; dx <= 1; dx++) {
-          const xx = x + dx;
-          if ((dx === 0 && dy === 0) || xx < 0 || xx >= W) continue;
-          const u = cls * sig[rowOff + xx];
-          if (u > v || (u === v && (dy < 0 || (dy === 0 && dx < 0)))) {
-            isPeak = false;
-            break;
-          }
-        }
-      }
-      abovePeak.push(isPeak ? 1 : 0);
+  const labelOf = new Int32Array(nAbove);
+  // The rows that hold pixels beyond the threshold: row rowY[j] holds list[rowStart[j] … rowStart[j + 1]).
+  const rowY = new IntList(64);
+  const rowStart = new IntList(64);
+  for (let q = 0; q < nAbove; q++) {
+    const y = Math.floor(list[q] / W);
+    if (rowY.length === 0 || rowY.data[rowY.length - 1] !== y) {
+      rowY.push(y);
+      rowStart.push(q);
     }
-    return q;
-  };
+  }
+  rowStart.push(nAbove);
+  const nRowsAbove = rowY.length;
+  const ys = rowY.data;
+  const starts = rowStart.data;
   let nLabels = 0;
-  let peaksDone = 0;
-  for (let y0 = 0; y0 < H; y0 += strip) {
-    const y1 = Math.min(H, y0 + strip);
-    filtered.rows(y0, y1, rowsD, 0);
-    filteredVar.rows(y0, y1, rowsV, 0);
-    if (narrowFloor !== null) narrowFloor.rows(y0, y1, rowsT as Float32Array, 0);
-    for (let y = y0; y < y1; y++) {
-      const base = y * W;
-      const o = (y - y0) * W;
-      const so = (y % 3) * W;
-      for (let x = 0; x < W; x++) {
-        const d = rowsD[o + x];
-        const v = rowsT === null ? rowsV[o + x] : plusNarrowFloor(rowsV[o + x], rowsT[o + x]);
-        const s = v > 0 && v < Infinity ? d / Math.sqrt(v) : NaN;
-        if (floor !== null && !(s <= t && s >= -t)) {
-          const w = withFloor(base + x, v);
-          sig[so + x] = w > 0 && w < Infinity ? d / Math.sqrt(w) : NaN;
-        } else {
-          sig[so + x] = s;
-        }
-      }
-      const cur = (y & 1) * W;
+  {
+    const labelRows = new Int32Array(2 * W);
+    /** Per slot (row parity): the row it holds (−2: none) and that row's index in rowY. */
+    const slotRow = [-2, -2];
+    const slotIndex = [0, 0];
+    for (let j = 0; j < nRowsAbove; j++) {
+      const y = ys[j];
+      const slot = y & 1;
+      const cur = slot * W;
       const up = W - cur;
-      labelRows.fill(0, cur, cur + W);
-      for (let x = 0; x < W; x++) {
-        const p = base + x;
-        const s = sig[so + x];
-        const cls = s > t ? 1 : s < -t ? -1 : 0;
-        if (cls === 0) continue;
+      if (slotRow[slot] >= 0) {
+        const old = slotIndex[slot];
+        const oldBase = slotRow[slot] * W;
+        for (let q = starts[old]; q < starts[old + 1]; q++) labelRows[cur + list[q] - oldBase] = 0;
+      }
+      const upHeld = y > 0 && slotRow[1 - slot] === y - 1;
+      const base = y * W;
+      for (let q = starts[j]; q < starts[j + 1]; q++) {
+        const p = list[q];
+        const x = p - base;
+        const sv = sigOf[q];
+        const cls = sv > t ? 1 : -1;
         let l = 0;
         const q0 = x > 0 ? labelRows[cur + x - 1] : 0;
         if (q0 && lsign[q0] === cls) l = q0;
-        if (y > 0) {
+        if (upHeld) {
           const a = x > 0 ? labelRows[up + x - 1] : 0;
           const b = labelRows[up + x];
           const c = x + 1 < W ? labelRows[up + x + 1] : 0;
@@ -509,26 +694,78 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
           bx1[l] = x + 1;
           by0[l] = y;
           peakP[l] = p;
-          peakS[l] = s;
+          peakS[l] = sv;
         }
         labelRows[cur + x] = l;
-        above.push(p);
-        aboveLabel.push(l);
+        labelOf[q] = l;
         area[l]++;
         if (x < bx0[l]) bx0[l] = x;
         if (x >= bx1[l]) bx1[l] = x + 1;
         by1[l] = y + 1;
-        if (cls * s > cls * peakS[l]) {
+        if (cls * sv > cls * peakS[l]) {
           peakP[l] = p;
-          peakS[l] = s;
+          peakS[l] = sv;
         }
       }
-      // Row y − 1's neighbours are all known now.
-      if (y > 0) peaksDone = markPeaks(y - 1, peaksDone);
+      slotRow[slot] = y;
+      slotIndex[slot] = j;
     }
   }
-  peaksDone = markPeaks(H - 1, peaksDone);
-  floor = null;
+  // Local maxima of ±S (ties broken towards the first pixel in scan order) among the 8
+  // neighbours: only neighbours beyond the threshold of the same sign can be above a pixel beyond
+  // it, so S is kept for three rows of those pixels only (0 elsewhere).
+  const peakOf = new Uint8Array(nAbove);
+  {
+    const sig = new Float32Array(3 * W);
+    const held = [-2, -2, -2];
+    const heldIndex = [-1, -1, -1];
+    /** Makes ring slot yy mod 3 hold row yy: the pixels of rowY[j] (j < 0: none). */
+    const hold = (yy: number, j: number): void => {
+      const slot = yy % 3;
+      if (held[slot] === yy) return;
+      const off = slot * W;
+      const old = heldIndex[slot];
+      if (old >= 0) {
+        const oldBase = held[slot] * W;
+        for (let q = starts[old]; q < starts[old + 1]; q++) sig[off + list[q] - oldBase] = 0;
+      }
+      if (j >= 0) {
+        const b = yy * W;
+        for (let q = starts[j]; q < starts[j + 1]; q++) sig[off + list[q] - b] = sigOf[q];
+      }
+      held[slot] = yy;
+      heldIndex[slot] = j;
+    };
+    for (let j = 0; j < nRowsAbove; j++) {
+      const y = ys[j];
+      if (y > 0) hold(y - 1, j > 0 && ys[j - 1] === y - 1 ? j - 1 : -1);
+      hold(y, j);
+      if (y + 1 < H) hold(y + 1, j + 1 < nRowsAbove && ys[j + 1] === y + 1 ? j + 1 : -1);
+      const base = y * W;
+      for (let q = starts[j]; q < starts[j + 1]; q++) {
+        const x = list[q] - base;
+        const sv = sigOf[q];
+        const cls = sv > t ? 1 : -1;
+        const v = cls * sv;
+        let isPeak = true;
+        for (let dy = -1; dy <= 1 && isPeak; dy++) {
+          const yy = y + dy;
+          if (yy < 0 || yy >= H) continue;
+          const rowOff = (yy % 3) * W;
+          for (let dx = -1; dx <= 1; dx++) {
+            const xx = x + dx;
+            if ((dx === 0 && dy === 0) || xx < 0 || xx >= W) continue;
+            const u = cls * sig[rowOff + xx];
+            if (u > v || (u === v && (dy < 0 || (dy === 0 && dx < 0)))) {
+              isPeak = false;
+              break;
+            }
+          }
+        }
+        peakOf[q] = isPeak ? 1 : 0;
+      }
+    }
+  }
   for (let l = 1; l <= nLabels; l++) {
     const root = find(l);
     parent[l] = root;
@@ -605,10 +842,7 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   const posFill = pos.pixelOffsets.slice(0, nPos);
   const negFill = neg.pixelOffsets.slice(0, nNeg);
   const outMask = opts.inPlace ? D.mask : D.mask.slice();
-  const list = above.data;
-  const labelOf = aboveLabel.data;
-  const peakOf = abovePeak.data;
-  for (let q = 0; q < above.length; q++) {
+  for (let q = 0; q < nAbove; q++) {
     const p = list[q];
     const id = finalId[labelOf[q]];
     labelOf[q] = id;
@@ -627,13 +861,13 @@ export function runDiaSources(input: DiaSourcesInput, cfg: DiaSourcesConfig = ma
   /** The footprint id (as finalId) of pixel p: `above` is in scan order, so a binary search; 0 for a pixel below the threshold. */
   const labelAt = (p: number): number => {
     let a = 0;
-    let b = above.length;
+    let b = nAbove;
     while (a < b) {
       const mid = (a + b) >> 1;
       if (list[mid] < p) a = mid + 1;
       else b = mid;
     }
-    return a < above.length && list[a] === p ? labelOf[a] : 0;
+    return a < nAbove && list[a] === p ? labelOf[a] : 0;
   };
   const positive: Footprints = { count: nPos, ...pos, pixels: posPixels };
   const negative: Footprints = { count: nNeg, ...neg, pixels: negPixels };
