@@ -428,11 +428,12 @@ export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResu
   delete masters.bias;
   delete masters.dark;
   delete masters.flat;
+  // The raws' decoded pixels (and, without a master cache, the masters' planes) have just been let
+  // go: reclaimed now, not at some later point of the visit's peak.
+  collectReleasedMemory();
   // The difference image's planes (a SCIENCE visit with templates), image and variance laid out
   // for its file, and its mask: not written until the template patches are decoded into them
-  // (see subtractTemplate), they take no memory before. Allocated here, where the raws' and the
-  // masters' planes have just been let go, they also prompt the collector to reclaim those before
-  // the next stages run.
+  // (see subtractTemplate), they take no memory before.
   const differencePlanes =
     input.kind === 'SCIENCE' && (input.templates?.length ?? 0) > 0
       ? { ...allocateExposurePlanes(first.geometry.width, first.geometry.height), mask: new Int32Array(first.geometry.width * first.geometry.height) }
