@@ -36,8 +36,8 @@ export interface IsrInput {
   readonly raw: RawExposure;
   readonly masters?: CalibrationMasters;
   readonly defects?: readonly Defect[];
-  /** Image and variance planes for the exposure (see AssemblyInput.planes); new ones when not given. */
-  readonly planes?: { readonly image: Float32Array; readonly variance: Float32Array };
+  /** Image, variance (and mask) planes for the exposure (see AssemblyInput.planes); new ones when not given. */
+  readonly planes?: { readonly image: Float32Array; readonly variance: Float32Array; readonly mask?: Int32Array };
 }
 
 export interface OverscanAmpDiagnostics {

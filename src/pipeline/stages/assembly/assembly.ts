@@ -49,9 +49,9 @@ export interface AssemblyInput {
   readonly defects?: readonly Defect[];
   /**
    * Image and variance planes to assemble into (width × height, fresh: all zero), e.g. laid out
-   * for the output file; new ones when not given.
+   * for the output file, and a mask plane likewise (all zero); new ones when not given.
    */
-  readonly planes?: { readonly image: Float32Array; readonly variance: Float32Array };
+  readonly planes?: { readonly image: Float32Array; readonly variance: Float32Array; readonly mask?: Int32Array };
 }
 
 export interface AssemblyAmpDiagnostics {
@@ -76,10 +76,10 @@ export interface AssemblyResult {
 export function runAssembly(input: AssemblyInput, cfg: AssemblyConfig = makeAssemblyConfig()): AssemblyResult {
   const { width: W, height: H } = input;
   const planes = input.planes;
-  if (planes && (planes.image.length !== W * H || planes.variance.length !== W * H)) {
+  if (planes && (planes.image.length !== W * H || planes.variance.length !== W * H || (planes.mask && planes.mask.length !== W * H))) {
     throw new InvalidInputError(`assembly: the planes given are not ${W}x${H}`);
   }
-  const out: MaskedImage = planes ? { width: W, height: H, image: planes.image, variance: planes.variance, mask: new Int32Array(W * H) } : makeMaskedImage(W, H);
+  const out: MaskedImage = planes ? { width: W, height: H, image: planes.image, variance: planes.variance, mask: planes.mask ?? new Int32Array(W * H) } : makeMaskedImage(W, H);
   const img = out.image;
   const mask = out.mask;
   const vari = out.variance;
