@@ -12,7 +12,7 @@ import type { ColumnLayout } from './bintable.ts';
 import { riceDecode, riceMaxEncodedSize } from './rice.ts';
 import type { RiceBytePix } from './rice.ts';
 import { swapInPlace } from './endian.ts';
-import { unquantize } from './quantize.ts';
+import { N_RANDOM, randomTable, unquantize } from './quantize.ts';
 import type { QuantizeMethod } from './quantize.ts';
 import { physicalFloat32InPlace, scaleInt32ToFloat32At } from './pixels.ts';
 import type { Scaling } from './pixels.ts';
@@ -661,6 +661,20 @@ function decodeImage(
     const quantized = isFloat && info.quantize !== null;
     const scaling = physical !== null && tiles.length === tEnd - tFirst ? physical : null;
     const image = scaling ? (result as Float32Array) : out;
+    const restoreInKernel = quantized && out instanceof Float32Array;
+    /** Where tiles b … e − 1 lie in the image when they are consecutive runs of it, else −1. */
+    const contiguousStart = (b: number, e: number): number => {
+      let first = -1;
+      let next = -1;
+      for (let j = b; j < e; j++) {
+        grid.select(tiles[j]);
+        const at = grid.contiguousOffset();
+        if (j === b) first = next = at;
+        if (at < 0 || at !== next) return -1;
+        next += lengths[j];
+      }
+      return first;
+    };
     for (let b = 0; b < tiles.length; ) {
       // A batch: consecutive tiles up to RICE_BATCH_PIXELS pixels and RICE_BATCH_BYTES heap bytes (at least one tile).
       let lo = starts[b];
@@ -675,12 +689,14 @@ function decodeImage(
         hi = h;
         pixels += lengths[e];
       }
-      const [src, tileTable, dst, errInfo] = arena.layout([
+      const [src, tileTable, dst, errInfo, ditherTable] = arena.layout([
         ['u8', RICE_READ_SLACK + hi - lo],
         ['i32', 3 * (e - b)],
         ['i32', pixels],
         ['i32', 3],
+        ['f32', restoreInKernel ? N_RANDOM : 0],
       ]);
+      if (restoreInKernel) ditherTable.view.set(randomTable());
       src.view.fill(0, 0, RICE_READ_SLACK);
       src.view.set(heap.subarray(lo, hi), RICE_READ_SLACK);
       const tv = tileTable.view;
@@ -700,7 +716,35 @@ function decodeImage(
       }
       if (scaling) scaleInt32ToFloat32At(dst.ptr, pixels, scaling);
       const values = scaling ? new Float32Array(dst.view.buffer, dst.ptr, pixels) : dst.view;
-      if (quantized) {
+      // Quantized floats of a batch of consecutive runs of a float32 image: restored in the kernel,
+      // in place, then copied out at once.
+      const runStart = quantized && restoreInKernel ? contiguousStart(b, e) : -1;
+      if (runStart >= 0) {
+        let o = 0;
+        for (let j = b; j < e; j++) {
+          const t = tiles[j];
+          const n = lengths[j];
+          const method = info.quantize ?? 'NO_DITHER';
+          const dither = method === 'SUBTRACTIVE_DITHER_1' || method === 'SUBTRACTIVE_DITHER_2';
+          const ditherRow = t + 1 + info.ditherSeed - 1;
+          const blank = zblankCol ? readScalarCell(zblankCol, table, t, rowBytes) : blankKw;
+          const hasBlank = blank !== null && Number.isInteger(blank) && blank >= -2147483648 && blank <= 2147483647;
+          k.unquantizeTile(
+            dst.ptr + 4 * o,
+            n,
+            ditherTable.ptr,
+            (((ditherRow - 1) % N_RANDOM) + N_RANDOM) % N_RANDOM,
+            dither,
+            method === 'SUBTRACTIVE_DITHER_2',
+            zscaleCol ? readScalarCell(zscaleCol, table, t, rowBytes) : zscaleKw,
+            zzeroCol ? readScalarCell(zzeroCol, table, t, rowBytes) : zzeroKw,
+            hasBlank ? (blank as number) : 0,
+            hasBlank,
+          );
+          o += n;
+        }
+        (out as Float32Array).set(new Float32Array(dst.view.buffer, dst.ptr, pixels), runStart);
+      } else if (quantized) {
         let o = 0;
         for (let j = b; j < e; j++) {
           const t = tiles[j];
@@ -726,18 +770,7 @@ function decodeImage(
         }
       } else {
         // One copy when the batch's tiles are consecutive runs of the image (tiles of whole rows).
-        let first = -1;
-        let next = -1;
-        for (let j = b; j < e; j++) {
-          grid.select(tiles[j]);
-          const at = grid.contiguousOffset();
-          if (j === b) first = next = at;
-          if (at < 0 || at !== next) {
-            first = -1;
-            break;
-          }
-          next += lengths[j];
-        }
+        const first = contiguousStart(b, e);
         if (first >= 0) {
           image.set(values, first);
         } else {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { N_RANDOM, randomTable, unquantize, ZERO_VALUE, type QuantizeMethod } from '../fits/quantize.ts';
 import { riceDecode, riceEncode, riceMaxEncodedSize, type RiceBytePix } from '../fits/rice.ts';
 import { RICE_CORRUPT, RICE_ENDS_EARLY, RICE_READ_SLACK, RICE_WRITE_SLACK, riceKernels } from './rice.ts';
 
@@ -314,6 +315,39 @@ describe('byte swapping kernel', () => {
         const want = src.slice();
         for (let e = 0; e < n; e += size) for (let j = 0; j < size; j++) want[e + j] = src[e + size - 1 - j];
         expect(buf.view, `size ${size}, ${count} elements`).toEqual(want);
+      }
+    }
+  });
+
+  it('restores quantized floats in place exactly as the JavaScript unquantize stores them in float32', () => {
+    const { exports: k, arena } = riceKernels();
+    const rnd = lcg(41);
+    const methods: QuantizeMethod[] = ['NO_DITHER', 'SUBTRACTIVE_DITHER_1', 'SUBTRACTIVE_DITHER_2'];
+    for (const method of methods) {
+      for (const [n, ditherRow, blank] of [
+        [1, 1, null],
+        [37, 5, -2147483647],
+        [2200, 9999, -2147483647],
+        [12_345, 10_000 + 17, null],
+      ] as Array<[number, number, number | null]>) {
+        const input = new Int32Array(n);
+        for (let i = 0; i < n; i++) input[i] = Math.round(rnd() * 50_000);
+        input[0] = ZERO_VALUE;
+        if (n > 3) input[3] = -2147483647;
+        const scale = 0.0123 + rnd() * 1e-3;
+        const zero = 1234.5 + rnd();
+        const want = new Float32Array(n);
+        unquantize(input, n, want, 0, { method, scale, zero, blank, ditherRow });
+        const [pix, table] = arena.layout([
+          ['i32', n],
+          ['f32', N_RANDOM],
+        ]);
+        pix.view.set(input);
+        table.view.set(randomTable());
+        const dither = method !== 'NO_DITHER';
+        k.unquantizeTile(pix.ptr, n, table.ptr, (((ditherRow - 1) % N_RANDOM) + N_RANDOM) % N_RANDOM, dither, method === 'SUBTRACTIVE_DITHER_2', scale, zero, blank ?? 0, blank !== null);
+        const got = new Float32Array(pix.view.buffer, pix.ptr, n);
+        expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer)), `${method}, ${n} pixels from row ${ditherRow}`).toBe(true);
       }
     }
   });

@@ -29,6 +29,7 @@ export interface RiceKernels {
   encodeTiles(pix: number, tiles: number, nTiles: number, out: number, blockSize: number, bytePix: number): number;
   scaleInt32ToFloat32(ptr: number, n: number, scale: number, zero: number, blank: number, hasBlank: boolean): void;
   swapBytes(ptr: number, n: number, size: number): void;
+  unquantizeTile(ptr: number, n: number, table: number, iseed: number, dither: boolean, dither2: boolean, scale: number, zero: number, blank: number, hasBlank: boolean): void;
 }
 
 /** decodeTiles: a block's split level is out of range. */

@@ -247,6 +247,39 @@ function decodeTile(r0: usize, len: i32, o: usize, n: i32, blockSize: i32, byteP
   return 0;
 }
 
+// Quantized floats back to float32, in place (int32 in, float32 out at the same addresses), as
+// FITS tile compression restores them: v · scale + zero, or with subtractive dithering
+// (v − r + 0.5) · scale + zero, r walking the 10000-entry float32 table from the tile's seed
+// index (a new start every 10000 pixels); BLANK → NaN, and with SUBTRACTIVE_DITHER_2 the zero
+// marker → 0. Arithmetic in float64, rounded once: the values JavaScript stores.
+export function unquantizeTile(ptr: usize, n: i32, table: usize, iseed: i32, dither: bool, dither2: bool, scale: f64, zero: f64, blank: i32, hasBlank: bool): void {
+  if (!dither) {
+    for (let i = 0; i < n; i++) {
+      const p = ptr + (<usize>i << 2);
+      const v = load<i32>(p);
+      store<f32>(p, hasBlank && v == blank ? NaN : <f32>(<f64>v * scale + zero));
+    }
+    return;
+  }
+  let seed = iseed;
+  let next = <i32>(<f64>load<f32>(table + (<usize>seed << 2)) * 500);
+  for (let i = 0; i < n; i++) {
+    const p = ptr + (<usize>i << 2);
+    const v = load<i32>(p);
+    let out: f32;
+    if (hasBlank && v == blank) out = NaN;
+    else if (dither2 && v == -2147483646) out = 0;
+    else out = <f32>((<f64>v - <f64>load<f32>(table + (<usize>next << 2)) + 0.5) * scale + zero);
+    store<f32>(p, out);
+    next++;
+    if (next == 10000) {
+      seed++;
+      if (seed == 10000) seed = 0;
+      next = <i32>(<f64>load<f32>(table + (<usize>seed << 2)) * 500);
+    }
+  }
+}
+
 /**
  * Stored 32-bit integers to physical float32 values in place: v · scale + zero computed in float64
  * and rounded once to float32; pixels equal to `blank` (when `hasBlank`) become NaN.
