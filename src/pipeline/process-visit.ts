@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../core/image.ts';
-import { exposureIdFor, getInstrument } from '../instruments/index.ts';
+import { exposureIdFor, getInstrument, type Instrument } from '../instruments/index.ts';
 import { AlertProductionConfig, calibrateCatalog, subtractTemplate, type DifferenceOutcome } from './alert-production.ts';
 import { parseConfig } from './config.ts';
 import { StageRunner, type Clock } from './runner.ts';
@@ -37,7 +37,7 @@ import type { TanWcs } from '../astro/index.ts';
 import type { SipWcs } from './lib/sip-wcs.ts';
 import { DetectionConfig, runDetection } from './stages/detection/detection.ts';
 import { MeasurementConfig, runMeasurement } from './stages/measurement/measurement.ts';
-import { readRawExposure, type RawExpectation, type RawExposure } from './stages/raw-input/raw-input.ts';
+import { RawPixelBuffer, readRawExposure, type RawExpectation, type RawExposure } from './stages/raw-input/raw-input.ts';
 import { runSnapCombine, SnapCombineConfig } from './stages/snap-combine/snap-combine.ts';
 import type { Defect } from './types.ts';
 
@@ -374,6 +374,12 @@ function takeKeptPlanes(width: number, height: number): MaskedImage | undefined 
   return p;
 }
 
+/** The geometry of the detector a visit names (null when it names none, or one the instrument lacks: the raws are checked against it). */
+function expectedGeometry(inst: Instrument, detector: number | undefined): { readonly width: number; readonly height: number } | null {
+  if (detector === undefined || !inst.detectors.some((d) => d.id === detector)) return null;
+  return inst.detector(detector).geometry();
+}
+
 export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResult {
   // The previous visit's planes, released when its outputs were handed on, are reclaimed first.
   collectReleasedMemory();
@@ -395,12 +401,29 @@ function processVisit(input: ProcessVisitInput, second: { planes: MaskedImage | 
     throw new InvalidInputError(`${inst.name} takes ${inst.snaps} snap(s) per visit, got ${input.raws.length} raws`);
   }
 
+  // The difference image's planes (a SCIENCE visit with templates), image and variance laid out
+  // for its file, and its mask. Not needed before the template patches are decoded into them (see
+  // subtractTemplate), their memory first holds the raws' pixels, which are done with by then.
+  const geometry = expectedGeometry(inst, input.expected.detector);
+  const differencePlanes =
+    geometry && input.kind === 'SCIENCE' && (input.templates?.length ?? 0) > 0
+      ? { ...allocateExposurePlanes(geometry.width, geometry.height), mask: new Int32Array(geometry.width * geometry.height) }
+      : undefined;
+  // (The image and variance, then the mask: not the rest of the file's buffer, which would add to
+  // the visit's peak.)
+  const rawPixels = differencePlanes
+    ? new RawPixelBuffer([
+        new Int32Array(differencePlanes.image.buffer, differencePlanes.image.byteOffset, differencePlanes.image.length + differencePlanes.variance.length),
+        differencePlanes.mask,
+      ])
+    : undefined;
+
   // 1. Raws: each checked against the visit, then against each other.
   const decoded: Array<RawExposure | null> = run.stage(
     'rawInput',
     () =>
       input.raws
-        .map((bytes, i) => readRawExposure(bytes, input.expected, { name: input.rawNames?.[i] ?? `snap file ${i}` }))
+        .map((bytes, i) => readRawExposure(bytes, input.expected, { name: input.rawNames?.[i] ?? `snap file ${i}`, pixels: rawPixels }))
         .sort((a, b) => a.snap - b.snap),
     'input',
   );
@@ -459,13 +482,6 @@ function processVisit(input: ProcessVisitInput, second: { planes: MaskedImage | 
   // The raws' decoded pixels (and, without a master cache, the masters' planes) have just been let
   // go: reclaimed now, not at some later point of the visit's peak.
   collectReleasedMemory();
-  // The difference image's planes (a SCIENCE visit with templates), image and variance laid out
-  // for its file, and its mask: not written until the template patches are decoded into them
-  // (see subtractTemplate), they take no memory before.
-  const differencePlanes =
-    input.kind === 'SCIENCE' && (input.templates?.length ?? 0) > 0
-      ? { ...allocateExposurePlanes(first.geometry.width, first.geometry.height), mask: new Int32Array(first.geometry.width * first.geometry.height) }
-      : undefined;
   // The ISR'd snaps are ours: combine into the first one's arrays.
   const combined = run.stage('snapCombine', () => runSnapCombine(isr.map((r) => r.exposure), cfg.snapCombine, { inPlace: true }));
   const exposure = combined.exposure;

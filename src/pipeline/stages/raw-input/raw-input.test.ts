@@ -5,9 +5,14 @@ import { rawFile } from '../../testing/sim-raws.ts';
 
 /** Files re-encoded after editing headers or HDUs are written with plain int32 HDUs (faster). */
 const encodeRaw = (raw: RawPixels) => rawFile(raw, false);
-import { readRawExposure } from './raw-input.ts';
+import { RawPixelBuffer, readRawExposure } from './raw-input.ts';
 
 const GROUP = '2025050100007';
+
+/** Byte for byte (toEqual on arrays of a million values takes tens of seconds). */
+function sameInts(a: Int32Array, b: Int32Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
 
 function withPrimary(raw: RawPixels, edit: (cards: SimCard[]) => SimCard[]): RawPixels {
   return { ...raw, primaryHeader: edit([...raw.primaryHeader]) };
@@ -54,6 +59,27 @@ describe('raw-input', () => {
     expect(r.amps[0].raw).toBe(r.amps[1].raw);
     expect(r.amps[1].gainEPerAdu).toBeCloseTo(r.amps[1].amp.gainEPerAdu, 6);
     expect(r.detectorName).toBe('S4');
+  });
+
+  it('decodes the pixels into the memory it is given, HDU after HDU across its regions, the rest into arrays of their own', () => {
+    const expected = readRawExposure(lsstBytes, { instrument: 'LSSTCam', detector: 10 });
+    const hduPixels = 576 * 2048;
+    // Room for 3 HDUs in the first region (and a little more), 2 in the second: 11 decode elsewhere.
+    const first = new Int32Array(3 * hduPixels + 100).fill(-7);
+    const second = new Int32Array(2 * hduPixels);
+    const r = readRawExposure(lsstBytes, { instrument: 'LSSTCam', detector: 10 }, { pixels: new RawPixelBuffer([first, second]) });
+    const inFirst = r.amps.filter((a) => a.raw.data.buffer === first.buffer);
+    const inSecond = r.amps.filter((a) => a.raw.data.buffer === second.buffer);
+    expect(inFirst.map((a) => a.raw.data.byteOffset)).toEqual([0, 4 * hduPixels, 8 * hduPixels]);
+    expect(inSecond.map((a) => a.raw.data.byteOffset)).toEqual([0, 4 * hduPixels]);
+    expect(first.subarray(3 * hduPixels).every((v) => v === -7)).toBe(true);
+    r.amps.forEach((a, i) => expect(sameInts(a.raw.data, expected.amps[i].raw.data)).toBe(true));
+    // Scaled pixels (unsigned 32-bit: BZERO 2^31) are not the stored integers: they decode as before, not into the buffer.
+    const scaled = encodeRaw({ ...lsst, hdus: lsst.hdus.map((h) => ({ ...h, data: Uint32Array.from(h.data) as unknown as Int32Array })) });
+    const buffer = new Int32Array(16 * hduPixels);
+    const s = readRawExposure(scaled, { instrument: 'LSSTCam', detector: 10 }, { pixels: new RawPixelBuffer([buffer]) });
+    expect(s.amps.some((a) => a.raw.data.buffer === buffer.buffer)).toBe(false);
+    expect(sameInts(s.amps[5].raw.data, expected.amps[5].raw.data)).toBe(true);
   });
 
   it("reads the simulator's RICE-compressed file as uploaded", () => {

@@ -1,6 +1,6 @@
 import { tanWcsFromHeader, type TanWcs } from '../../../astro/index.ts';
 import { errorMessage, InvalidInputError } from '../../../core/errors.ts';
-import { parseSection, readFits, type FitsFile, type Hdu } from '../../../fits/index.ts';
+import { parseSection, readFits, scalingOf, type FitsFile, type Hdu } from '../../../fits/index.ts';
 import {
   exposureIdFor,
   getInstrument,
@@ -56,6 +56,46 @@ export interface RawExposure {
 export interface ReadRawOptions {
   /** Name for error messages (the object key). */
   readonly name?: string;
+  /**
+   * Memory the raw HDUs' 32-bit integer pixels are decoded into, as far as it goes (the others
+   * decode to arrays of their own): e.g. planes a visit needs only later, so that the raws take
+   * no memory of their own.
+   */
+  readonly pixels?: RawPixelBuffer;
+}
+
+/**
+ * Consecutive Int32Array views handed out from some memory (one or more regions, in order): the
+ * pixels of a visit's raw snaps, one HDU after the other, as long as there is room.
+ */
+export class RawPixelBuffer {
+  readonly #regions: readonly Int32Array[];
+  #region = 0;
+  #offset = 0;
+
+  constructor(regions: readonly Int32Array[]) {
+    this.#regions = regions;
+  }
+
+  /** The next n int32s, or null when they fit in no region left. */
+  take(n: number): Int32Array | null {
+    for (; this.#region < this.#regions.length; this.#region++, this.#offset = 0) {
+      const r = this.#regions[this.#region];
+      if (this.#offset + n <= r.length) {
+        const view = r.subarray(this.#offset, this.#offset + n);
+        this.#offset += n;
+        return view;
+      }
+    }
+    return null;
+  }
+}
+
+/** True when the HDU's physical values are its stored 32-bit integers (no BSCALE, BZERO, BLANK). */
+function unscaledInt32(h: Hdu): boolean {
+  if (h.bitpix !== 32) return false;
+  const s = scalingOf(h.header, 32);
+  return s.bscale === 1 && s.bzero === 0 && s.blank === null;
 }
 
 function where(label: string, hdu: string, keyword?: string): string {
@@ -143,7 +183,7 @@ export function readRawExposure(bytes: Uint8Array, expected: RawExpectation = {}
     throw new InvalidInputError(`raw ${label}: not a readable FITS file: ${errorMessage(err)}`, { cause: err });
   }
   try {
-    return checkRaw(file, expected, label);
+    return checkRaw(file, expected, label, opts.pixels ?? null);
   } catch (err) {
     if (err instanceof InvalidInputError) throw err;
     // Anything else while decoding a garbled file is still bad input.
@@ -151,7 +191,7 @@ export function readRawExposure(bytes: Uint8Array, expected: RawExpectation = {}
   }
 }
 
-function checkRaw(file: FitsFile, expected: RawExpectation, label: string): RawExposure {
+function checkRaw(file: FitsFile, expected: RawExpectation, label: string, buffer: RawPixelBuffer | null): RawExposure {
   const primary = file.hdus[0];
   const P = 'PRIMARY';
   const instName = headerString(primary, 'INSTRUME', label, P);
@@ -240,7 +280,8 @@ function checkRaw(file: FitsFile, expected: RawExpectation, label: string): RawE
     }
     let pix;
     try {
-      pix = h.pixels();
+      const into = buffer && unscaledInt32(h) ? buffer.take(g.width * g.height) : null;
+      pix = into ? h.storedPixelsInto(into) : h.pixels();
     } catch (err) {
       throw new InvalidInputError(`${where(label, g.name)}: pixels cannot be decoded: ${errorMessage(err)}`, { cause: err });
     }
