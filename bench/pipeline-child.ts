@@ -21,7 +21,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFits } from '../src/fits/index.ts';
 import { getInstrument, type InstrumentName } from '../src/instruments/index.ts';
-import { readProcessedExposure } from '../src/pipeline/outputs.ts';
+import { readProcessedExposure, reuseOutputBuffers } from '../src/pipeline/outputs.ts';
 import { makeVisitConfig, processDetectorVisit, type VisitSummary } from '../src/pipeline/process-visit.ts';
 import type { MasterCalibration } from '../src/pipeline/index.ts';
 import { simulatedCalibrationInputs } from '../src/pipeline/testing/sim-inputs.ts';
@@ -123,7 +123,10 @@ function run(dir: string, reps: number, exposureOut: string | undefined): RunRep
   const masterCache = new Map<string, MasterCalibration>();
   for (let i = 0; i < reps; i++) {
     // A worker hands its output files on before the next visit: the last visit's are not kept
-    // while this one runs (they would add two full-size files to the peak).
+    // while this one runs (they would add two full-size files to the peak). Once written out,
+    // the activator hands the memory of the two large ones back to the worker for its next
+    // visit's planes (src/activator/pipeline-processor.ts): so does this.
+    if (last) reuseOutputBuffers([last.exposure.buffer, ...(last.difference ? [last.difference.buffer] : [])]);
     last = null;
     const t0 = performance.now();
     last = processDetectorVisit({

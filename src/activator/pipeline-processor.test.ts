@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../core/errors.ts';
 import { parseObjectKey } from '../instruments/keys.ts';
@@ -20,6 +21,23 @@ describe('pipeline processor (worker thread)', () => {
     expect(r.sources).toBeGreaterThan(10);
     expect(r.timings.total).toBeGreaterThan(0);
     expect(r.summary.kind).toBe('SCIENCE');
+  });
+
+  it('takes back the memory of the large output files once written out: the next visit lays its planes out in it, with the same result', async () => {
+    const bytes = simulateRaw({ instrument: 'LATISS', detector: 0, group: visit.group, filter: visit.filter, raDeg: 10, decDeg: -20, seed: 6 });
+    const snap = () => [{ key: parseObjectKey(objectKey), objectKey, bytes: bytes.slice(), finalizedAtMs: Date.now() }];
+    const first = await processor.process(visit, snap());
+    const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    const firstProcessed = digest(first.files['processed.fits']);
+    const firstBuffer = first.files['processed.fits'].buffer;
+    const size = firstBuffer.byteLength;
+    processor.recycle?.(first.files);
+    const second = await processor.process(visit, snap());
+    // Transferred back to a worker thread with the second task: no longer readable here.
+    expect(firstBuffer.byteLength).toBe(0);
+    expect(second.files['processed.fits'].buffer.byteLength).toBe(size);
+    expect(digest(second.files['processed.fits'])).toBe(firstProcessed);
+    expect(digest(second.files['sources.fits'])).toBe(digest(first.files['sources.fits']));
   });
 
   it('turns a bad FITS file into an InvalidInputError naming the object, across the thread boundary', async () => {

@@ -6,6 +6,7 @@ import { PromptError } from '../core/errors.ts';
 import type { NextVisit } from '../messages/next-visit.ts';
 import { getInstrument } from '../instruments/index.ts';
 import { processDetectorVisit, warmMasterCache } from '../pipeline/process-visit.ts';
+import { reuseOutputBuffers } from '../pipeline/outputs.ts';
 import type { MasterCalibration } from '../pipeline/index.ts';
 import type { ForcedMeasurement, ForcedPosition } from '../pipeline/stages/forced-photometry/index.ts';
 
@@ -23,6 +24,11 @@ export interface PipelineTask {
   readonly templates?: readonly Uint8Array[];
   /** Known DiaObjects in the detector's footprint, for forced photometry. */
   readonly forcedPositions?: readonly ForcedPosition[];
+  /**
+   * Memory of earlier visits' large output files, written out and handed back (transferred): this
+   * thread lays its next planes out in it (reuseOutputBuffers) instead of in fresh memory.
+   */
+  readonly reuse?: readonly ArrayBuffer[];
 }
 
 export type PipelineTaskResult =
@@ -67,6 +73,7 @@ function flatten(summary: object): Record<string, number | string | boolean | nu
 const masterCache = new Map<string, MasterCalibration>();
 
 export default function runPipelineTask(task: PipelineTask): PipelineTaskResult | ReturnType<typeof Piscina.move> {
+  if (task.reuse) reuseOutputBuffers(task.reuse);
   try {
     if (task.op === 'warm') {
       const g = getInstrument(task.visit.instrument).detector(task.visit.detector).geometry();

@@ -38,6 +38,11 @@ export interface VisitProcessor {
   process(visit: NextVisit, snaps: readonly IngestedSnap[], inputs?: PipelineInputs): Promise<ProcessResult>;
   /** Gets ready for a visit's calibrations while its snaps are still being exposed (optional). */
   prepare?(visit: NextVisit, calibs: CalibFiles): Promise<void>;
+  /**
+   * The files of a visit's result are written out and read no more (optional): their memory may
+   * be reused for later visits, and views of them become unusable.
+   */
+  recycle?(files: Readonly<Record<string, Uint8Array>>): void;
   close(): Promise<void>;
 }
 
@@ -373,6 +378,8 @@ async function runVisitFlow(visit: NextVisit, deps: VisitDeps): Promise<VisitRes
   } finally {
     await deps.middleware?.cleanup(visit).catch((e: unknown) => log.warn({ ...ctx, reason: errorMessage(e) }, 'could not clean the local repository'));
   }
+  // Written out, associated and alerted: nothing reads the files any more.
+  deps.processor.recycle?.(result.files);
   const writtenAt = deps.now();
   return finish(deps, {
     ...base,

@@ -9,7 +9,7 @@ export { runIsr, makeIsrConfig, IsrConfig } from './isr.ts';
 export type { IsrResult, IsrInput, IsrConfigInput, StageHook } from './isr.ts';
 export { readRawExposure } from './stages/raw-input/raw-input.ts';
 export type { RawExposure, RawExpectation } from './stages/raw-input/raw-input.ts';
-export { writeProcessedExposure, readProcessedExposure, writeSourceCatalog, readSourceCatalog } from './outputs.ts';
+export { writeProcessedExposure, readProcessedExposure, writeSourceCatalog, readSourceCatalog, reuseOutputBuffers } from './outputs.ts';
 export type { ExposureMetadata, DiagnosticCard, VisitKind, ProcessedExposure, SourceCatalogFile } from './outputs.ts';
 export { SourceFlag, SOURCE_COLUMNS, makeSourceCatalog } from './source-catalog.ts';
 export type { SourceCatalog, SourceFlagName } from './source-catalog.ts';

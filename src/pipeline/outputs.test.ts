@@ -10,6 +10,7 @@ import {
   readMasterCalibration,
   readProcessedExposure,
   readSourceCatalog,
+  reuseOutputBuffers,
   writeProcessedExposure,
   writeProcessedExposureInPlace,
   writeSourceCatalog,
@@ -111,6 +112,36 @@ describe('outputs', () => {
     expect(again.masked.mask).toBe(other.mask);
     expect(again.masked.variance).toEqual(plain.variance);
     expect(again.masked.mask).toEqual(plain.mask);
+  });
+
+  it('lays planes out in the memory of files handed back, cleared (or not, when asked), and makes the same file there', () => {
+    const W = 41;
+    const H = 19;
+    const make = (planes: { image: Float32Array; variance: Float32Array }) => {
+      const m = { width: W, height: H, ...planes, mask: new Int32Array(W * H) };
+      for (let i = 0; i < W * H; i++) {
+        m.image[i] = Math.cos(i) * 300;
+        m.variance[i] = 20 + (i % 5);
+        m.mask[i] = i % 11 === 0 ? MaskBit.SAT : 0;
+      }
+      return writeProcessedExposureInPlace(m, meta);
+    };
+    const first = make(allocateExposurePlanes(W, H));
+    const expected = first.slice();
+    reuseOutputBuffers([first.buffer, first.buffer]);
+    const reused = allocateExposurePlanes(W, H);
+    expect(reused.image.buffer).toBe(first.buffer);
+    expect(reused.image.every((v) => v === 0) && reused.variance.every((v) => v === 0)).toBe(true);
+    // Taken: the next planes are new ones, as are planes of another size.
+    expect(allocateExposurePlanes(W, H).image.buffer).not.toBe(first.buffer);
+    const again = make(reused);
+    expect(again.buffer).toBe(first.buffer);
+    expect(again).toEqual(expected);
+    reuseOutputBuffers([again.buffer]);
+    expect(allocateExposurePlanes(W + 1, H).image.buffer).not.toBe(again.buffer);
+    const uncleared = allocateExposurePlanes(W, H, { clear: false });
+    expect(uncleared.image.buffer).toBe(again.buffer);
+    expect(uncleared.image.some((v) => v !== 0)).toBe(true);
   });
 
   it('reads a row range of a processed exposure: those rows as a full read gives them, the others left as they were', () => {

@@ -407,7 +407,7 @@ function processVisit(input: ProcessVisitInput, second: { planes: MaskedImage | 
   const geometry = expectedGeometry(inst, input.expected.detector);
   const differencePlanes =
     geometry && input.kind === 'SCIENCE' && (input.templates?.length ?? 0) > 0
-      ? { ...allocateExposurePlanes(geometry.width, geometry.height), mask: new Int32Array(geometry.width * geometry.height) }
+      ? { ...allocateExposurePlanes(geometry.width, geometry.height, { clear: false }), mask: new Int32Array(geometry.width * geometry.height) }
       : undefined;
   // (The image and variance, then the mask: not the rest of the file's buffer, which would add to
   // the visit's peak.)
