@@ -470,6 +470,8 @@ function processVisit(input: ProcessVisitInput, second: { planes: MaskedImage | 
   // The first snap's planes become the processed exposure (the snaps are combined into them), so
   // they are laid out for its file.
   const planes = allocateExposurePlanes(first.geometry.width, first.geometry.height);
+  const inDifference = (b: ArrayBufferLike): boolean => b === differencePlanes?.image.buffer || b === differencePlanes?.mask.buffer;
+  const rawsOwnMemory = decoded.some((r) => r !== null && r.amps.some((a) => !inDifference(a.raw.data.buffer)));
   const isr: IsrResult[] = decoded.map((raw, i) => {
     decoded[i] = null; // each snap's raw pixels are let go once its ISR has run
     const into = i === 0 ? planes : i === 1 ? takeKeptPlanes(first.geometry.width, first.geometry.height) : undefined;
@@ -479,9 +481,9 @@ function processVisit(input: ProcessVisitInput, second: { planes: MaskedImage | 
   delete masters.bias;
   delete masters.dark;
   delete masters.flat;
-  // The raws' decoded pixels (and, without a master cache, the masters' planes) have just been let
-  // go: reclaimed now, not at some later point of the visit's peak.
-  collectReleasedMemory();
+  // The raws' decoded pixels, when they had memory of their own, and, without a master cache, the
+  // masters' planes have just been let go: reclaimed now, not at some later point of the visit's peak.
+  if (rawsOwnMemory || !input.masterCache) collectReleasedMemory();
   // The ISR'd snaps are ours: combine into the first one's arrays.
   const combined = run.stage('snapCombine', () => runSnapCombine(isr.map((r) => r.exposure), cfg.snapCombine, { inPlace: true }));
   const exposure = combined.exposure;
