@@ -232,21 +232,8 @@ export function subtractTemplate(
   if (input.templates.length === 0) return { skipped: 'no template patch covers the detector' };
   const target = wcsTransform(input.wcs);
   const margin = 2 * cfg.warp.lanczosOrder + 2;
-  // The warp takes the patches one at a time: each is decoded into the planes of the one before
-  // (when of the same size), not into new ones; and those planes are views of the difference
-  // image's planes where they are given (not written before the subtraction): no memory of their
-  // own, and nothing left to collect after the warp.
-  let patchPlanes: MaskedImage | null = null;
-  let patchMask: Int32Array | null = null;
-  const patchBuffer = (width: number, height: number): MaskedImage | null => {
-    if (patchPlanes && patchPlanes.width === width && patchPlanes.height === height) return patchPlanes;
-    const n = width * height;
-    const d = input.differencePlanes;
-    if (!d || n > d.image.length || n > d.variance.length) return null;
-    let mask = d.mask && n <= d.mask.length ? d.mask : patchMask;
-    if (!mask || mask.length < n) mask = patchMask = new Int32Array(n);
-    return { width, height, image: d.image.subarray(0, n), variance: d.variance.subarray(0, n), mask: mask.subarray(0, n) };
-  };
+  // The warp takes the patches one at a time, each decoded (the rows it reads) straight into the
+  // warp kernel's memory, which is let go after the warp.
   const patches = run.stage(
     'templateInput',
     () =>
@@ -259,8 +246,8 @@ export function subtractTemplate(
         // Only the patches the detector actually overlaps (the preload's footprint is padded), each
         // decoded when the warp comes to it and released after it.
         if (!overlaps(target, science.width, science.height, wcs, info.width, info.height, margin)) return [];
-        // Only the rows the warp reads are decoded.
-        const load = (rows?: { y0: number; y1: number }): MaskedImage => (patchPlanes = readProcessedExposure(bytes, label, patchBuffer(info.width, info.height), rows ?? null).masked);
+        // Only the rows the warp reads are decoded, into the planes it gives.
+        const load = (rows?: { y0: number; y1: number }, into?: MaskedImage): MaskedImage => readProcessedExposure(bytes, label, into ?? null, rows ?? null).masked;
         return [{ wcs, width: info.width, height: info.height, load }];
       }),
     'input',
@@ -277,10 +264,8 @@ export function subtractTemplate(
       valueScale: 1 / input.calibNjyPerElectron,
     }),
   );
-  patchPlanes = null;
-  patchMask = null;
-  // The warp's module memory and the patches' decode buffers were let go: reclaimed before the
-  // subtraction allocates, which is the visit's peak.
+  // The warp's module memory was let go: reclaimed before the subtraction allocates, which is the
+  // visit's peak.
   collectReleasedMemory();
   if (warp.coveredFraction < cfg.templateStars.minCoverage) {
     return { skipped: `the templates cover ${(100 * warp.coveredFraction).toFixed(1)}% of the detector (at least ${100 * cfg.templateStars.minCoverage}% needed)` };

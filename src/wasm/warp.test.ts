@@ -29,9 +29,8 @@ function referenceFlags(mask: Int32Array, W: number, H: number, a: number): Uint
 }
 
 describe('warp kernels: copies', () => {
-  it('interleaveRows, copyRows and anyBits handle strides and tails', () => {
+  it('anyBits handles strides and tails', () => {
     const { exports: k, arena } = warpKernels();
-    const rnd = lcg(3);
     for (const [width, stride, rows] of [
       [1, 1, 1],
       [3, 5, 2],
@@ -39,27 +38,7 @@ describe('warp kernels: copies', () => {
       [7, 9, 4],
       [33, 40, 3],
     ]) {
-      const [a, b, out, m, mo] = arena.layout([
-        ['f32', stride * rows],
-        ['f32', stride * rows],
-        ['f32', 2 * width * rows],
-        ['i32', stride * rows],
-        ['i32', width * rows],
-      ]);
-      for (let i = 0; i < stride * rows; i++) {
-        a.view[i] = rnd();
-        b.view[i] = rnd();
-        m.view[i] = Math.floor(rnd() * 1000);
-      }
-      k.interleaveRows(a.ptr, b.ptr, stride, out.ptr, width, rows);
-      k.copyRows(m.ptr, stride, mo.ptr, width, rows);
-      for (let r = 0; r < rows; r++) {
-        for (let x = 0; x < width; x++) {
-          expect(out.view[2 * (r * width + x)]).toBe(a.view[r * stride + x]);
-          expect(out.view[2 * (r * width + x) + 1]).toBe(b.view[r * stride + x]);
-          expect(mo.view[r * width + x]).toBe(m.view[r * stride + x]);
-        }
-      }
+      const [m] = arena.layout([['i32', stride * rows]]);
       // anyBits sees a single bit anywhere in the window, and nothing outside it
       m.view.fill(0);
       expect(k.anyBits(m.ptr, stride, width, rows)).toBe(0);
@@ -74,29 +53,39 @@ describe('warp kernels: copies', () => {
   it('footprintFlags equals the OR over each footprint, and reports an empty mask', () => {
     const { exports: k, arena } = warpKernels();
     const rnd = lcg(5);
-    for (const [W, H, a] of [
-      [1, 1, 3],
-      [5, 4, 2],
-      [17, 13, 3],
-      [40, 9, 5],
-      [23, 31, 4],
+    for (const [W, H, a, stride] of [
+      [1, 1, 3, 1],
+      [5, 4, 2, 5],
+      [17, 13, 3, 20],
+      [40, 9, 5, 40],
+      [23, 31, 4, 29],
     ]) {
       const [mask, flags, ring, rowAny] = arena.layout([
-        ['i32', W * H],
-        ['u8', W * H],
+        ['i32', stride * H],
+        ['u8', stride * H],
         ['u8', a * W],
         ['u8', H],
       ]);
       mask.view.fill(0);
-      expect(k.footprintFlags(mask.ptr, W, H, a, NO_DATA, flags.ptr, ring.ptr, rowAny.ptr)).toBe(0);
+      flags.view.fill(0xee);
+      expect(k.footprintFlags(mask.ptr, stride, W, H, a, NO_DATA, flags.ptr, ring.ptr, rowAny.ptr)).toBe(0);
+      const m = new Int32Array(W * H);
       for (let i = 0; i < W * H; i++) {
         const r = rnd();
-        mask.view[i] = r > 0.9 ? NO_DATA : r > 0.8 ? 1 << (1 + Math.floor((r - 0.8) * 60)) : 0;
+        m[i] = r > 0.9 ? NO_DATA : r > 0.8 ? 1 << (1 + Math.floor((r - 0.8) * 60)) : 0;
       }
-      const m = mask.view.slice();
-      expect(k.footprintFlags(mask.ptr, W, H, a, NO_DATA, flags.ptr, ring.ptr, rowAny.ptr)).toBe(m.some((v) => v !== 0) ? 1 : 0);
+      // The window's rows `stride` apart, with bits beside it that are not its own.
+      for (let y = 0; y < H; y++) {
+        mask.view.set(m.subarray(y * W, (y + 1) * W), y * stride);
+        for (let x = W; x < stride; x++) mask.view[y * stride + x] = NO_DATA;
+      }
+      expect(k.footprintFlags(mask.ptr, stride, W, H, a, NO_DATA, flags.ptr, ring.ptr, rowAny.ptr)).toBe(m.some((v) => v !== 0) ? 1 : 0);
       if (!m.some((v) => v !== 0)) continue;
-      expect(Array.from(flags.view)).toEqual(Array.from(referenceFlags(m, W, H, a)));
+      const got = new Uint8Array(W * H);
+      for (let y = 0; y < H; y++) got.set(flags.view.subarray(y * stride, y * stride + W), y * W);
+      expect(Array.from(got)).toEqual(Array.from(referenceFlags(m, W, H, a)));
+      // nothing written beside the window
+      for (let y = 0; y < H; y++) for (let x = W; x < stride; x++) expect(flags.view[y * stride + x]).toBe(0xee);
     }
   });
 });
@@ -235,17 +224,20 @@ describe('warp kernels: warpRows', () => {
     const P = n * 4;
     const ty32 = new Float32Array((steps + 1) * P);
     const tx32 = new Float32Array((steps + 1) * n * 2);
+    const quads = n >> 2;
     for (let r = 0; r <= steps; r++) {
-      for (let t = 0; t < n; t++) {
-        const w = tab.weights[r * n + t];
-        const w2 = tab.weightsSq[r * n + t];
-        ty32.set([w, w2, w, w2], r * P + 4 * t);
-        tx32.set([w, w2], (r * n + t) * 2);
-      }
+      const w = tab.weights.subarray(r * n, (r + 1) * n);
+      const w2 = tab.weightsSq.subarray(r * n, (r + 1) * n);
+      for (let t = 0; t < n; t++) ty32.set([w[t], w[t], w2[t], w2[t]], r * P + 4 * t);
+      // per four taps the weights then their squares; the last two (n = 6, 10) together
+      const row: number[] = [];
+      for (let q = 0; q < quads; q++) row.push(...w.subarray(4 * q, 4 * q + 4), ...w2.subarray(4 * q, 4 * q + 4));
+      if (n % 4 !== 0) row.push(w[n - 2], w[n - 1], w2[n - 2], w2[n - 1]);
+      tx32.set(row, r * n * 2);
     }
     const B = 5;
     const { exports: k, arena } = warpKernels();
-    const [tY, tX, tAbs, tMax, tSum, bU, bV, bJ, bNodeY, bColT, bCells, bCover, oImg, oVar, oMask, oRows, oStats, jobs, jobJac, iv, bMask, flags, ring, rowAny, stI, stV] =
+    const [tY, tX, tAbs, tMax, tSum, bU, bV, bJ, bNodeY, bColT, bCells, bCover, oImg, oVar, oMask, oRows, oStats, jobs, jobJac, sMask, flags, ring, rowAny, stI, stV] =
       arena.layout([
         ['f32', ty32.length],
         ['f32', tx32.length],
@@ -266,9 +258,8 @@ describe('warp kernels: warpRows', () => {
         ['f64', 4],
         ['i32', 4 * W],
         ['f64', W],
-        ['f32', 2 * Wc * rows],
-        ['i32', Wc * rows],
-        ['u8', Wc * rows],
+        ['i32', Ws * Hs],
+        ['u8', Ws * Hs],
         ['u8', a * Wc],
         ['u8', rows],
         ['f32', Ws * Hs],
@@ -286,16 +277,15 @@ describe('warp kernels: warpRows', () => {
     bColT.view.set(colT);
     bCells.view.set(cellOk);
     bCover.view.set(cover);
+    // The source's planes whole, row stride Ws: the kernel reads the window from its first pixel.
     stI.view.set(img);
     stV.view.set(vari);
-    k.interleaveRows(stI.ptr + 4 * (row0 * Ws + col0), stV.ptr + 4 * (row0 * Ws + col0), Ws, iv.ptr, Wc, rows);
-    const st = new Int32Array(stI.view.buffer, stI.ptr, Ws * Hs);
-    st.set(mask);
-    k.copyRows(stI.ptr + 4 * (row0 * Ws + col0), Ws, bMask.ptr, Wc, rows);
-    const hasFlags = k.footprintFlags(bMask.ptr, Wc, rows, a, NO_DATA, flags.ptr, ring.ptr, rowAny.ptr) !== 0;
+    sMask.view.set(mask);
+    const at = row0 * Ws + col0;
+    const hasFlags = k.footprintFlags(sMask.ptr + 4 * at, Ws, Wc, rows, a, NO_DATA, flags.ptr + at, ring.ptr, rowAny.ptr) !== 0;
     expect(hasFlags).toBe(c.withMask);
     k.setTable(tY.ptr, tX.ptr, tAbs.ptr, tMax.ptr, tSum.ptr, n, steps);
-    k.setSource(iv.ptr, bMask.ptr, hasFlags ? flags.ptr : 0, Wc, col0, row0, uMin, uMax, vMin, vMax);
+    k.setSource(stI.ptr + 4 * at, stV.ptr + 4 * at, sMask.ptr + 4 * at, hasFlags ? flags.ptr + at : 0, Ws, col0, row0, uMin, uMax, vMin, vMax);
     k.setGrid(bU.ptr, bV.ptr, bJ.ptr, bNodeY.ptr, bColT.ptr, bCells.ptr, nx, ny, spacing);
     k.setTarget(W, bCover.ptr, oImg.ptr, oVar.ptr, oMask.ptr, oRows.ptr, oStats.ptr, jobs.ptr, jobJac.ptr, c.flux, thr, 1);
     const stats = [0, 0, 0, 0];

@@ -13,27 +13,29 @@
 //   image    = Σ_j wy_j Σ_i wx_i I[j][i] · s       variance = Σ_j wy_j² Σ_i wx_i² V[j][i] · s²
 //   mask     = OR of M[j][i] over |wy_j wx_i| > thr (only where the footprint has mask bits)
 //
-// s = |det J| (flux mode) or 1. The source's image and variance are interleaved (I₀ V₀ I₁ V₁ …),
-// so one SIMD register holds two taps of both planes: a kernel row is n / 2 loads, each times
-// (wy, wy², wy, wy²) and summed over the rows, then times (wx₂q, wx₂q², wx₂q₊₁, wx₂q₊₁²) and
-// summed over the row's registers (float32 throughout); the mask test is in float64. Each covered
+// s = |det J| (flux mode) or 1. The source's image and variance are planes of the same row
+// stride: each kernel row adds four taps of each plane at a time times wy (image) and wy²
+// (variance), and the last two taps of both (n = 6, 10) in one register times (wy, wy, wy², wy²);
+// the sums over the rows are then weighted by the wx (image) and wx² (variance) of their taps and
+// added up (float32 throughout); the mask test is in float64. Each covered
 // pixel is written into the band buffers at (y − y0)·W + x, its coverage bit is set, and the band
 // row's first and last covered columns and count are recorded.
 
 // Kernel table: rows k = 0 … steps of n taps.
-let tY: usize = 0; // f32 rows of n groups (w_t, w_t², w_t, w_t²)
-let tX: usize = 0; // f32 rows of n / 2 groups (w_2q, w_2q², w_2q+1, w_2q+1²)
+let tY: usize = 0; // f32 rows of n groups (w_t, w_t, w_t², w_t²)
+let tX: usize = 0; // f32 rows: per four taps (w_4q … w_4q+3) then their squares; for n = 6, 10 then (w_n-2, w_n-1, w²_n-2, w²_n-1)
 let tAbs: usize = 0; // f64 |w|, rows of n
 let tMaxAbs: usize = 0; // f64 max |w| per row
 let tSumSq: usize = 0; // f64 Σ w² per row
 let tN: i32 = 6;
 let tSteps: f64 = 1024;
 
-// Source: a window of sW columns from col0 by rows from row0 (image and variance interleaved, mask);
-// flags (u8 per window pixel, 0: none): bit 0 = some mask bit in the footprint anchored there,
-// bit 1 = NO_DATA in it. Covered pixels have floor(u) ∈ [uLo, uHi], floor(v) ∈ [vLo, vHi] (all
-// taps inside the window).
-let sIV: usize = 0;
+// Source: planes of row stride sW (image, variance f32; mask i32; flags u8), each pointer at the
+// window's first pixel (col0, row0); flags (0: none): bit 0 = some mask bit in the footprint
+// anchored there, bit 1 = NO_DATA in it. Covered pixels have floor(u) ∈ [uLo, uHi], floor(v) ∈
+// [vLo, vHi] (all taps inside the window).
+let sImg: usize = 0;
+let sVar: usize = 0;
 let sMask: usize = 0;
 let sFlags: usize = 0;
 let sW: i32 = 0;
@@ -85,12 +87,13 @@ export function setTable(yWeights: usize, xWeights: usize, weightsAbs: usize, ma
   tSteps = <f64>steps;
 }
 
-export function setSource(imageVariance: usize, mask: usize, flags: usize, width: i32, col0: i32, row0: i32, uMin: i32, uMax: i32, vMin: i32, vMax: i32): void {
-  sIV = imageVariance;
+export function setSource(image: usize, variance: usize, mask: usize, flags: usize, stride: i32, col0: i32, row0: i32, uMin: i32, uMax: i32, vMin: i32, vMax: i32): void {
+  sImg = image;
+  sVar = variance;
   sCol0 = col0;
   sMask = mask;
   sFlags = flags;
-  sW = width;
+  sW = stride;
   sRow0 = row0;
   uLo = uMin;
   uHi = uMax;
@@ -130,36 +133,6 @@ function f64At(p: usize, i: i32): f64 {
   return load<f64>(p + (<usize>i << 3));
 }
 
-/**
- * Interleaves `rows` rows of `width` float32 from a and b (rows `stride` values apart) into out
- * (rows of 2·width values): a₀ b₀ a₁ b₁ …
- */
-export function interleaveRows(a: usize, b: usize, stride: i32, out: usize, width: i32, rows: i32): void {
-  const w4 = width & ~3;
-  for (let r = 0; r < rows; r++) {
-    const ra = a + (<usize>(r * stride) << 2);
-    const rb = b + (<usize>(r * stride) << 2);
-    const ro = out + (<usize>(r * width) << 3);
-    for (let i = 0; i < w4; i += 4) {
-      const o = <usize>i << 2;
-      const va = v128.load(ra + o);
-      const vb = v128.load(rb + o);
-      v128.store(ro + (o << 1), i32x4.shuffle(va, vb, 0, 4, 1, 5));
-      v128.store(ro + (o << 1), i32x4.shuffle(va, vb, 2, 6, 3, 7), 16);
-    }
-    for (let i = w4; i < width; i++) {
-      const o = <usize>i << 2;
-      store<f32>(ro + (o << 1), load<f32>(ra + o));
-      store<f32>(ro + (o << 1), load<f32>(rb + o), 4);
-    }
-  }
-}
-
-/** `rows` rows of `width` int32 from src (rows `stride` values apart) to out (rows of `width`). */
-export function copyRows(src: usize, stride: i32, out: usize, width: i32, rows: i32): void {
-  for (let r = 0; r < rows; r++) memory.copy(out + (<usize>(r * width) << 2), src + (<usize>(r * stride) << 2), <usize>width << 2);
-}
-
 /** Whether any of `rows` rows of `width` int32 at p (rows `stride` values apart) is nonzero. */
 export function anyBits(p: usize, stride: i32, width: i32, rows: i32): bool {
   const w4 = width & ~3;
@@ -177,11 +150,14 @@ export function anyBits(p: usize, stride: i32, width: i32, rows: i32): bool {
 /** Target rows y0 … y1 − 1 (the band) with n taps per axis (a constant once inlined). */
 @inline
 function warpRowsN(n: i32, y0: i32, y1: i32): void {
-  const m = n >> 1; // registers per kernel row; also the order a
+  const m = n >> 1; // the order a
+  const quads = n >> 2; // four taps of a plane per register
+  const tail = (n & 3) != 0; // and the last two of both planes in one
+  const tailBytes = <usize>(n - 2) << 2;
   const yBytes = <usize>n << 4;
   const xBytes = <usize>m << 4;
   const Ws = sW;
-  const stride = <usize>Ws << 3;
+  const stride = <usize>Ws << 2;
   const row0 = sRow0;
   const col0 = sCol0;
   // The window's pixel (u, v) (source coordinates) is c = v·Ws + u − origin from its start; the
@@ -189,7 +165,8 @@ function warpRowsN(n: i32, y0: i32, y1: i32): void {
   // (address arithmetic wraps: only the sums are used).
   const origin = row0 * Ws + col0;
   const back = (m - 1) * Ws + (m - 1) + origin;
-  const ivBase = sIV - (<usize>back << 3);
+  const imgBase = sImg - (<usize>back << 2);
+  const varBase = sVar - (<usize>back << 2);
   const maskBase = sMask - (<usize>back << 2);
   const flags = sFlags;
   const flagBase = flags - <usize>origin;
@@ -271,8 +248,11 @@ function warpRowsN(n: i32, y0: i32, y1: i32): void {
         const r0 = <i32>max(loYF, Math.floor(vMn)) - (m - 1);
         const r1 = <i32>min(hiYF - 1, Math.floor(vMx)) + m;
         for (let rr = r0; rr <= r1; rr++) {
-          const rowP = sIV + (<usize>((rr - row0) * Ws - col0) << 3);
-          for (let cc = c0; cc <= c1; cc += 8) touched = f32x4.add(touched, v128.load(rowP + (<usize>cc << 3)));
+          const at = <usize>((rr - row0) * Ws - col0) << 2;
+          for (let cc = c0; cc <= c1; cc += 16) {
+            touched = f32x4.add(touched, v128.load(sImg + at + (<usize>cc << 2)));
+            touched = f32x4.add(touched, v128.load(sVar + at + (<usize>cc << 2)));
+          }
         }
       }
     }
@@ -386,29 +366,40 @@ function warpRowsN(n: i32, y0: i32, y1: i32): void {
           }
           if (mk != 0) masked++;
         }
-        let p = ivBase + (<usize>centre << 3);
+        let pI = imgBase + (<usize>centre << 2);
+        let pV = varBase + (<usize>centre << 2);
         const wy = ty0 + <usize>ky * yBytes;
-        let a0 = zero;
-        let a1 = zero;
-        let a2 = zero;
-        let a3 = zero;
-        let a4 = zero;
+        let i0 = zero;
+        let v0 = zero;
+        let i1 = zero;
+        let v1 = zero;
+        let t = zero;
         for (let tj = 0; tj < n; tj++) {
-          const c = v128.load(wy + (<usize>tj << 4));
-          a0 = f32x4.add(a0, f32x4.mul(v128.load(p), c));
-          a1 = f32x4.add(a1, f32x4.mul(v128.load(p, 16), c));
-          if (m > 2) a2 = f32x4.add(a2, f32x4.mul(v128.load(p, 32), c));
-          if (m > 3) a3 = f32x4.add(a3, f32x4.mul(v128.load(p, 48), c));
-          if (m > 4) a4 = f32x4.add(a4, f32x4.mul(v128.load(p, 64), c));
-          p += stride;
+          const wp = wy + (<usize>tj << 4);
+          const cI = v128.load32_splat(wp);
+          const cV = v128.load32_splat(wp + 8);
+          i0 = f32x4.add(i0, f32x4.mul(v128.load(pI), cI));
+          v0 = f32x4.add(v0, f32x4.mul(v128.load(pV), cV));
+          if (quads > 1) {
+            i1 = f32x4.add(i1, f32x4.mul(v128.load(pI, 16), cI));
+            v1 = f32x4.add(v1, f32x4.mul(v128.load(pV, 16), cV));
+          }
+          if (tail) t = f32x4.add(t, f32x4.mul(v128.load64_lane(pV + tailBytes, v128.load64_zero(pI + tailBytes), 1), v128.load(wp)));
+          pI += stride;
+          pV += stride;
         }
         const wx = tx0 + <usize>kx * xBytes;
-        let s = f32x4.add(f32x4.mul(a0, v128.load(wx)), f32x4.mul(a1, v128.load(wx, 16)));
-        if (m > 2) s = f32x4.add(s, f32x4.mul(a2, v128.load(wx, 32)));
-        if (m > 3) s = f32x4.add(s, f32x4.mul(a3, v128.load(wx, 48)));
-        if (m > 4) s = f32x4.add(s, f32x4.mul(a4, v128.load(wx, 64)));
-        // lanes (image, variance, image, variance): add the halves
-        s = f32x4.add(s, i32x4.shuffle(s, s, 2, 3, 0, 1));
+        let sI = f32x4.mul(i0, v128.load(wx));
+        let sV = f32x4.mul(v0, v128.load(wx, 16));
+        if (quads > 1) {
+          sI = f32x4.add(sI, f32x4.mul(i1, v128.load(wx, 32)));
+          sV = f32x4.add(sV, f32x4.mul(v1, v128.load(wx, 48)));
+        }
+        // (I₀ + I₂, I₁ + I₃, V₀ + V₂, V₁ + V₃), plus the tail's (I, I, V, V), then the halves added:
+        // lanes (image, variance, …)
+        let h = f32x4.add(i32x4.shuffle(sI, sV, 0, 1, 4, 5), i32x4.shuffle(sI, sV, 2, 3, 6, 7));
+        if (tail) h = f32x4.add(h, f32x4.mul(t, v128.load(wx + (<usize>quads << 5))));
+        const s = f32x4.add(i32x4.shuffle(h, h, 0, 2, 0, 2), i32x4.shuffle(h, h, 1, 3, 1, 3));
         // (image · s, variance · s · s) in float64, s = |det J| (or 1) times the value scale,
         // then rounded to float32
         let d = f64x2.promote_low_f32x4(s);
@@ -465,14 +456,14 @@ function warpRows10(y0: i32, y1: i32): void {
 }
 
 /**
- * Footprint flags of a W × H mask (i32) for a kernel of order a: flags[y·W + x] (u8) gets bit 0
- * when some pixel of x − a + 1 … x + a by y − a + 1 … y + a (clipped) has a mask bit, bit 1 when
- * one has `noData`. Returns false, writing nothing, when the mask is all zero. `ring` holds a
- * rows of W bytes, `rowAny` H bytes.
+ * Footprint flags of a W × H mask (i32, rows `stride` values apart) for a kernel of order a:
+ * flags[y·stride + x] (u8) gets bit 0 when some pixel of x − a + 1 … x + a by y − a + 1 … y + a
+ * (clipped) has a mask bit, bit 1 when one has `noData`. Returns false, writing nothing, when
+ * the mask is all zero. `ring` holds a rows of W bytes, `rowAny` H bytes.
  */
-export function footprintFlags(mask: usize, W: i32, H: i32, a: i32, noData: i32, flags: usize, ring: usize, rowAny: usize): bool {
+export function footprintFlags(mask: usize, stride: i32, W: i32, H: i32, a: i32, noData: i32, flags: usize, ring: usize, rowAny: usize): bool {
   const W4 = W & ~3;
-  const rowBytes = <usize>W << 2;
+  const rowBytes = <usize>stride << 2;
   let any = false;
   // Horizontal: pixel x lies in the footprints anchored at x − a … x + a − 1.
   for (let y = 0; y < H; y++) {
@@ -484,7 +475,7 @@ export function footprintFlags(mask: usize, W: i32, H: i32, a: i32, noData: i32,
     store<u8>(rowAny + <usize>y, m != 0 ? 1 : 0);
     if (m == 0) continue; // left as it is: rows without bits are never read below
     any = true;
-    const dst = flags + <usize>y * <usize>W;
+    const dst = flags + <usize>y * <usize>stride;
     memory.fill(dst, 0, <usize>W);
     for (let x = 0; x < W; x++) {
       const mv = load<i32>(src + (<usize>x << 2));
@@ -498,9 +489,10 @@ export function footprintFlags(mask: usize, W: i32, H: i32, a: i32, noData: i32,
   // Vertical, in place: row y ORs the horizontal rows y − a + 1 … y + a. Rows above y are no
   // longer horizontal once written, so the last a horizontal rows are kept in the ring.
   const Wb = <usize>W;
+  const Sb = <usize>stride;
   const W16 = W & ~15;
   for (let y = 0; y < H; y++) {
-    const row = flags + <usize>y * Wb;
+    const row = flags + <usize>y * Sb;
     const slot = ring + <usize>(y % a) * Wb;
     if (load<u8>(rowAny + <usize>y) != 0) memory.copy(slot, row, Wb);
     const jLo = max(0, y - a + 1);
@@ -508,7 +500,7 @@ export function footprintFlags(mask: usize, W: i32, H: i32, a: i32, noData: i32,
     let have = false;
     for (let jj = jLo; jj <= jHi; jj++) {
       if (load<u8>(rowAny + <usize>jj) == 0) continue;
-      const from = jj <= y ? ring + <usize>(jj % a) * Wb : flags + <usize>jj * Wb;
+      const from = jj <= y ? ring + <usize>(jj % a) * Wb : flags + <usize>jj * Sb;
       if (!have) {
         if (from != row) memory.copy(row, from, Wb);
         have = true;

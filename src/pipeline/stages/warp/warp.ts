@@ -49,10 +49,11 @@ import { gridMidpointError, makeTransformGrid, skyTransform, TargetSkyCache, typ
  * Source NaNs without a NO_DATA bit propagate into the target pixels whose taps reach them.
  *
  * Computation. The per-pixel loop runs in WebAssembly (wasm/warp.ts), one source at a time: the
- * part of the source its pixels can reach is copied into the module's memory and the target is
- * filled band by band. That part is worked out from the transform grid before the source's pixels
- * are needed, leaving out the grid cells whose pixels earlier sources filled: a lazy source is
- * asked for those rows only, and not loaded when it has nothing left to cover. Coordinates, table rows and coverage are decided in float64 as described
+ * rows of the source its pixels can reach are in the module's memory (a lazy source is decoded
+ * straight there, another one's rows are copied) and the target is filled band by band. Those
+ * rows are worked out from the transform grid before the source's pixels are needed, leaving out
+ * the grid cells whose pixels earlier sources filled: a lazy source is asked for those rows only,
+ * and not loaded when it has nothing left to cover. Coordinates, table rows and coverage are decided in float64 as described
  * above; the kernel sums run in float32 (SIMD), so values agree with a float64 evaluation to
  * float32 rounding.
  */
@@ -112,10 +113,12 @@ export interface LazyWarpSource {
   /**
    * The source's planes, of its full size. `rows`: the warp reads only rows y0 … y1 − 1 of them
    * (worked out from the transform grid before the load), so only those need be decoded: the
-   * other rows are unspecified (any values). Not given: every row is read. A source that can
-   * cover none of the target pixels still uncovered is not loaded.
+   * other rows are unspecified (any values). Not given: every row is read. `into`: planes of the
+   * source's size (in the warp kernel's memory) to decode into, so that the pixels need not be
+   * copied there; planes returned elsewhere are copied. A source that can cover none of the
+   * target pixels still uncovered is not loaded.
    */
-  load(rows?: WarpSourceRows): MaskedImage;
+  load(rows?: WarpSourceRows, into?: MaskedImage): MaskedImage;
 }
 
 export interface WarpInput {
@@ -228,17 +231,27 @@ interface KernelTable32 {
 function kernelTable32(tab: LanczosTable): KernelTable32 {
   const n = tab.taps;
   const rows = tab.steps + 1;
+  const quads = n >> 2;
   const y = new Float32Array(rows * n * 4);
   const x = new Float32Array(rows * n * 2);
   for (let k = 0; k < rows; k++) {
+    const xr = k * n * 2;
     for (let t = 0; t < n; t++) {
       const w = tab.weights[k * n + t];
       const w2 = tab.weightsSq[k * n + t];
       const o = (k * n + t) * 4;
-      y[o] = y[o + 2] = w;
-      y[o + 1] = y[o + 3] = w2;
-      x[(k * n + t) * 2] = w;
-      x[(k * n + t) * 2 + 1] = w2;
+      y[o] = y[o + 1] = w;
+      y[o + 2] = y[o + 3] = w2;
+      // Four taps of the image, then their squares for the variance; the last two (n = 6, 10)
+      // of both together.
+      const q = t >> 2;
+      if (q < quads) {
+        x[xr + 8 * q + (t & 3)] = w;
+        x[xr + 8 * q + 4 + (t & 3)] = w2;
+      } else {
+        x[xr + 8 * quads + (t & 1)] = w;
+        x[xr + 8 * quads + 2 + (t & 1)] = w2;
+      }
     }
   }
   return { y, x };
@@ -353,8 +366,6 @@ function sourceReach(grid: TransformGrid, W: number, H: number, a: number, cover
 
 /** Target rows per band: the kernel runs band by band, cell column by cell column, for cache locality. */
 const BAND_ROWS = 32;
-/** Source rows staged at a time on their way into the module's memory. */
-const STAGE_ROWS = 32;
 
 /** A source's contribution to the diagnostics. */
 interface SourceSums {
@@ -365,16 +376,86 @@ interface SourceSums {
 }
 
 /**
+ * The warp kernel's memory laid out for one source: the tables, grid, coverage and band buffers,
+ * then the rows of the source's planes the warp reads (image, variance, mask, footprint flags),
+ * each plane given as a view of the source's full size whose rows row0 … row1 − 1 are those: its
+ * other rows lie over neighbouring memory (and address space left unused for them before and
+ * after), which nothing writes through it (the source is loaded and copied by rows), so that
+ * the memory used is that of the rows read, whichever rows they are.
+ */
+function layoutSource(Ws: number, Hs: number, reach: Reach, grid: TransformGrid, tab: LanczosTable, t32: KernelTable32, W: number, coverBytes: number) {
+  const { arena } = warpKernels();
+  const n = tab.taps;
+  const tableRows = tab.steps + 1;
+  const { nx, ny } = grid;
+  const Wc = reach.col1 - reach.col0;
+  const rows = reach.row1 - reach.row0;
+  const R = rows * Ws;
+  const gap = 4 * Ws * Hs;
+  const slots = arena.layout([
+    ['f32', t32.y.length],
+    ['f32', t32.x.length],
+    ['f64', tableRows * n],
+    ['f64', tableRows],
+    ['f64', tableRows],
+    ['f64', nx * ny],
+    ['f64', nx * ny],
+    ['f64', nx * ny],
+    ['f64', ny],
+    ['f64', W],
+    ['u8', reach.cellOk.length],
+    ['u8', coverBytes],
+    ['f32', BAND_ROWS * W],
+    ['f32', BAND_ROWS * W],
+    ['i32', BAND_ROWS * W],
+    ['i32', BAND_ROWS * 3],
+    ['f64', 4],
+    ['i32', 4 * W],
+    ['f64', W],
+    ['u8', tab.order * Wc],
+    ['u8', rows],
+    ['u8', gap],
+    ['f32', R],
+    ['f32', R],
+    ['i32', R],
+    ['u8', R],
+    ['u8', gap],
+  ]);
+  const [ty, tx, wAbs, maxAbs, sumSq, gu, gv, gj, nodeY, cT, cells, cov, bImg, bVar, bMask, bRows, stats, jobs, jobJac, ring, rowAny, , img, vari, msk, flg] = slots;
+  const buffer = img.view.buffer;
+  // Where the planes' pixel (0, 0) would lie: row row0 is the first of the rows laid out.
+  const full = (ptr: number, bytes: number): number => ptr - bytes * reach.row0 * Ws;
+  const image = full(img.ptr, 4);
+  const variance = full(vari.ptr, 4);
+  const mask = full(msk.ptr, 4);
+  const flags = full(flg.ptr, 1);
+  const planes: MaskedImage = {
+    width: Ws,
+    height: Hs,
+    image: new Float32Array(buffer, image, Ws * Hs),
+    variance: new Float32Array(buffer, variance, Ws * Hs),
+    mask: new Int32Array(buffer, mask, Ws * Hs),
+  };
+  return { ty, tx, wAbs, maxAbs, sumSq, gu, gv, gj, nodeY, cT, cells, cov, bImg, bVar, bMask, bRows, stats, jobs, jobJac, ring, rowAny, image, variance, mask, flags, planes };
+}
+type SourceLayout = ReturnType<typeof layoutSource>;
+/** Whether two arrays are the same memory. */
+function samePlane(a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number }, b: { buffer: ArrayBufferLike; byteOffset: number; length: number }): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length;
+}
+
+/**
  * Fills the pixels of `out` that no earlier source filled (their bit in `cover` is clear) and
- * that `src` covers, and sets their bits; `reach`: what src can cover (sourceReach), src is read
- * in its window only. The per-pixel loop runs in WebAssembly (wasm/warp.ts):
- * the part of the source it reaches (image and variance interleaved; the mask only when it has
- * bits there), the grid, the kernel table and the coverage bits are copied into the module's
- * memory, the target is warped band by band into band buffers there, and each band row's newly
- * covered pixels are copied out.
+ * that the source covers, and sets their bits; `reach`: what the source can cover
+ * (sourceReach), it is read in its window only, from its planes in the module's memory (`ws`,
+ * rows reach.row0 … row1 − 1 written). The per-pixel loop runs in WebAssembly (wasm/warp.ts):
+ * the grid, the kernel table and the coverage bits are copied into the module's memory (and the
+ * footprint flags made of the mask when the window has mask bits), the target is warped band by
+ * band into band buffers there, and each band row's newly covered pixels are copied out.
  */
 function warpSource(
-  src: MaskedImage,
+  ws: SourceLayout,
+  Ws: number,
   reach: Reach,
   grid: TransformGrid,
   tab: LanczosTable,
@@ -387,57 +468,15 @@ function warpSource(
   const sums: SourceSums = { filled: 0, sumJac: 0, sumW2: 0, masked: 0 };
   const a = tab.order;
   const n = tab.taps;
-  const Ws = src.width;
   const { cellOk, col0, col1, row0, row1, yStart, yEnd, uMin, uMax, vMin, vMax } = reach;
   const W = out.width;
   const Wc = col1 - col0;
   const rows = row1 - row0;
-  const N = rows * Wc;
-  const stageRows = Math.min(rows, STAGE_ROWS);
-  const { exports: k, arena } = warpKernels();
-
-  // Whether the window holds any mask bit: scanned through a staging buffer.
-  let anyMask = false;
-  {
-    const [stage] = arena.layout([['i32', stageRows * Ws]]);
-    for (let r = row0; r < row1 && !anyMask; r += STAGE_ROWS) {
-      const r1 = Math.min(row1, r + STAGE_ROWS);
-      stage.view.set(src.mask.subarray(r * Ws, r1 * Ws));
-      anyMask = k.anyBits(stage.ptr + 4 * col0, Ws, Wc, r1 - r) !== 0;
-    }
-  }
-
-  const tableRows = tab.steps + 1;
-  const { nx, ny } = grid;
-  const N8 = anyMask ? N : 0;
-  const [ty, tx, wAbs, maxAbs, sumSq, gu, gv, gj, nodeY, cT, cells, cov, bImg, bVar, bMask, bRows, stats, jobs, jobJac, stageI, stageV, iv, mask, flags, ring, rowAny] = arena.layout([
-    ['f32', t32.y.length],
-    ['f32', t32.x.length],
-    ['f64', tableRows * n],
-    ['f64', tableRows],
-    ['f64', tableRows],
-    ['f64', nx * ny],
-    ['f64', nx * ny],
-    ['f64', nx * ny],
-    ['f64', ny],
-    ['f64', W],
-    ['u8', cellOk.length],
-    ['u8', cover.length],
-    ['f32', BAND_ROWS * W],
-    ['f32', BAND_ROWS * W],
-    ['i32', BAND_ROWS * W],
-    ['i32', BAND_ROWS * 3],
-    ['f64', 4],
-    ['i32', 4 * W],
-    ['f64', W],
-    ['f32', stageRows * Ws],
-    ['f32', stageRows * Ws],
-    ['f32', 2 * N],
-    ['i32', N8],
-    ['u8', N8],
-    ['u8', anyMask ? a * Wc : 0],
-    ['u8', anyMask ? rows : 0],
-  ]);
+  const { exports: k } = warpKernels();
+  const { ty, tx, wAbs, maxAbs, sumSq, gu, gv, gj, nodeY, cT, cells, cov, bImg, bVar, bMask, bRows, stats, jobs, jobJac, ring, rowAny, image, variance, mask, flags } = ws;
+  // The window's first pixel in each plane.
+  const at = row0 * Ws + col0;
+  const hasFlags = k.footprintFlags(mask + 4 * at, Ws, Wc, rows, a, MaskBit.NO_DATA, flags + at, ring.ptr, rowAny.ptr) !== 0;
   ty.view.set(t32.y);
   tx.view.set(t32.x);
   wAbs.view.set(tab.weightsAbs);
@@ -450,25 +489,9 @@ function warpSource(
   cT.view.set(columnPositions(grid, W));
   cells.view.set(cellOk);
   cov.view.set(cover);
-  for (let r = row0; r < row1; r += STAGE_ROWS) {
-    const r1 = Math.min(row1, r + STAGE_ROWS);
-    stageI.view.set(src.image.subarray(r * Ws, r1 * Ws));
-    stageV.view.set(src.variance.subarray(r * Ws, r1 * Ws));
-    k.interleaveRows(stageI.ptr + 4 * col0, stageV.ptr + 4 * col0, Ws, iv.ptr + (r - row0) * Wc * 8, Wc, r1 - r);
-  }
-  let hasFlags = false;
-  if (anyMask) {
-    for (let r = row0; r < row1; r += STAGE_ROWS) {
-      const r1 = Math.min(row1, r + STAGE_ROWS);
-      const stage = new Int32Array(stageI.view.buffer, stageI.ptr, (r1 - r) * Ws);
-      stage.set(src.mask.subarray(r * Ws, r1 * Ws));
-      k.copyRows(stageI.ptr + 4 * col0, Ws, mask.ptr + (r - row0) * Wc * 4, Wc, r1 - r);
-    }
-    hasFlags = k.footprintFlags(mask.ptr, Wc, rows, a, MaskBit.NO_DATA, flags.ptr, ring.ptr, rowAny.ptr) !== 0;
-  }
   k.setTable(ty.ptr, tx.ptr, wAbs.ptr, maxAbs.ptr, sumSq.ptr, n, tab.steps);
-  k.setSource(iv.ptr, mask.ptr, hasFlags ? flags.ptr : 0, Wc, col0, row0, uMin, uMax, vMin, vMax);
-  k.setGrid(gu.ptr, gv.ptr, gj.ptr, nodeY.ptr, cT.ptr, cells.ptr, nx, ny, grid.spacing);
+  k.setSource(image + 4 * at, variance + 4 * at, mask + 4 * at, hasFlags ? flags + at : 0, Ws, col0, row0, uMin, uMax, vMin, vMax);
+  k.setGrid(gu.ptr, gv.ptr, gj.ptr, nodeY.ptr, cT.ptr, cells.ptr, grid.nx, grid.ny, grid.spacing);
   k.setTarget(W, cov.ptr, bImg.ptr, bVar.ptr, bMask.ptr, bRows.ptr, stats.ptr, jobs.ptr, jobJac.ptr, cfg.conserve === 'flux', cfg.maskWeightThreshold, valueScale);
 
   const { image: oImg, variance: oVar, mask: oMask } = out;
@@ -578,15 +601,24 @@ export function runWarp(input: WarpInput): WarpResult {
     const reach = sourceReach(grid, sw, sh, tab.order, i > 0 ? cover : null);
     let sums: SourceSums = { filled: 0, sumJac: 0, sumW2: 0, masked: 0 };
     if (reach !== null) {
-      let img: MaskedImage | null = lazy ? source.load({ y0: reach.row0, y1: reach.row1 }) : source.image;
+      // The source's planes in the kernel's memory: a lazy source is decoded there, the rows the
+      // warp reads of any other are copied there.
+      const ws = layoutSource(sw, sh, reach, grid, tab, t32, W, cover.length);
+      const into = ws.planes;
+      let img: MaskedImage | null = lazy ? source.load({ y0: reach.row0, y1: reach.row1 }, into) : source.image;
       if (lazy) {
         checkPlanes(i, img);
         if (img.width !== source.width || img.height !== source.height) {
           throw new InvalidInputError(`warp: source ${i} loaded as ${img.width}x${img.height}, announced as ${source.width}x${source.height}`);
         }
       }
-      sums = warpSource(img, reach, grid, tab, t32, cfg, warped, cover, valueScale);
+      const a0 = reach.row0 * sw;
+      const a1 = reach.row1 * sw;
+      if (!samePlane(img.image, into.image)) into.image.set(img.image.subarray(a0, a1), a0);
+      if (!samePlane(img.variance, into.variance)) into.variance.set(img.variance.subarray(a0, a1), a0);
+      if (!samePlane(img.mask, into.mask)) into.mask.set(img.mask.subarray(a0, a1), a0);
       img = null;
+      sums = warpSource(ws, sw, reach, grid, tab, t32, cfg, warped, cover, valueScale);
     }
     done.push({ grid, error, sums });
   });
