@@ -53,7 +53,8 @@ import { gridMidpointError, makeTransformGrid, skyTransform, TargetSkyCache, typ
  * straight there, another one's rows are copied) and the target is filled band by band. Those
  * rows are worked out from the transform grid before the source's pixels are needed, leaving out
  * the grid cells whose pixels earlier sources filled: a lazy source is asked for those rows only,
- * and not loaded when it has nothing left to cover. Coordinates, table rows and coverage are decided in float64 as described
+ * and not loaded when it has nothing left to cover. A window whose rows would take more than
+ * 32 MB there is warped in pieces (runs of grid cell rows, each loading the rows it reads). Coordinates, table rows and coverage are decided in float64 as described
  * above; the kernel sums run in float32 (SIMD), so values agree with a float64 evaluation to
  * float32 rounding.
  */
@@ -219,9 +220,9 @@ function transformGrid(target: WarpTarget, wcs: WarpWcs, sw: number, sh: number,
 }
 
 /**
- * The kernel table as the WebAssembly kernel reads it (float32, image and variance weights
- * side by side): per row, for each tap t the group (w_t, w_t², w_t, w_t²) (`y`), and for each
- * pair of taps the group (w_2q, w_2q², w_2q+1, w_2q+1²) (`x`).
+ * The kernel table as the WebAssembly kernel reads it (float32): per row, for each tap t the
+ * group (w_t, w_t, w_t², w_t²) (`y`); per four taps their weights then their squares, and for
+ * n = 6, 10 the last two taps' (w, w, w², w²) (`x`).
  */
 interface KernelTable32 {
   readonly y: Float32Array;
@@ -318,7 +319,7 @@ function cellCovered(grid: TransformGrid, i: number, j: number, cover: Uint8Arra
  * `cover` (the target pixels filled by earlier sources), cells whose every pixel is filled are
  * left out: the source has nothing to give them.
  */
-function sourceReach(grid: TransformGrid, W: number, H: number, a: number, cover: Uint8Array | null): Reach | null {
+function sourceReach(grid: TransformGrid, W: number, H: number, a: number, cover: Uint8Array | null, cellRows: { j0: number; j1: number } | null = null): Reach | null {
   const { nx, ny, u, v, spacing } = grid;
   const lo = a - 1;
   const hiX = W - 1 - a;
@@ -331,7 +332,7 @@ function sourceReach(grid: TransformGrid, W: number, H: number, a: number, cover
   let vHigh = -Infinity;
   let jMin = -1;
   let jMax = -1;
-  for (let j = 0; j < ny - 1; j++) {
+  for (let j = cellRows ? cellRows.j0 : 0; j < (cellRows ? cellRows.j1 : ny - 1); j++) {
     for (let i = 0; i < nx - 1; i++) {
       const k = j * nx + i;
       const uMin = Math.min(u[k], u[k + 1], u[k + nx], u[k + nx + 1]);
@@ -366,6 +367,32 @@ function sourceReach(grid: TransformGrid, W: number, H: number, a: number, cover
 
 /** Target rows per band: the kernel runs band by band, cell column by cell column, for cache locality. */
 const BAND_ROWS = 32;
+/** The most memory a source's rows take in the kernel's memory at a time (image, variance, mask, flags). */
+const WINDOW_BYTES = 32 << 20;
+const BYTES_PER_SOURCE_PIXEL = 13;
+
+/**
+ * A source's reach in pieces whose source rows fit WINDOW_BYTES: runs of the grid's cell rows,
+ * each with the window its pixels read (sourceReach of those cell rows). One piece when the whole
+ * window fits. Each target pixel is warped from the same source pixels either way.
+ */
+function windowParts(reach: Reach, grid: TransformGrid, W: number, H: number, a: number, cover: Uint8Array | null): Reach[] {
+  const bytes = (reach.row1 - reach.row0) * W * BYTES_PER_SOURCE_PIXEL;
+  const pieces = Math.ceil(bytes / WINDOW_BYTES);
+  if (pieces <= 1) return [reach];
+  const first = reach.yStart / grid.spacing;
+  const last = reach.yEnd === grid.height ? grid.ny - 2 : reach.yEnd / grid.spacing - 1;
+  const cells = last - first + 1;
+  const parts: Reach[] = [];
+  for (let p = 0; p < pieces; p++) {
+    const j0 = first + Math.floor((p * cells) / pieces);
+    const j1 = first + Math.floor(((p + 1) * cells) / pieces);
+    if (j1 <= j0) continue;
+    const part = sourceReach(grid, W, H, a, cover, { j0, j1 });
+    if (part) parts.push(part);
+  }
+  return parts;
+}
 
 /** A source's contribution to the diagnostics. */
 interface SourceSums {
@@ -488,7 +515,10 @@ function warpSource(
   nodeY.view.set(grid.nodeY);
   cT.view.set(columnPositions(grid, W));
   cells.view.set(cellOk);
-  cov.view.set(cover);
+  // The coverage bits of the target rows warped (the kernel reads and sets no others).
+  const c0 = Math.floor((yStart * W) / 8);
+  const c1 = Math.min(cover.length, Math.ceil((yEnd * W) / 8));
+  cov.view.set(cover.subarray(c0, c1), c0);
   k.setTable(ty.ptr, tx.ptr, wAbs.ptr, maxAbs.ptr, sumSq.ptr, n, tab.steps);
   k.setSource(image + 4 * at, variance + 4 * at, mask + 4 * at, hasFlags ? flags + at : 0, Ws, col0, row0, uMin, uMax, vMin, vMax);
   k.setGrid(gu.ptr, gv.ptr, gj.ptr, nodeY.ptr, cT.ptr, cells.ptr, grid.nx, grid.ny, grid.spacing);
@@ -531,7 +561,7 @@ function warpSource(
       }
     }
   }
-  cover.set(bits);
+  cover.set(bits.subarray(c0, c1), c0);
   return sums;
 }
 
@@ -599,26 +629,32 @@ export function runWarp(input: WarpInput): WarpResult {
     // What the source can give to pixels no earlier source filled: nothing (it is not loaded), or
     // the pixels of a window, whose rows alone a lazy source decodes.
     const reach = sourceReach(grid, sw, sh, tab.order, i > 0 ? cover : null);
-    let sums: SourceSums = { filled: 0, sumJac: 0, sumW2: 0, masked: 0 };
-    if (reach !== null) {
+    const sums: SourceSums = { filled: 0, sumJac: 0, sumW2: 0, masked: 0 };
+    // The window's rows are warped in as many pieces (runs of grid cell rows, each with the source
+    // rows it reads) as keep them within WINDOW_BYTES of the kernel's memory.
+    for (const part of reach ? windowParts(reach, grid, sw, sh, tab.order, i > 0 ? cover : null) : []) {
       // The source's planes in the kernel's memory: a lazy source is decoded there, the rows the
       // warp reads of any other are copied there.
-      const ws = layoutSource(sw, sh, reach, grid, tab, t32, W, cover.length);
+      const ws = layoutSource(sw, sh, part, grid, tab, t32, W, cover.length);
       const into = ws.planes;
-      let img: MaskedImage | null = lazy ? source.load({ y0: reach.row0, y1: reach.row1 }, into) : source.image;
+      let img: MaskedImage | null = lazy ? source.load({ y0: part.row0, y1: part.row1 }, into) : source.image;
       if (lazy) {
         checkPlanes(i, img);
         if (img.width !== source.width || img.height !== source.height) {
           throw new InvalidInputError(`warp: source ${i} loaded as ${img.width}x${img.height}, announced as ${source.width}x${source.height}`);
         }
       }
-      const a0 = reach.row0 * sw;
-      const a1 = reach.row1 * sw;
+      const a0 = part.row0 * sw;
+      const a1 = part.row1 * sw;
       if (!samePlane(img.image, into.image)) into.image.set(img.image.subarray(a0, a1), a0);
       if (!samePlane(img.variance, into.variance)) into.variance.set(img.variance.subarray(a0, a1), a0);
       if (!samePlane(img.mask, into.mask)) into.mask.set(img.mask.subarray(a0, a1), a0);
       img = null;
-      sums = warpSource(ws, sw, reach, grid, tab, t32, cfg, warped, cover, valueScale);
+      const got = warpSource(ws, sw, part, grid, tab, t32, cfg, warped, cover, valueScale);
+      sums.filled += got.filled;
+      sums.sumJac += got.sumJac;
+      sums.sumW2 += got.sumW2;
+      sums.masked += got.masked;
     }
     done.push({ grid, error, sums });
   });
