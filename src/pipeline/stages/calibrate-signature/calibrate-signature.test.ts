@@ -110,6 +110,30 @@ describe('calibrate-signature', () => {
     expect(a.newBadPixels).toBe(2);
   });
 
+  it('gives the same result to the bit with a dark kept as 16-bit integers and a few wide pixels, across chunks', () => {
+    const w = 1000;
+    const h = 150; // more pixels than a chunk of the ISR kernels
+    const n = w * h;
+    const st = Int32Array.from({ length: n }, (_, i) => (i % 997 === 5 ? 100_000 + i : 200 + ((i * 7919) % 30_000)));
+    const darkImg = scaledPlane(st, 1e-5, 0, null) as ScaledPlane;
+    expect(darkImg.wide?.index.length).toBe(Math.ceil((n - 5) / 997));
+    const dark: MasterCalibration = { width: w, height: h, image: darkImg };
+    const exposure = () => {
+      const e = makeMaskedImage(w, h);
+      for (let i = 0; i < n; i++) {
+        e.image[i] = 1000 + ((i * 13) % 97);
+        e.variance[i] = 1000;
+      }
+      return e;
+    };
+    const a = runCalibrateSignature({ exposure: exposure(), masters: { dark }, darkTimeS: 30 }, undefined, { inPlace: true });
+    const b = runCalibrateSignature({ exposure: exposure(), masters: { dark: expandMaster(dark) }, darkTimeS: 30 }, undefined, { inPlace: true });
+    expect(bytes(a.exposure.image).equals(bytes(b.exposure.image))).toBe(true);
+    expect(bytes(a.exposure.variance).equals(bytes(b.exposure.variance))).toBe(true);
+    // the wide pixels' dark is subtracted: theirs is ~1 e-/s, 30 e- over the exposure
+    expect(a.exposure.image[5]).toBeLessThan(exposure().image[5] - 29);
+  });
+
   it('normalises a flat kept as stored integers as its Float32 plane, to the bit', () => {
     const n = W * H;
     let badSeen = 0;
@@ -145,11 +169,13 @@ describe('calibrate-signature', () => {
 
   it('keeps 32-bit stored integers compactly as the plain loop does, across chunks', () => {
     const n = 150_001;
-    const cases: Array<[(i: number) => number, number | null, 'i16' | 'u16' | 'const' | null]> = [
+    const cases: Array<[(i: number) => number, number | null, 'i16' | 'u16' | 'const' | 'wide' | null]> = [
       [(i) => (i * 31) % 60_000 - 30_000, null, 'i16'],
       [(i) => (i * 31) % 65_000, null, 'u16'],
       [() => 100_000, null, 'const'],
-      [(i) => (i === n - 1 ? 70_000 : i % 100), null, null],
+      // one pixel beyond 16 bits: kept as a wide pixel (the plain loop gives up)
+      [(i) => (i === n - 1 ? 70_000 : i % 100), null, 'wide'],
+      // most pixels beyond int16, one below uint16: too many wide pixels
       [(i) => (i === 140_000 ? -1 : 40_000 + (i % 100)), null, null],
       [(i) => i % 100, 50, null],
       // int16 at first, uint16 from a later chunk on; constant over the first chunks.
@@ -162,6 +188,17 @@ describe('calibrate-signature', () => {
       const st = Int32Array.from({ length: n }, (_, i) => f(i));
       const got = scaledPlane(st, 0.01, 1, blank);
       const plain = scaledPlane(Array.from(st), 0.01, 1, blank);
+      if (kind === 'wide') {
+        expect(plain).toBeNull();
+        expect(got?.stored).toBeInstanceOf(Int16Array);
+        expect(Array.from(got?.wide?.index ?? [])).toEqual([n - 1]);
+        expect(Array.from(got?.wide?.stored ?? [])).toEqual([70_000]);
+        const values = planeToFloat32(got as ScaledPlane);
+        expect(bytes(values).equals(bytes(float32FromStored(st, 0.01, 1, null)))).toBe(true);
+        expect(planeValue(got as ScaledPlane, n - 1)).toBe(values[n - 1]);
+        expect(planeValue(got as ScaledPlane, n - 2)).toBe(values[n - 2]);
+        continue;
+      }
       expect(got && { ...got, stored: null }).toEqual(plain && { ...plain, stored: null });
       expect(got === null ? null : got.stored === null ? 'const' : got.stored instanceof Int16Array ? 'i16' : 'u16').toBe(kind);
       if (got?.stored && plain?.stored) {

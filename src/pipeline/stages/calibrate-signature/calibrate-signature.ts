@@ -5,7 +5,7 @@ import { parseConfig } from '../../config.ts';
 import { medianInPlace } from '../../lib/stats.ts';
 import type { ArenaRequest } from '../../../wasm/arena.ts';
 import { CALIBRATE_DESC_BYTES, calibrateDesc, isrKernels } from '../../../wasm/isr.ts';
-import { maskToInt32, planeLength, planeToFloat32, planeValue, type MasterMask, type MasterPlane } from './master-planes.ts';
+import { maskToInt32, patchWidePixels, planeLength, planeToFloat32, planeValue, type MasterMask, type MasterPlane, type ScaledPlane } from './master-planes.ts';
 
 /** Pixels per chunk of the calibration kernel (its buffers stay in the core's cache). */
 const CHUNK = 1 << 14;
@@ -103,7 +103,7 @@ function flatLevel(flat: MasterCalibration, how: 'median' | 'mean'): number {
   const img = flat.image;
   const n = planeLength(img);
   const stride = Math.max(1, Math.floor(n / 1_000_000));
-  if (how === 'median' && !(img instanceof Float32Array) && img.stored !== null && img.bscale !== 0) {
+  if (how === 'median' && !(img instanceof Float32Array) && img.stored !== null && !img.wide && img.bscale !== 0) {
     return storedMedian(img.stored, stride, img.bscale, img.bzero);
   }
   const scratch = new Float32Array(Math.ceil(n / stride));
@@ -244,7 +244,7 @@ function applyMasters(
   const desc = calibrateDesc(descBuf.view.buffer, descBuf.ptr);
   // Per chunk: float32 planes are copied in, stored integers copied in and decoded.
   const copies: Array<{ src: Float32Array; dst: Float32Array }> = [];
-  const decodes: Array<{ src: Int16Array | Uint16Array; dst: Int16Array | Uint16Array; ptr: number; out: number; signed: boolean; bscale: number; bzero: number }> = [];
+  const decodes: Array<{ plane: ScaledPlane; src: Int16Array | Uint16Array; dst: Int16Array | Uint16Array; ptr: number; out: number; values: Float32Array; signed: boolean; bscale: number; bzero: number; wideAt: number }> = [];
   planes.forEach((p, j) => {
     const f32 = buffers[4 + j];
     const i16 = buffers[10 + j];
@@ -259,6 +259,9 @@ function applyMasters(
       const signed = p.stored instanceof Int16Array;
       const bytes = i16.view.buffer;
       decodes.push({
+        plane: p,
+        values: f32.view as Float32Array,
+        wideAt: 0,
         src: p.stored,
         dst: signed ? new Int16Array(bytes, i16.ptr, chunk) : new Uint16Array(bytes, i16.ptr, chunk),
         ptr: i16.ptr,
@@ -285,6 +288,7 @@ function applyMasters(
     for (const d of decodes) {
       d.dst.set(d.src.subarray(i0, i1));
       k.decode16(d.ptr, d.out, len, d.signed, d.bscale, d.bzero);
+      if (d.plane.wide) d.wideAt = patchWidePixels(d.plane, i0, len, d.values, d.wideAt);
     }
     const nBad = k.calibrate(len, img.ptr, vari.ptr, descBuf.ptr, bad.ptr);
     image.set(len === chunk ? imgView : imgView.subarray(0, len), i0);

@@ -22,6 +22,32 @@ export interface ScaledPlane {
   readonly constant: number;
   readonly bscale: number;
   readonly bzero: number;
+  /**
+   * The few pixels whose stored integers do not fit 16 bits (hot pixels of a dark, say), with
+   * their stored integers (their entry of `stored` is 0): indices, increasing. Absent: none.
+   */
+  readonly wide?: WidePixels;
+}
+
+/** Pixels of a compact plane stored as 32-bit integers. */
+export interface WidePixels {
+  readonly index: Int32Array;
+  readonly stored: Int32Array;
+}
+
+/** At most this fraction of a plane's pixels are kept as wide pixels of a compact plane. */
+const MAX_WIDE_FRACTION = 1 / 256;
+
+/** The first k with index[k] ≥ i. */
+function lowerBound(index: Int32Array, i: number): number {
+  let lo = 0;
+  let hi = index.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (index[mid] < i) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** A master plane: Float32 pixels, or stored integers with their scaling. */
@@ -44,7 +70,27 @@ export function planeLength(p: MasterPlane | MasterMask): number {
 /** Pixel i of a master plane, as a Float32 plane would hold it. */
 export function planeValue(p: MasterPlane, i: number): number {
   if (p instanceof Float32Array) return p[i];
+  if (p.wide) {
+    const k = lowerBound(p.wide.index, i);
+    if (k < p.wide.index.length && p.wide.index[k] === i) return Math.fround(p.wide.stored[k] * p.bscale + p.bzero);
+  }
   return Math.fround((p.stored === null ? p.constant : p.stored[i]) * p.bscale + p.bzero);
+}
+
+/**
+ * The wide pixels of `p` among pixels start … start + count − 1 written into `out` (pixel start at
+ * out[0]) as a Float32 plane holds them; `from`: where to start looking in p.wide (the first wide
+ * pixel at or after `start`, or less). Returns where the next chunk's search starts.
+ */
+export function patchWidePixels(p: ScaledPlane, start: number, count: number, out: Float32Array, from = 0): number {
+  const wide = p.wide;
+  if (!wide) return 0;
+  const { index, stored } = wide;
+  let k = from;
+  while (k < index.length && index[k] < start) k++;
+  const end = start + count;
+  for (; k < index.length && index[k] < end; k++) out[index[k] - start] = Math.fround(stored[k] * p.bscale + p.bzero);
+  return k;
 }
 
 /**
@@ -64,6 +110,7 @@ export function planeChunk(p: MasterPlane, start: number, count: number, scratch
     const s = p.stored;
     for (let k = 0; k < count; k++) out[k] = s[start + k] * bscale + bzero;
   }
+  if (p.wide) patchWidePixels(p, start, count, out, lowerBound(p.wide.index, start));
   return out;
 }
 
@@ -87,7 +134,7 @@ const CHUNK = 1 << 16;
 export function scaledPlane(stored: ArrayLike<number>, bscale: number, bzero: number, blank: number | null): ScaledPlane | null {
   const n = stored.length;
   if (n === 0) return null;
-  if (stored instanceof Int32Array) return scaledPlaneInt32(stored, bscale, bzero, blank);
+  if (stored instanceof Int32Array) return scaledPlaneInt32(stored, bscale, bzero, blank) ?? withWidePixels(stored, bscale, bzero, blank);
   let min = stored[0];
   let max = min;
   for (let i = 1; i < n; i++) {
@@ -151,6 +198,36 @@ function scaledPlaneInt32(stored: Int32Array, bscale: number, bzero: number, bla
   }
   if (narrow === null) return { length: n, stored: null, constant: min, bscale, bzero };
   return { length: n, stored: narrow, constant: 0, bscale, bzero };
+}
+
+/**
+ * 32-bit stored integers as 16-bit ones but for a few wide pixels (at most MAX_WIDE_FRACTION of
+ * them, else null), which keep theirs; null too with a BLANK (its pixels decode to NaN).
+ */
+function withWidePixels(stored: Int32Array, bscale: number, bzero: number, blank: number | null): ScaledPlane | null {
+  const n = stored.length;
+  if (blank !== null) return null;
+  const limit = Math.floor(n * MAX_WIDE_FRACTION);
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const v = stored[i];
+    if (v < -32768 || v > 32767) {
+      if (++count > limit) return null;
+    }
+  }
+  const narrow = new Int16Array(n);
+  const index = new Int32Array(count);
+  const wide = new Int32Array(count);
+  for (let i = 0, k = 0; i < n; i++) {
+    const v = stored[i];
+    if (v < -32768 || v > 32767) {
+      index[k] = i;
+      wide[k++] = v;
+    } else {
+      narrow[i] = v;
+    }
+  }
+  return { length: n, stored: narrow, constant: 0, bscale, bzero, wide: { index, stored: wide } };
 }
 
 /**
