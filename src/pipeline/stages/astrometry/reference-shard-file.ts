@@ -44,8 +44,16 @@ export function readReferenceShard(bytes: Uint8Array, label = 'refcat shard'): R
     if (!ArrayBuffer.isView(d)) throw new InvalidInputError(`${label}: column ${name} is not numeric`);
     return d as unknown as ArrayLike<number | bigint>;
   };
-  const f64 = (name: string): Float64Array => Float64Array.from(col(name), Number);
-  const f32 = (name: string): Float32Array => Float32Array.from(col(name), Number);
+  // Numeric columns are converted by the typed-array constructors (no call per value); 64-bit
+  // integer columns (BigInt64Array) value by value.
+  const f64 = (name: string): Float64Array => {
+    const d = col(name);
+    return d instanceof BigInt64Array || d instanceof BigUint64Array ? Float64Array.from(d, Number) : new Float64Array(d as ArrayLike<number>);
+  };
+  const f32 = (name: string): Float32Array => {
+    const d = col(name);
+    return d instanceof BigInt64Array || d instanceof BigUint64Array ? Float32Array.from(d, Number) : new Float32Array(d as ArrayLike<number>);
+  };
   const flux: Record<string, Float64Array> = {};
   const fluxErr: Record<string, Float64Array> = {};
   const mag: Record<string, Float32Array> = {};
