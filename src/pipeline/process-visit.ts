@@ -362,20 +362,25 @@ export function imageStatistics(mi: MaskedImage, ignoreBits = MaskBit.BAD | Mask
  * processed exposure's mask (compressed into its file, not handed on). Reused, they cost a
  * clearing pass instead of the page faults of 260 MB of fresh memory every visit.
  */
-let keptPlanes: MaskedImage | null = null;
-let keptMask: Int32Array | null = null;
+let kept: KeptPlanes = { planes: null, mask: null };
+
+/** The planes a visit gives back to the thread once it is done (see `kept`). */
+interface KeptPlanes {
+  planes: MaskedImage | null;
+  mask: Int32Array | null;
+}
 
 /** The kept exposure mask, cleared, when it is of this size; else a new one (taken: a failing visit does not return it). */
 function takeKeptMask(n: number): Int32Array {
-  const m = keptMask;
-  keptMask = null;
+  const m = kept.mask;
+  kept.mask = null;
   return m !== null && m.length === n ? m.fill(0) : new Int32Array(n);
 }
 
 /** The kept planes, cleared, when they are of this size (taken: a failing visit does not return them). */
 function takeKeptPlanes(width: number, height: number): MaskedImage | undefined {
-  const p = keptPlanes;
-  keptPlanes = null;
+  const p = kept.planes;
+  kept.planes = null;
   if (!p || p.width !== width || p.height !== height) return undefined;
   p.image.fill(0);
   p.variance.fill(0);
@@ -392,22 +397,15 @@ function expectedGeometry(inst: Instrument, detector: number | undefined): { rea
 export function processDetectorVisit(input: ProcessVisitInput): ProcessVisitResult {
   // The previous visit's planes, released when its outputs were handed on, are reclaimed first.
   collectReleasedMemory();
-  const kept: KeptPlanes = { planes: null, mask: null };
+  const giveBack: KeptPlanes = { planes: null, mask: null };
   try {
-    return processVisit(input, kept);
+    return processVisit(input, giveBack);
   } finally {
-    if (kept.planes) keptPlanes = kept.planes;
-    if (kept.mask) keptMask = kept.mask;
+    kept = { planes: giveBack.planes ?? kept.planes, mask: giveBack.mask ?? kept.mask };
   }
 }
 
-/** The planes a visit gives back to the thread once it is done (see keptPlanes). */
-interface KeptPlanes {
-  planes: MaskedImage | null;
-  mask: Int32Array | null;
-}
-
-function processVisit(input: ProcessVisitInput, second: KeptPlanes): ProcessVisitResult {
+function processVisit(input: ProcessVisitInput, giveBack: KeptPlanes): ProcessVisitResult {
   const cfg = input.config ?? makeVisitConfig();
   const run = new StageRunner(input.now);
   const tStart = input.now();
@@ -418,8 +416,8 @@ function processVisit(input: ProcessVisitInput, second: KeptPlanes): ProcessVisi
   }
 
   // The difference image's planes (a SCIENCE visit with templates), image and variance laid out
-  // for its file, and its mask. Not needed before the template patches are decoded into them (see
-  // subtractTemplate), their memory first holds the raws' pixels, which are done with by then.
+  // for its file, and its mask. Not written before the subtraction, their memory first holds the
+  // raws' pixels, which are done with after ISR.
   const geometry = expectedGeometry(inst, input.expected.detector);
   const differencePlanes =
     geometry && input.kind === 'SCIENCE' && (input.templates?.length ?? 0) > 0
@@ -486,7 +484,7 @@ function processVisit(input: ProcessVisitInput, second: KeptPlanes): ProcessVisi
   // The first snap's planes become the processed exposure (the snaps are combined into them), so
   // they are laid out for its file.
   const planes = { ...allocateExposurePlanes(first.geometry.width, first.geometry.height), mask: takeKeptMask(first.geometry.width * first.geometry.height) };
-  second.mask = planes.mask;
+  giveBack.mask = planes.mask;
   const inDifference = (b: ArrayBufferLike): boolean => b === differencePlanes?.image.buffer || b === differencePlanes?.mask.buffer;
   const rawsOwnMemory = decoded.some((r) => r !== null && r.amps.some((a) => !inDifference(a.raw.data.buffer)));
   const isr: IsrResult[] = decoded.map((raw, i) => {
@@ -567,7 +565,7 @@ function processVisit(input: ProcessVisitInput, second: KeptPlanes): ProcessVisi
   // would need new planes (detection's scratch, then the template's), the others let them go.
   const spare = input.kind === 'SCIENCE' && isr.length > 1 ? isr[1].exposure : null;
   // Kept for the next visit once this one is done (whatever this one used them for).
-  if (isr.length > 1) second.planes = isr[1].exposure;
+  if (isr.length > 1) giveBack.planes = isr[1].exposure;
   isr.length = 0;
 
   if (input.kind !== 'SCIENCE') {
