@@ -1,5 +1,5 @@
 export type { TanWcs } from './tan-wcs.ts';
-export { makeTanWcs, pixelToSky, skyToPixel, tanWcsCards, tanWcsFromHeader, separationArcsec } from './tan-wcs.ts';
+export { makeTanWcs, pixelToSky, skyToPixel, tanWcsCards, tanWcsFromHeader, separationArcsec, tangentFrame, projectUnit, deprojectUnit } from './tan-wcs.ts';
 export type { Vec3 } from './sphere.ts';
 export { unitVector, lonLatDeg, angleBetween, orientation } from './sphere.ts';
 export type { ConvexPolygon } from './spherical-polygon.ts';

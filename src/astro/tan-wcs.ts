@@ -89,6 +89,48 @@ export function skyToPixel(wcs: TanWcs, raDeg: number, decDeg: number, out: Floa
   return out;
 }
 
+/**
+ * The frame of a gnomonic projection about `crvalDeg`: the unit vectors (x, y, z on the celestial
+ * sphere, as sphere.ts) towards the tangent point, east and north, nine numbers in that order.
+ * With it a projection or deprojection is a few products and one division or square root
+ * instead of trigonometric functions: for positions already held as unit vectors (a grid of
+ * many, say) it is an order of magnitude faster than skyToPixel / pixelToSky, and agrees with
+ * them to rounding.
+ */
+export function tangentFrame(crvalDeg: readonly [number, number]): Float64Array {
+  const a = crvalDeg[0] * D2R;
+  const d = crvalDeg[1] * D2R;
+  const ca = Math.cos(a);
+  const sa = Math.sin(a);
+  const cd = Math.cos(d);
+  const sd = Math.sin(d);
+  return Float64Array.of(cd * ca, cd * sa, sd, -sa, ca, 0, -sd * ca, -sd * sa, cd);
+}
+
+/** Intermediate world coordinates (ξ, η), degrees, of the direction (x, y, z) in a tangent frame; NaN on the far hemisphere. */
+export function projectUnit(frame: Float64Array, x: number, y: number, z: number, out: Float64Array): Float64Array {
+  const c = frame[0] * x + frame[1] * y + frame[2] * z;
+  if (!(c > 0)) {
+    out[0] = NaN;
+    out[1] = NaN;
+    return out;
+  }
+  out[0] = ((frame[3] * x + frame[4] * y) / c) * R2D;
+  out[1] = ((frame[6] * x + frame[7] * y + frame[8] * z) / c) * R2D;
+  return out;
+}
+
+/** The unit vector of intermediate world coordinates (ξ, η), degrees, in a tangent frame: out[at … at + 2]. */
+export function deprojectUnit(frame: Float64Array, xiDeg: number, etaDeg: number, out: Float64Array, at = 0): Float64Array {
+  const xi = xiDeg * D2R;
+  const eta = etaDeg * D2R;
+  const k = 1 / Math.sqrt(1 + xi * xi + eta * eta);
+  out[at] = (frame[0] + xi * frame[3] + eta * frame[6]) * k;
+  out[at + 1] = (frame[1] + xi * frame[4] + eta * frame[7]) * k;
+  out[at + 2] = (frame[2] + eta * frame[8]) * k;
+  return out;
+}
+
 /** FITS header cards (1-based CRPIX) for a TAN WCS. */
 export function tanWcsCards(wcs: TanWcs): Array<{ key: string; value: string | number; comment?: string }> {
   return [

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { makeTanWcs, pixelToSky, separationArcsec, skyToPixel } from '../../astro/index.ts';
-import { projectTangent, sipDistortion, sipPixelToSky, sipSkyToPixel, sipTerms, sipWcsCards, sipWcsFromHeader, type SipWcs } from './sip-wcs.ts';
+import { makeTanWcs, pixelToSky, separationArcsec, skyToPixel, tangentFrame } from '../../astro/index.ts';
+import { unitVector } from '../../astro/sphere.ts';
+import { projectTangent, sipDistortion, sipPixelToSky, sipPixelToUnit, sipSkyToPixel, sipTerms, sipUnitToPixel, sipWcsCards, sipWcsFromHeader, type SipWcs } from './sip-wcs.ts';
 
 const tan = makeTanWcs({ raDeg: 359.9, decDeg: -45, crpix: [2035.5, 1999.5], pixelScaleArcsec: 0.2, rotationDeg: 20 });
 
@@ -94,5 +95,23 @@ describe('SIP WCS', () => {
     const sub = new Float64Array(1);
     projectTangent(ra, dec, 359.9, -45, sub, new Float64Array(1), 3600 * 180 / Math.PI, [1]);
     expect(sub[0]).toBeCloseTo(xi[1], 9);
+  });
+
+  it('goes between pixels and unit vectors as sipPixelToSky and sipSkyToPixel do (to rounding), with and without distortion', () => {
+    for (const wcs of [distorted(), { ...tan, sip: null }]) {
+      const frame = tangentFrame(wcs.crvalDeg);
+      for (const [x, y] of [[0, 0], [4071, 3999], [100.25, 3000.75], [2035.5, 1999.5]]) {
+        const u = sipPixelToUnit(wcs, frame, x, y, new Float64Array(3));
+        const sky = sipPixelToSky(wcs, x, y);
+        const v = unitVector(sky[0], sky[1]);
+        for (let k = 0; k < 3; k++) expect(Math.abs(u[k] - v[k])).toBeLessThan(1e-14);
+        const p = sipUnitToPixel(wcs, frame, u[0], u[1], u[2], new Float64Array(2));
+        const q = sipSkyToPixel(wcs, sky[0], sky[1]);
+        expect(Math.abs(p[0] - q[0])).toBeLessThan(1e-8);
+        expect(Math.abs(p[1] - q[1])).toBeLessThan(1e-8);
+        expect(Math.abs(p[0] - x)).toBeLessThan(1e-8);
+        expect(Math.abs(p[1] - y)).toBeLessThan(1e-8);
+      }
+    }
   });
 });

@@ -8,7 +8,7 @@
  * TanWcs of astro/tan-wcs.ts. The inverse (sky → pixel) is solved by Newton iterations on the
  * forward polynomial, so it is exact to ~1e-10 px; no AP/BP inverse coefficients are kept or written.
  */
-import { pixelToSky, skyToPixel, tanWcsCards, type TanWcs } from '../../astro/index.ts';
+import { deprojectUnit, pixelToSky, projectUnit, skyToPixel, tanWcsCards, type TanWcs } from '../../astro/index.ts';
 
 export interface SipDistortion {
   /** Largest p + q. */
@@ -99,6 +99,41 @@ export function sipPixelToSky(wcs: SipWcs, x: number, y: number, out: Float64Arr
 /** (ra, dec) degrees → 0-based pixel (Newton iterations through the distortion); NaN on the far hemisphere. */
 export function sipSkyToPixel(wcs: SipWcs, raDeg: number, decDeg: number, out: Float64Array = new Float64Array(2)): Float64Array {
   skyToPixel({ crvalDeg: wcs.crvalDeg, crpix: [0, 0], cd: wcs.cd }, raDeg, decDeg, out);
+  return undistort(wcs, out);
+}
+
+/**
+ * 0-based pixel → unit vector (x, y, z) of its sky position, into out[at … at + 2], with the
+ * WCS's `tangentFrame(crvalDeg)`: as sipPixelToSky, without the trigonometry.
+ */
+export function sipPixelToUnit(wcs: SipWcs, frame: Float64Array, x: number, y: number, out: Float64Array, at = 0): Float64Array {
+  sipPixelToIntermediate(wcs, x, y, scratchXi);
+  return deprojectUnit(frame, scratchXi[0], scratchXi[1], out, at);
+}
+
+/** Unit vector (x, y, z) of a sky position → 0-based pixel, with the WCS's `tangentFrame(crvalDeg)`: as sipSkyToPixel. */
+export function sipUnitToPixel(wcs: SipWcs, frame: Float64Array, x: number, y: number, z: number, out: Float64Array): Float64Array {
+  projectUnit(frame, x, y, z, out);
+  const cd = wcs.cd;
+  const a = cd[0][0];
+  const b = cd[0][1];
+  const c = cd[1][0];
+  const d = cd[1][1];
+  const det = a * d - b * c;
+  const xi = out[0];
+  const eta = out[1];
+  out[0] = (d * xi - b * eta) / det;
+  out[1] = (-c * xi + a * eta) / det;
+  return undistort(wcs, out);
+}
+
+const scratchXi = new Float64Array(2);
+
+/**
+ * Undistorted pixel offsets from CRPIX (out[0], out[1]: CD⁻¹ (ξ, η)) → the 0-based pixel, in
+ * place: the SIP polynomial inverted by Newton iterations on the forward one.
+ */
+function undistort(wcs: SipWcs, out: Float64Array): Float64Array {
   if (!wcs.sip || !Number.isFinite(out[0])) {
     out[0] += wcs.crpix[0];
     out[1] += wcs.crpix[1];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { makeTanWcs } from '../../../astro/tan-wcs.ts';
-import { gridMidpointError, makeTransformGrid, TargetSkyCache } from './transform-grid.ts';
+import { makeTanWcs, pixelToSky, skyToPixel, type TanWcs } from '../../../astro/tan-wcs.ts';
+import { exactSourcePixel, gridMidpointError, makeTransformGrid, skyTransform, TargetSkyCache, type SkyTransform } from './transform-grid.ts';
 
 describe('transform grid with a shared target sky cache', () => {
   const W = 1000;
@@ -27,5 +27,26 @@ describe('transform grid with a shared target sky cache', () => {
       else expect(used).toBe(0);
       expect(gridMidpointError(cached, target, src, 600, 600, sky)).toBe(gridMidpointError(plain, target, src, 600, 600));
     }
+  });
+
+  it('agrees, to rounding, between transforms with unit-vector fast paths and transforms with only pixelToSky / skyToPixel', () => {
+    // The same WCSs as plain pixel ↔ sky pairs: the grid converts through (ra, dec).
+    const plainPair = (w: TanWcs): SkyTransform => ({
+      pixelToSky: (x, y, out) => pixelToSky(w, x, y, out),
+      skyToPixel: (ra, dec, out) => skyToPixel(w, ra, dec, out),
+    });
+    expect(skyTransform(target).pixelToUnit).toBeTypeOf('function');
+    const fast = makeTransformGrid(target, W, H, near, 32);
+    const slow = makeTransformGrid(plainPair(target), W, H, plainPair(near), 32);
+    const exact = new Float64Array(2);
+    for (let k = 0; k < fast.u.length; k++) {
+      expect(Math.abs(fast.u[k] - slow.u[k])).toBeLessThan(1e-8);
+      expect(Math.abs(fast.v[k] - slow.v[k])).toBeLessThan(1e-8);
+      expect(Math.abs(fast.jac[k] - slow.jac[k])).toBeLessThan(1e-8);
+    }
+    // and both are the exact transform at the nodes
+    exactSourcePixel(skyTransform(target), skyTransform(near), fast.nodeX[3], fast.nodeY[2], exact);
+    expect(Math.abs(fast.u[2 * fast.nx + 3] - exact[0])).toBeLessThan(1e-8);
+    expect(Math.abs(fast.v[2 * fast.nx + 3] - exact[1])).toBeLessThan(1e-8);
   });
 });

@@ -15,13 +15,22 @@
  * that carries distortion terms (a non-null `sip` field) is refused rather than silently warped
  * without them: pass its pixelToSky / skyToPixel as a SkyTransform.
  */
-import { pixelToSky, skyToPixel, type TanWcs } from '../../../astro/tan-wcs.ts';
+import { deprojectUnit, pixelToSky, projectUnit, skyToPixel, tangentFrame, type TanWcs } from '../../../astro/tan-wcs.ts';
 import { InvalidInputError } from '../../../core/errors.ts';
 
-/** Pixel (0-based) ↔ sky (degrees) of a WCS; each writes [a, b] into `out`. */
+/**
+ * Pixel (0-based) ↔ sky (degrees) of a WCS; each writes [a, b] into `out`. The grid works on
+ * unit vectors (x, y, z) of the sky positions: a transform that can go to and from them directly
+ * (a TAN projection needs no trigonometry then) says so with `pixelToUnit` and `unitToPixel`,
+ * which must agree with pixelToSky / skyToPixel to rounding; without them the grid converts.
+ */
 export interface SkyTransform {
   pixelToSky(x: number, y: number, out: Float64Array): unknown;
   skyToPixel(raDeg: number, decDeg: number, out: Float64Array): unknown;
+  /** The unit vector of pixel (x, y)'s sky position into out[at … at + 2]. */
+  pixelToUnit?(x: number, y: number, out: Float64Array, at: number): unknown;
+  /** The pixel of the sky position with unit vector (x, y, z) into out[0], out[1]; NaN on the far hemisphere. */
+  unitToPixel?(x: number, y: number, z: number, out: Float64Array): unknown;
 }
 
 export type WarpWcs = TanWcs | SkyTransform;
@@ -37,11 +46,63 @@ export function skyTransform(w: WarpWcs): SkyTransform {
   if (sip !== undefined && sip !== null) {
     throw new InvalidInputError('warp: a WCS with SIP distortion must be given as a SkyTransform (pixelToSky / skyToPixel), not as its TAN part');
   }
+  const frame = tangentFrame(w.crvalDeg);
+  const [[a, b], [c, d]] = w.cd;
+  const det = a * d - b * c;
   return {
     pixelToSky: (x, y, out) => pixelToSky(w, x, y, out),
     skyToPixel: (ra, dec, out) => skyToPixel(w, ra, dec, out),
+    pixelToUnit: (x, y, out, at) => {
+      const dx = x - w.crpix[0];
+      const dy = y - w.crpix[1];
+      deprojectUnit(frame, a * dx + b * dy, c * dx + d * dy, out, at);
+    },
+    unitToPixel: (x, y, z, out) => {
+      projectUnit(frame, x, y, z, out);
+      const xi = out[0];
+      const eta = out[1];
+      out[0] = w.crpix[0] + (d * xi - b * eta) / det;
+      out[1] = w.crpix[1] + (-c * xi + a * eta) / det;
+    },
   };
 }
+
+/** The transform's pixel → unit vector: its own, or through pixelToSky. */
+function unitOf(t: SkyTransform): (x: number, y: number, out: Float64Array, at: number) => void {
+  if (t.pixelToUnit) {
+    const f = t.pixelToUnit;
+    return (x, y, out, at) => void f(x, y, out, at);
+  }
+  const p = new Float64Array(2);
+  return (x, y, out, at) => {
+    t.pixelToSky(x, y, p);
+    const lon = p[0] * D2R;
+    const lat = p[1] * D2R;
+    const cosLat = Math.cos(lat);
+    out[at] = Math.cos(lon) * cosLat;
+    out[at + 1] = Math.sin(lon) * cosLat;
+    out[at + 2] = Math.sin(lat);
+  };
+}
+
+/** The transform's unit vector at sky[o …] → pixel: its own, or through skyToPixel. */
+function pixelOf(t: SkyTransform): (sky: Float64Array, o: number, out: Float64Array) => void {
+  if (t.unitToPixel) {
+    const f = t.unitToPixel;
+    return (sky, o, out) => void f(sky[o], sky[o + 1], sky[o + 2], out);
+  }
+  return (sky, o, out) => {
+    const x = sky[o];
+    const y = sky[o + 1];
+    const z = sky[o + 2];
+    let ra = Math.atan2(y, x) * R2D;
+    if (ra < 0) ra += 360;
+    t.skyToPixel(ra, Math.atan2(z, Math.hypot(x, y)) * R2D, out);
+  };
+}
+
+const D2R = Math.PI / 180;
+const R2D = 180 / Math.PI;
 
 export interface TransformGrid {
   /** Target image size. */
@@ -78,69 +139,61 @@ function nodes(size: number, spacing: number): Float64Array {
 }
 
 /**
- * The target's pixel → sky at the grid nodes (and the ±0.5-pixel stencil of the Jacobian around
- * each) and at the cell centres, per grid spacing: the same for every source of a warp, so it is
- * computed once and shared (the target WCS, often TAN-SIP, is the costlier direction). Values
- * are exactly those of the target's pixelToSky, so a grid made with the cache equals one made
- * without it. A cache belongs to one target WCS and size: makeTransformGrid checks the size only.
+ * The target's pixel → sky (unit vectors) at the grid nodes (and the ±0.5-pixel stencil of the
+ * Jacobian around each) and at the cell centres, per grid spacing: the same for every source of
+ * a warp, so it is computed once and shared (the target WCS, often TAN-SIP, is the costlier
+ * direction). A grid made with the cache equals one made without it. A cache belongs to one
+ * target WCS and size: makeTransformGrid checks the size only.
  */
 export class TargetSkyCache {
-  readonly #target: SkyTransform;
+  readonly #unit: (x: number, y: number, out: Float64Array, at: number) => void;
   readonly width: number;
   readonly height: number;
   readonly #nodes = new Map<number, Float64Array>();
   readonly #centres = new Map<number, Float64Array>();
 
   constructor(targetWcs: WarpWcs, width: number, height: number) {
-    this.#target = skyTransform(targetWcs);
+    this.#unit = unitOf(skyTransform(targetWcs));
     this.width = width;
     this.height = height;
   }
 
-  /** Per node k (row-major): (ra, dec) of (x, y), (x + h, y), (x − h, y), (x, y + h), (x, y − h) at [10k …]. */
+  /** Per node k (row-major): unit vectors of (x, y), (x + h, y), (x − h, y), (x, y + h), (x, y − h) at [15k …]. */
   nodeSky(spacing: number): Float64Array {
     let sky = this.#nodes.get(spacing);
     if (sky) return sky;
     const nodeX = nodes(this.width, spacing);
     const nodeY = nodes(this.height, spacing);
     const nx = nodeX.length;
-    sky = new Float64Array(10 * nx * nodeY.length);
-    const p = new Float64Array(2);
-    const put = (o: number, x: number, y: number): void => {
-      this.#target.pixelToSky(x, y, p);
-      sky[o] = p[0];
-      sky[o + 1] = p[1];
-    };
+    sky = new Float64Array(15 * nx * nodeY.length);
+    const put = this.#unit;
     for (let j = 0; j < nodeY.length; j++) {
       const y = nodeY[j];
       for (let i = 0; i < nx; i++) {
         const x = nodeX[i];
-        const o = 10 * (j * nx + i);
-        put(o, x, y);
-        put(o + 2, x + JAC_STEP, y);
-        put(o + 4, x - JAC_STEP, y);
-        put(o + 6, x, y + JAC_STEP);
-        put(o + 8, x, y - JAC_STEP);
+        const o = 15 * (j * nx + i);
+        put(x, y, sky, o);
+        put(x + JAC_STEP, y, sky, o + 3);
+        put(x - JAC_STEP, y, sky, o + 6);
+        put(x, y + JAC_STEP, sky, o + 9);
+        put(x, y - JAC_STEP, sky, o + 12);
       }
     }
     this.#nodes.set(spacing, sky);
     return sky;
   }
 
-  /** Per cell (row-major, (nx − 1) per row): (ra, dec) of its centre at [2c …]. */
+  /** Per cell (row-major, (nx − 1) per row): the unit vector of its centre at [3c …]. */
   centreSky(spacing: number): Float64Array {
     let sky = this.#centres.get(spacing);
     if (sky) return sky;
     const nodeX = nodes(this.width, spacing);
     const nodeY = nodes(this.height, spacing);
     const cx = nodeX.length - 1;
-    sky = new Float64Array(2 * cx * (nodeY.length - 1));
-    const p = new Float64Array(2);
+    sky = new Float64Array(3 * cx * (nodeY.length - 1));
     for (let j = 0; j < nodeY.length - 1; j++) {
       for (let i = 0; i < cx; i++) {
-        this.#target.pixelToSky(0.5 * (nodeX[i] + nodeX[i + 1]), 0.5 * (nodeY[j] + nodeY[j + 1]), p);
-        sky[2 * (j * cx + i)] = p[0];
-        sky[2 * (j * cx + i) + 1] = p[1];
+        this.#unit(0.5 * (nodeX[i] + nodeX[i + 1]), 0.5 * (nodeY[j] + nodeY[j + 1]), sky, 3 * (j * cx + i));
       }
     }
     this.#centres.set(spacing, sky);
@@ -182,7 +235,7 @@ export function makeTransformGrid(
   opts: TransformGridOptions = {},
 ): TransformGrid {
   const cache = opts.targetSky && opts.targetSky.width === width && opts.targetSky.height === height ? opts.targetSky : new TargetSkyCache(targetWcs, width, height);
-  const source = skyTransform(sourceWcs);
+  const toPixel = pixelOf(skyTransform(sourceWcs));
   const nodeX = nodes(width, spacing);
   const nodeY = nodes(height, spacing);
   const nx = nodeX.length;
@@ -193,7 +246,7 @@ export function makeTransformGrid(
   const jac = new Float64Array(nx * ny);
   const p = new Float64Array(2);
   for (let k = 0; k < nx * ny; k++) {
-    source.skyToPixel(sky[10 * k], sky[10 * k + 1], p);
+    toPixel(sky, 15 * k, p);
     u[k] = p[0];
     v[k] = p[1];
   }
@@ -217,17 +270,17 @@ export function makeTransformGrid(
       jac[k] = NaN;
       continue;
     }
-    const o = 10 * k;
-    source.skyToPixel(sky[o + 2], sky[o + 3], p);
+    const o = 15 * k;
+    toPixel(sky, o + 3, p);
     const uxp = p[0];
     const vxp = p[1];
-    source.skyToPixel(sky[o + 4], sky[o + 5], p);
+    toPixel(sky, o + 6, p);
     const dudx = (uxp - p[0]) / (2 * h);
     const dvdx = (vxp - p[1]) / (2 * h);
-    source.skyToPixel(sky[o + 6], sky[o + 7], p);
+    toPixel(sky, o + 9, p);
     const uyp = p[0];
     const vyp = p[1];
-    source.skyToPixel(sky[o + 8], sky[o + 9], p);
+    toPixel(sky, o + 12, p);
     const dudy = (uyp - p[0]) / (2 * h);
     const dvdy = (vyp - p[1]) / (2 * h);
     jac[k] = Math.abs(dudx * dvdy - dudy * dvdx);
@@ -272,9 +325,9 @@ export function gridMidpointError(
   sourceHeight: number,
   targetSky?: TargetSkyCache,
 ): number {
-  const target = skyTransform(targetWcs);
-  const source = skyTransform(sourceWcs);
-  const centres = targetSky && targetSky.width === g.width && targetSky.height === g.height ? targetSky.centreSky(g.spacing) : null;
+  const toPixel = pixelOf(skyTransform(sourceWcs));
+  const cache = targetSky && targetSky.width === g.width && targetSky.height === g.height ? targetSky : new TargetSkyCache(targetWcs, g.width, g.height);
+  const centres = cache.centreSky(g.spacing);
   const p = new Float64Array(2);
   const q = new Float64Array(3);
   const { nx, ny, u, v } = g;
@@ -286,12 +339,7 @@ export function gridMidpointError(
       if (!cellReaches(u, v, k, nx, sourceWidth, sourceHeight)) continue;
       const x = 0.5 * (g.nodeX[i] + g.nodeX[i + 1]);
       const y = 0.5 * (g.nodeY[j] + g.nodeY[j + 1]);
-      if (centres !== null) {
-        const c = 2 * (j * (nx - 1) + i);
-        source.skyToPixel(centres[c], centres[c + 1], p);
-      } else {
-        exactSourcePixel(target, source, x, y, p);
-      }
+      toPixel(centres, 3 * (j * (nx - 1) + i), p);
       gridSourcePixel(g, x, y, q);
       const e = Math.hypot(p[0] - q[0], p[1] - q[1]);
       if (e > worst) worst = e;
