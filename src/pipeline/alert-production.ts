@@ -267,8 +267,8 @@ export function subtractTemplate(
       valueScale: 1 / input.calibNjyPerElectron,
     }),
   );
-  // The warp's module memory was let go: reclaimed before the subtraction allocates, which is the
-  // visit's peak.
+  // The planes and buffers the warp let go are reclaimed before the subtraction allocates, which
+  // is the visit's peak (the warp module's own memory may wait for a later collection).
   collectReleasedMemory();
   if (warp.coveredFraction < cfg.templateStars.minCoverage) {
     return { skipped: `the templates cover ${(100 * warp.coveredFraction).toFixed(1)}% of the detector (at least ${100 * cfg.templateStars.minCoverage}% needed)` };

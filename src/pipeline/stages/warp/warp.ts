@@ -54,7 +54,7 @@ import { gridMidpointError, makeTransformGrid, skyTransform, TargetSkyCache, typ
  * rows are worked out from the transform grid before the source's pixels are needed, leaving out
  * the grid cells whose pixels earlier sources filled: a lazy source is asked for those rows only,
  * and not loaded when it has nothing left to cover. A window whose rows would take more than
- * 32 MB there is warped in pieces (runs of grid cell rows, each loading the rows it reads). Coordinates, table rows and coverage are decided in float64 as described
+ * 16 MB there is warped in pieces (runs of grid cell rows, each loading the rows it reads). Coordinates, table rows and coverage are decided in float64 as described
  * above; the kernel sums run in float32 (SIMD), so values agree with a float64 evaluation to
  * float32 rounding.
  */
@@ -368,7 +368,7 @@ function sourceReach(grid: TransformGrid, W: number, H: number, a: number, cover
 /** Target rows per band: the kernel runs band by band, cell column by cell column, for cache locality. */
 const BAND_ROWS = 32;
 /** The most memory a source's rows take in the kernel's memory at a time (image, variance, mask, flags). */
-const WINDOW_BYTES = 32 << 20;
+const WINDOW_BYTES = 16 << 20;
 const BYTES_PER_SOURCE_PIXEL = 13;
 
 /**
@@ -658,8 +658,10 @@ export function runWarp(input: WarpInput): WarpResult {
     }
     done.push({ grid, error, sums });
   });
-  // The kernel's memory holds the largest patch window of this warp (tens of MB): it is let go
-  // rather than kept through the stages that follow, which need the memory more.
+  // The kernel's memory holds the largest patch window of this warp (up to WINDOW_BYTES and the
+  // target's band buffers): it is let go rather than kept through the stages that follow, which
+  // need the memory more. An ordinary collection does not always reclaim it at once (a forced one
+  // would, at the cost of the optimised code: core/memory.ts), so windows are kept small.
   releaseWarpKernels();
   fillUncovered(warped, cover, cfg.noDataValue === 'nan' ? NaN : 0);
 
