@@ -11,8 +11,8 @@ import { collectReleasedMemory } from '../core/memory.ts';
 import { z } from 'zod';
 import { AlgorithmError, errorMessage, InvalidInputError } from '../core/errors.ts';
 import type { MaskedImage } from '../core/image.ts';
-import { tangentFrame, type TanWcs } from '../astro/index.ts';
-import { sipPixelToSky, sipPixelToUnit, sipSkyToPixel, sipUnitToPixel, type SipWcs } from './lib/sip-wcs.ts';
+import type { TanWcs } from '../astro/index.ts';
+import { SipTransform, type SipWcs } from './lib/sip-wcs.ts';
 import { allocateExposurePlanes, readProcessedExposure, readProcessedExposureInfo } from './outputs.ts';
 import type { StageRunner } from './runner.ts';
 import { SourceFlag, type SourceCatalog } from './source-catalog.ts';
@@ -198,14 +198,7 @@ function overlaps(target: SkyTransform, W: number, H: number, wcs: SkyTransform,
 
 /** A TAN or TAN-SIP WCS as the warp's pixel ↔ sky pair. */
 export function wcsTransform(wcs: SipWcs | TanWcs): SkyTransform {
-  const sip: SipWcs = { ...wcs, sip: 'sip' in wcs ? wcs.sip : null };
-  const frame = tangentFrame(sip.crvalDeg);
-  return {
-    pixelToSky: (x, y, out) => sipPixelToSky(sip, x, y, out),
-    skyToPixel: (ra, dec, out) => sipSkyToPixel(sip, ra, dec, out),
-    pixelToUnit: (x, y, out, at) => sipPixelToUnit(sip, frame, x, y, out, at),
-    unitToPixel: (x, y, z, out) => sipUnitToPixel(sip, frame, x, y, z, out),
-  };
+  return new SipTransform(wcs);
 }
 
 /**

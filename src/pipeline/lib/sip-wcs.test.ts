@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeTanWcs, pixelToSky, separationArcsec, skyToPixel, tangentFrame } from '../../astro/index.ts';
 import { unitVector } from '../../astro/sphere.ts';
-import { projectTangent, sipDistortion, sipPixelToSky, sipPixelToUnit, sipSkyToPixel, sipTerms, sipUnitToPixel, sipWcsCards, sipWcsFromHeader, type SipWcs } from './sip-wcs.ts';
+import { projectTangent, sipDistortion, sipPixelToSky, sipPixelToUnit, sipSkyToPixel, sipTerms, SipTransform, sipUnitToPixel, sipWcsCards, sipWcsFromHeader, type SipWcs } from './sip-wcs.ts';
 
 const tan = makeTanWcs({ raDeg: 359.9, decDeg: -45, crpix: [2035.5, 1999.5], pixelScaleArcsec: 0.2, rotationDeg: 20 });
 
@@ -112,6 +112,20 @@ describe('SIP WCS', () => {
         expect(Math.abs(p[0] - x)).toBeLessThan(1e-8);
         expect(Math.abs(p[1] - y)).toBeLessThan(1e-8);
       }
+    }
+  });
+
+  it('SipTransform gives exactly the values of the functions, for a TAN-SIP and a plain TAN WCS', () => {
+    for (const wcs of [distorted(), tan]) {
+      const t = new SipTransform(wcs);
+      const full: SipWcs = { ...wcs, sip: 'sip' in wcs ? (wcs as SipWcs).sip : null };
+      const frame = tangentFrame(wcs.crvalDeg);
+      const a = new Float64Array(3);
+      const b = new Float64Array(3);
+      expect(t.pixelToSky(123.5, 456.25, a.subarray(0, 2))).toEqual(sipPixelToSky(full, 123.5, 456.25, b.subarray(0, 2)));
+      expect(t.skyToPixel(359.95, -45.01, a.subarray(0, 2))).toEqual(sipSkyToPixel(full, 359.95, -45.01, b.subarray(0, 2)));
+      expect(t.pixelToUnit(123.5, 456.25, a, 0)).toEqual(sipPixelToUnit(full, frame, 123.5, 456.25, b, 0));
+      expect(t.unitToPixel(a[0], a[1], a[2], new Float64Array(2))).toEqual(sipUnitToPixel(full, frame, a[0], a[1], a[2], new Float64Array(2)));
     }
   });
 });

@@ -8,7 +8,7 @@
  * TanWcs of astro/tan-wcs.ts. The inverse (sky → pixel) is solved by Newton iterations on the
  * forward polynomial, so it is exact to ~1e-10 px; no AP/BP inverse coefficients are kept or written.
  */
-import { deprojectUnit, pixelToSky, projectUnit, skyToPixel, tanWcsCards, type TanWcs } from '../../astro/index.ts';
+import { deprojectUnit, pixelToSky, projectUnit, skyToPixel, tangentFrame, tanWcsCards, type TanWcs } from '../../astro/index.ts';
 
 export interface SipDistortion {
   /** Largest p + q. */
@@ -128,6 +128,37 @@ export function sipUnitToPixel(wcs: SipWcs, frame: Float64Array, x: number, y: n
 }
 
 const scratchXi = new Float64Array(2);
+
+/**
+ * A TAN or TAN-SIP WCS as pixel ↔ sky functions (the warp's SkyTransform), with the unit-vector
+ * paths through its tangent frame. A class rather than closures made per WCS, so that optimised
+ * code calling it serves every WCS instead of being rebuilt for each visit's.
+ */
+export class SipTransform {
+  readonly wcs: SipWcs;
+  readonly frame: Float64Array;
+
+  constructor(wcs: SipWcs | TanWcs) {
+    this.wcs = { crvalDeg: wcs.crvalDeg, crpix: wcs.crpix, cd: wcs.cd, sip: 'sip' in wcs ? wcs.sip : null };
+    this.frame = tangentFrame(wcs.crvalDeg);
+  }
+
+  pixelToSky(x: number, y: number, out: Float64Array): Float64Array {
+    return sipPixelToSky(this.wcs, x, y, out);
+  }
+
+  skyToPixel(raDeg: number, decDeg: number, out: Float64Array): Float64Array {
+    return sipSkyToPixel(this.wcs, raDeg, decDeg, out);
+  }
+
+  pixelToUnit(x: number, y: number, out: Float64Array, at: number): Float64Array {
+    return sipPixelToUnit(this.wcs, this.frame, x, y, out, at);
+  }
+
+  unitToPixel(x: number, y: number, z: number, out: Float64Array): Float64Array {
+    return sipUnitToPixel(this.wcs, this.frame, x, y, z, out);
+  }
+}
 
 /**
  * Undistorted pixel offsets from CRPIX (out[0], out[1]: CD⁻¹ (ξ, η)) → the 0-based pixel, in

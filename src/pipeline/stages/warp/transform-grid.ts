@@ -15,7 +15,8 @@
  * that carries distortion terms (a non-null `sip` field) is refused rather than silently warped
  * without them: pass its pixelToSky / skyToPixel as a SkyTransform.
  */
-import { deprojectUnit, pixelToSky, projectUnit, skyToPixel, tangentFrame, type TanWcs } from '../../../astro/tan-wcs.ts';
+import type { TanWcs } from '../../../astro/tan-wcs.ts';
+import { SipTransform } from '../../lib/sip-wcs.ts';
 import { InvalidInputError } from '../../../core/errors.ts';
 
 /**
@@ -46,61 +47,43 @@ export function skyTransform(w: WarpWcs): SkyTransform {
   if (sip !== undefined && sip !== null) {
     throw new InvalidInputError('warp: a WCS with SIP distortion must be given as a SkyTransform (pixelToSky / skyToPixel), not as its TAN part');
   }
-  const frame = tangentFrame(w.crvalDeg);
-  const [[a, b], [c, d]] = w.cd;
-  const det = a * d - b * c;
-  return {
-    pixelToSky: (x, y, out) => pixelToSky(w, x, y, out),
-    skyToPixel: (ra, dec, out) => skyToPixel(w, ra, dec, out),
-    pixelToUnit: (x, y, out, at) => {
-      const dx = x - w.crpix[0];
-      const dy = y - w.crpix[1];
-      deprojectUnit(frame, a * dx + b * dy, c * dx + d * dy, out, at);
-    },
-    unitToPixel: (x, y, z, out) => {
-      projectUnit(frame, x, y, z, out);
-      const xi = out[0];
-      const eta = out[1];
-      out[0] = w.crpix[0] + (d * xi - b * eta) / det;
-      out[1] = w.crpix[1] + (-c * xi + a * eta) / det;
-    },
-  };
+  return new SipTransform({ crvalDeg: w.crvalDeg, crpix: w.crpix, cd: w.cd, sip: null });
 }
 
-/** The transform's pixel → unit vector: its own, or through pixelToSky. */
-function unitOf(t: SkyTransform): (x: number, y: number, out: Float64Array, at: number) => void {
+/**
+ * Pixel (x, y) of a transform → the unit vector of its sky position, into out[at … at + 2]: its
+ * own pixelToUnit, or through pixelToSky. (Plain functions of the transform rather than closures
+ * made per warp, so that the optimised code calling them outlives a warp.)
+ */
+function unitAt(t: SkyTransform, x: number, y: number, out: Float64Array, at: number): void {
   if (t.pixelToUnit) {
-    const f = t.pixelToUnit;
-    return (x, y, out, at) => void f(x, y, out, at);
+    t.pixelToUnit(x, y, out, at);
+    return;
   }
-  const p = new Float64Array(2);
-  return (x, y, out, at) => {
-    t.pixelToSky(x, y, p);
-    const lon = p[0] * D2R;
-    const lat = p[1] * D2R;
-    const cosLat = Math.cos(lat);
-    out[at] = Math.cos(lon) * cosLat;
-    out[at + 1] = Math.sin(lon) * cosLat;
-    out[at + 2] = Math.sin(lat);
-  };
+  t.pixelToSky(x, y, lonLat);
+  const lon = lonLat[0] * D2R;
+  const lat = lonLat[1] * D2R;
+  const cosLat = Math.cos(lat);
+  out[at] = Math.cos(lon) * cosLat;
+  out[at + 1] = Math.sin(lon) * cosLat;
+  out[at + 2] = Math.sin(lat);
 }
 
-/** The transform's unit vector at sky[o …] → pixel: its own, or through skyToPixel. */
-function pixelOf(t: SkyTransform): (sky: Float64Array, o: number, out: Float64Array) => void {
+/** The unit vector at sky[o … o + 2] → pixel of a transform, into out[0], out[1]: its own unitToPixel, or through skyToPixel. */
+function pixelAt(t: SkyTransform, sky: Float64Array, o: number, out: Float64Array): void {
+  const x = sky[o];
+  const y = sky[o + 1];
+  const z = sky[o + 2];
   if (t.unitToPixel) {
-    const f = t.unitToPixel;
-    return (sky, o, out) => void f(sky[o], sky[o + 1], sky[o + 2], out);
+    t.unitToPixel(x, y, z, out);
+    return;
   }
-  return (sky, o, out) => {
-    const x = sky[o];
-    const y = sky[o + 1];
-    const z = sky[o + 2];
-    let ra = Math.atan2(y, x) * R2D;
-    if (ra < 0) ra += 360;
-    t.skyToPixel(ra, Math.atan2(z, Math.hypot(x, y)) * R2D, out);
-  };
+  let ra = Math.atan2(y, x) * R2D;
+  if (ra < 0) ra += 360;
+  t.skyToPixel(ra, Math.atan2(z, Math.hypot(x, y)) * R2D, out);
 }
 
+const lonLat = new Float64Array(2);
 const D2R = Math.PI / 180;
 const R2D = 180 / Math.PI;
 
@@ -146,14 +129,14 @@ function nodes(size: number, spacing: number): Float64Array {
  * target WCS and size: makeTransformGrid checks the size only.
  */
 export class TargetSkyCache {
-  readonly #unit: (x: number, y: number, out: Float64Array, at: number) => void;
+  readonly #target: SkyTransform;
   readonly width: number;
   readonly height: number;
   readonly #nodes = new Map<number, Float64Array>();
   readonly #centres = new Map<number, Float64Array>();
 
   constructor(targetWcs: WarpWcs, width: number, height: number) {
-    this.#unit = unitOf(skyTransform(targetWcs));
+    this.#target = skyTransform(targetWcs);
     this.width = width;
     this.height = height;
   }
@@ -166,17 +149,17 @@ export class TargetSkyCache {
     const nodeY = nodes(this.height, spacing);
     const nx = nodeX.length;
     sky = new Float64Array(15 * nx * nodeY.length);
-    const put = this.#unit;
+    const target = this.#target;
     for (let j = 0; j < nodeY.length; j++) {
       const y = nodeY[j];
       for (let i = 0; i < nx; i++) {
         const x = nodeX[i];
         const o = 15 * (j * nx + i);
-        put(x, y, sky, o);
-        put(x + JAC_STEP, y, sky, o + 3);
-        put(x - JAC_STEP, y, sky, o + 6);
-        put(x, y + JAC_STEP, sky, o + 9);
-        put(x, y - JAC_STEP, sky, o + 12);
+        unitAt(target, x, y, sky, o);
+        unitAt(target, x + JAC_STEP, y, sky, o + 3);
+        unitAt(target, x - JAC_STEP, y, sky, o + 6);
+        unitAt(target, x, y + JAC_STEP, sky, o + 9);
+        unitAt(target, x, y - JAC_STEP, sky, o + 12);
       }
     }
     this.#nodes.set(spacing, sky);
@@ -193,7 +176,7 @@ export class TargetSkyCache {
     sky = new Float64Array(3 * cx * (nodeY.length - 1));
     for (let j = 0; j < nodeY.length - 1; j++) {
       for (let i = 0; i < cx; i++) {
-        this.#unit(0.5 * (nodeX[i] + nodeX[i + 1]), 0.5 * (nodeY[j] + nodeY[j + 1]), sky, 3 * (j * cx + i));
+        unitAt(this.#target, 0.5 * (nodeX[i] + nodeX[i + 1]), 0.5 * (nodeY[j] + nodeY[j + 1]), sky, 3 * (j * cx + i));
       }
     }
     this.#centres.set(spacing, sky);
@@ -235,7 +218,7 @@ export function makeTransformGrid(
   opts: TransformGridOptions = {},
 ): TransformGrid {
   const cache = opts.targetSky && opts.targetSky.width === width && opts.targetSky.height === height ? opts.targetSky : new TargetSkyCache(targetWcs, width, height);
-  const toPixel = pixelOf(skyTransform(sourceWcs));
+  const source = skyTransform(sourceWcs);
   const nodeX = nodes(width, spacing);
   const nodeY = nodes(height, spacing);
   const nx = nodeX.length;
@@ -246,7 +229,7 @@ export function makeTransformGrid(
   const jac = new Float64Array(nx * ny);
   const p = new Float64Array(2);
   for (let k = 0; k < nx * ny; k++) {
-    toPixel(sky, 15 * k, p);
+    pixelAt(source, sky, 15 * k, p);
     u[k] = p[0];
     v[k] = p[1];
   }
@@ -271,16 +254,16 @@ export function makeTransformGrid(
       continue;
     }
     const o = 15 * k;
-    toPixel(sky, o + 3, p);
+    pixelAt(source, sky, o + 3, p);
     const uxp = p[0];
     const vxp = p[1];
-    toPixel(sky, o + 6, p);
+    pixelAt(source, sky, o + 6, p);
     const dudx = (uxp - p[0]) / (2 * h);
     const dvdx = (vxp - p[1]) / (2 * h);
-    toPixel(sky, o + 9, p);
+    pixelAt(source, sky, o + 9, p);
     const uyp = p[0];
     const vyp = p[1];
-    toPixel(sky, o + 12, p);
+    pixelAt(source, sky, o + 12, p);
     const dudy = (uyp - p[0]) / (2 * h);
     const dvdy = (vyp - p[1]) / (2 * h);
     jac[k] = Math.abs(dudx * dvdy - dudy * dvdx);
@@ -325,7 +308,7 @@ export function gridMidpointError(
   sourceHeight: number,
   targetSky?: TargetSkyCache,
 ): number {
-  const toPixel = pixelOf(skyTransform(sourceWcs));
+  const source = skyTransform(sourceWcs);
   const cache = targetSky && targetSky.width === g.width && targetSky.height === g.height ? targetSky : new TargetSkyCache(targetWcs, g.width, g.height);
   const centres = cache.centreSky(g.spacing);
   const p = new Float64Array(2);
@@ -339,7 +322,7 @@ export function gridMidpointError(
       if (!cellReaches(u, v, k, nx, sourceWidth, sourceHeight)) continue;
       const x = 0.5 * (g.nodeX[i] + g.nodeX[i + 1]);
       const y = 0.5 * (g.nodeY[j] + g.nodeY[j + 1]);
-      toPixel(centres, 3 * (j * (nx - 1) + i), p);
+      pixelAt(source, centres, 3 * (j * (nx - 1) + i), p);
       gridSourcePixel(g, x, y, q);
       const e = Math.hypot(p[0] - q[0], p[1] - q[1]);
       if (e > worst) worst = e;
