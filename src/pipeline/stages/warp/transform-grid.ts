@@ -15,6 +15,7 @@
  * that carries distortion terms (a non-null `sip` field) is refused rather than silently warped
  * without them: pass its pixelToSky / skyToPixel as a SkyTransform.
  */
+import { lonLatDeg, unitVector } from '../../../astro/sphere.ts';
 import type { TanWcs } from '../../../astro/tan-wcs.ts';
 import { SipTransform } from '../../lib/sip-wcs.ts';
 import { InvalidInputError } from '../../../core/errors.ts';
@@ -61,12 +62,10 @@ function unitAt(t: SkyTransform, x: number, y: number, out: Float64Array, at: nu
     return;
   }
   t.pixelToSky(x, y, lonLat);
-  const lon = lonLat[0] * D2R;
-  const lat = lonLat[1] * D2R;
-  const cosLat = Math.cos(lat);
-  out[at] = Math.cos(lon) * cosLat;
-  out[at + 1] = Math.sin(lon) * cosLat;
-  out[at + 2] = Math.sin(lat);
+  const v = unitVector(lonLat[0], lonLat[1]);
+  out[at] = v[0];
+  out[at + 1] = v[1];
+  out[at + 2] = v[2];
 }
 
 /** The unit vector at sky[o … o + 2] → pixel of a transform, into out[0], out[1]: its own unitToPixel, or through skyToPixel. */
@@ -78,14 +77,11 @@ function pixelAt(t: SkyTransform, sky: Float64Array, o: number, out: Float64Arra
     t.unitToPixel(x, y, z, out);
     return;
   }
-  let ra = Math.atan2(y, x) * R2D;
-  if (ra < 0) ra += 360;
-  t.skyToPixel(ra, Math.atan2(z, Math.hypot(x, y)) * R2D, out);
+  const [ra, dec] = lonLatDeg([x, y, z]);
+  t.skyToPixel(ra, dec, out);
 }
 
 const lonLat = new Float64Array(2);
-const D2R = Math.PI / 180;
-const R2D = 180 / Math.PI;
 
 export interface TransformGrid {
   /** Target image size. */
