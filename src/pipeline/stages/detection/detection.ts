@@ -374,6 +374,114 @@ export interface DetectionOptions {
   readonly scratch?: readonly [Float32Array, Float32Array];
 }
 
+/** The first pixel of mesh i of n along an axis of `size` pixels (meshes of equal size, rounded). */
+function meshEdge(i: number, size: number, n: number): number {
+  return Math.round((i * size) / n);
+}
+
+/** The mesh row (of n down an image of H rows) of row y. */
+function meshRowOf(y: number, H: number, n: number): number {
+  return Math.min(n - 1, Math.floor((y * n) / H));
+}
+
+/** The sampling step of a w × h mesh's noise: at most about 2048 pixels of it. */
+function sampleStep(w: number, h: number): number {
+  return Math.max(1, Math.ceil(Math.sqrt((w * h) / 2048)));
+}
+
+/**
+ * The first pass of the connected-component labelling, given the pixels above threshold a strip
+ * at a time by SeparableConvolver.rows (this is its RowThreshold): provisional labels with
+ * union-find, per-label statistics (merged into the roots afterwards), and the list of pixels
+ * above threshold. Labels go into `labels`; label 0 is none.
+ *
+ * A class rather than closures made for each image: the engine's optimised code for its methods
+ * then outlives the image (code that inlines a closure is thrown away with it, and was compiled
+ * again every visit).
+ */
+class ProvisionalLabels implements RowThreshold {
+  parent: Int32Array = new Int32Array(4096);
+  area: Int32Array = new Int32Array(4096);
+  bx0: Int32Array = new Int32Array(4096);
+  by0: Int32Array = new Int32Array(4096);
+  bx1: Int32Array = new Int32Array(4096);
+  by1: Int32Array = new Int32Array(4096);
+  /** The pixel of each label's highest filtered value. */
+  peakP: Int32Array = new Int32Array(4096);
+  /** Provisional labels made: 1 … count. */
+  count = 0;
+  /** The pixels above threshold, in scan order. */
+  readonly pixels = new IntList(1 << 16);
+
+  constructor(
+    private readonly labels: Int32Array,
+    private readonly conv: Float32Array,
+    private readonly W: number,
+    private readonly H: number,
+    /** The threshold of each pixel of a row, per mesh row (equal-height meshes down the image). */
+    private readonly thrRows: readonly Float32Array[],
+  ) {}
+
+  row(y: number): Float32Array {
+    return this.thrRows[meshRowOf(y, this.H, this.thrRows.length)];
+  }
+
+  above(indices: Int32Array, count: number): void {
+    const { labels, conv, W, pixels } = this;
+    for (let q = 0; q < count; q++) {
+      const p = indices[q];
+      const x = p % W;
+      const y = (p - x) / W;
+      const v = conv[p];
+      let l = 0;
+      if (x > 0 && labels[p - 1]) l = labels[p - 1];
+      if (y > 0) {
+        const up = p - W;
+        const a = x > 0 ? labels[up - 1] : 0;
+        const b = labels[up];
+        const c = x + 1 < W ? labels[up + 1] : 0;
+        if (a) l = l ? unionRoots(this.parent, l, a) : a;
+        if (b) l = l ? unionRoots(this.parent, l, b) : b;
+        if (c) l = l ? unionRoots(this.parent, l, c) : c;
+      }
+      if (!l) {
+        l = ++this.count;
+        if (l >= this.parent.length) this.grow();
+        this.parent[l] = l;
+        this.bx0[l] = x;
+        this.bx1[l] = x + 1;
+        this.by0[l] = y;
+        this.peakP[l] = p;
+      }
+      labels[p] = l;
+      pixels.push(p);
+      // Statistics on the provisional label (merged into roots afterwards).
+      this.area[l]++;
+      if (x < this.bx0[l]) this.bx0[l] = x;
+      if (x >= this.bx1[l]) this.bx1[l] = x + 1;
+      this.by1[l] = y + 1;
+      if (v > conv[this.peakP[l]]) this.peakP[l] = p;
+    }
+  }
+
+  private grow(): void {
+    const cap = 2 * this.parent.length;
+    this.parent = grown(this.parent, cap);
+    this.area = grown(this.area, cap);
+    this.bx0 = grown(this.bx0, cap);
+    this.by0 = grown(this.by0, cap);
+    this.bx1 = grown(this.bx1, cap);
+    this.by1 = grown(this.by1, cap);
+    this.peakP = grown(this.peakP, cap);
+  }
+}
+
+function grown(a: Int32Array, length: number): Int32Array {
+  const b = new Int32Array(length);
+  b.set(a);
+  return b;
+}
+
 /** Growable Int32Array. */
 class IntList {
   data: Int32Array;
@@ -427,15 +535,12 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
     // Each mesh's samples are written into the `filters` module's memory, whose median kernel
     // (exact order statistics) gives medianInPlace's value.
     const noiseBits = bad | MaskBit.SAT | MaskBit.CR;
-    const meshX = (i: number) => Math.round((i * W) / mnx);
-    const meshY = (j: number) => Math.round((j * H) / mny);
-    const stepOf = (w: number, h: number) => Math.max(1, Math.ceil(Math.sqrt((w * h) / 2048)));
     let capacity = 1;
     for (let j = 0; j < mny; j++) {
       for (let i = 0; i < mnx; i++) {
-        const w = meshX(i + 1) - meshX(i);
-        const h = meshY(j + 1) - meshY(j);
-        const step = stepOf(w, h);
+        const w = meshEdge(i + 1, W, mnx) - meshEdge(i, W, mnx);
+        const h = meshEdge(j + 1, H, mny) - meshEdge(j, H, mny);
+        const step = sampleStep(w, h);
         capacity = Math.max(capacity, Math.ceil(w / step) * Math.ceil(h / step));
       }
     }
@@ -448,25 +553,26 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
     ]);
     const scratch = samples.view;
     for (let j = 0; j < mny; j++) {
-      const y0 = meshY(j);
-      const y1 = meshY(j + 1);
+      const y0 = meshEdge(j, H, mny);
+      const y1 = meshEdge(j + 1, H, mny);
       for (let i = 0; i < mnx; i++) {
-        const x0 = meshX(i);
-        const x1 = meshX(i + 1);
-        const k = sampleVariance(variance, mask, noiseBits, W, x0, x1, y0, y1, stepOf(x1 - x0, y1 - y0), scratch);
+        const x0 = meshEdge(i, W, mnx);
+        const x1 = meshEdge(i + 1, W, mnx);
+        const k = sampleVariance(variance, mask, noiseBits, W, x0, x1, y0, y1, sampleStep(x1 - x0, y1 - y0), scratch);
         meshVar[j * mnx + i] = k > 0 ? fk.median(samples.ptr, k, keys.ptr, work.ptr, hist.ptr) : NaN;
       }
     }
-    const valid = meshVar.filter((v) => v > 0);
-    if (valid.length === 0) throw new AlgorithmError('detection: no usable variance anywhere in the image');
-    const fallback = medianInPlace(valid.slice(), valid.length);
+    const valid = new Float32Array(meshVar.length);
+    let nValid = 0;
+    for (let m = 0; m < meshVar.length; m++) if (meshVar[m] > 0) valid[nValid++] = meshVar[m];
+    if (nValid === 0) throw new AlgorithmError('detection: no usable variance anywhere in the image');
+    const fallback = medianInPlace(valid, nValid);
     for (let m = 0; m < meshVar.length; m++) {
       if (!(meshVar[m] > 0)) meshVar[m] = fallback;
       meshNoise[m] = Math.sqrt(sumK2 * meshVar[m]);
       meshThr[m] = cfg.thresholdSigma * meshNoise[m];
     }
   }
-  const meshRowOf = (y: number) => Math.min(mny - 1, Math.floor((y * mny) / H));
   // The threshold of each pixel of a row, per mesh row.
   const thrRows: Float32Array[] = [];
   for (let j = 0; j < mny; j++) {
@@ -481,76 +587,13 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
   // label image reuses tmp's memory.
   const labels = new Int32Array(tmp.buffer, tmp.byteOffset, n);
   labels.fill(0);
-  let parent = new Int32Array(4096);
-  let cap = parent.length;
-  let area = new Int32Array(cap);
-  let bx0 = new Int32Array(cap);
-  let by0 = new Int32Array(cap);
-  let bx1 = new Int32Array(cap);
-  let by1 = new Int32Array(cap);
-  let peakP = new Int32Array(cap);
-  const above = new IntList(1 << 16);
-  let nLabels = 0;
-  const find = (l: number): number => findRoot(parent, l);
-  const union = (a: number, b: number): number => unionRoots(parent, a, b);
-  const grow = (): void => {
-    cap *= 2;
-    const g = (a: Int32Array) => {
-      const b = new Int32Array(cap);
-      b.set(a);
-      return b;
-    };
-    parent = g(parent);
-    area = g(area);
-    bx0 = g(bx0);
-    by0 = g(by0);
-    bx1 = g(bx1);
-    by1 = g(by1);
-    peakP = g(peakP);
-  };
-  const label = (indices: Int32Array, count: number): void => {
-    for (let q = 0; q < count; q++) {
-      const p = indices[q];
-      const x = p % W;
-      const y = (p - x) / W;
-      const v = conv[p];
-      let l = 0;
-      if (x > 0 && labels[p - 1]) l = labels[p - 1];
-      if (y > 0) {
-        const up = p - W;
-        const a = x > 0 ? labels[up - 1] : 0;
-        const b = labels[up];
-        const c = x + 1 < W ? labels[up + 1] : 0;
-        if (a) l = l ? union(l, a) : a;
-        if (b) l = l ? union(l, b) : b;
-        if (c) l = l ? union(l, c) : c;
-      }
-      if (!l) {
-        nLabels++;
-        if (nLabels >= cap) grow();
-        parent[nLabels] = nLabels;
-        l = nLabels;
-        bx0[l] = x;
-        bx1[l] = x + 1;
-        by0[l] = y;
-        peakP[l] = p;
-      }
-      labels[p] = l;
-      above.push(p);
-      // Statistics on the provisional label (merged into roots below).
-      area[l]++;
-      if (x < bx0[l]) bx0[l] = x;
-      if (x >= bx1[l]) bx1[l] = x + 1;
-      by1[l] = y + 1;
-      if (v > conv[peakP[l]]) peakP[l] = p;
-    }
-  };
-  const threshold: RowThreshold = { row: (y) => thrRows[meshRowOf(y)], above: label };
+  const first = new ProvisionalLabels(labels, conv, W, H, thrRows);
   const convolver = new SeparableConvolver(image, W, H, kernel, new Float32Array(convolveScratchSize(W, H, r)), mask, bad);
-  for (let y0 = 0; y0 < H; y0 += CONVOLUTION_STRIP_ROWS) convolver.rows(y0, Math.min(H, y0 + CONVOLUTION_STRIP_ROWS), conv, y0 * W, threshold);
+  for (let y0 = 0; y0 < H; y0 += CONVOLUTION_STRIP_ROWS) convolver.rows(y0, Math.min(H, y0 + CONVOLUTION_STRIP_ROWS), conv, y0 * W, first);
+  const { parent, area, bx0, by0, bx1, by1, peakP, count: nLabels, pixels: above } = first;
   // Merge provisional statistics into the roots.
   for (let l = 1; l <= nLabels; l++) {
-    const root = find(l);
+    const root = findRoot(parent, l);
     parent[l] = root;
     if (root === l) continue;
     area[root] += area[l];
@@ -593,7 +636,7 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
     const pp = peakP[l];
     fpx[k] = pp % W;
     fpy[k] = (pp - fpx[k]) / W;
-    fsig[k] = conv[pp] / meshNoise[meshRowOf(fpy[k]) * mnx + xMesh[fpx[k]]];
+    fsig[k] = conv[pp] / meshNoise[meshRowOf(fpy[k], H, mny) * mnx + xMesh[fpx[k]]];
   }
   for (let k = 0; k < count; k++) offsets[k + 1] = offsets[k] + farea[k];
   const pixels = new Int32Array(offsets[count]);
