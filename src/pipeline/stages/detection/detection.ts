@@ -389,6 +389,174 @@ function sampleStep(w: number, h: number): number {
   return Math.max(1, Math.ceil(Math.sqrt((w * h) / 2048)));
 }
 
+// runDetection's loops over pixels, labels and footprints, each a function of its own:
+// runDetection runs once per image and stays in the interpreter, while these keep their
+// optimised code from visit to visit (a once-a-visit function with hot loops was compiled again,
+// on the stack, every visit).
+
+/** The mesh column (of n across W) of each pixel column. */
+function meshColumns(W: number, n: number): Int32Array {
+  const xMesh = new Int32Array(W);
+  for (let x = 0; x < W; x++) xMesh[x] = Math.min(n - 1, Math.floor((x * n) / W));
+  return xMesh;
+}
+
+/** Per mesh row, the threshold of each pixel of a row (from its mesh's). */
+function thresholdRows(meshThr: Float32Array, xMesh: Int32Array, mnx: number, mny: number): Float32Array[] {
+  const W = xMesh.length;
+  const rows: Float32Array[] = [];
+  for (let j = 0; j < mny; j++) {
+    const t = new Float32Array(W);
+    for (let x = 0; x < W; x++) t[x] = meshThr[j * mnx + xMesh[x]];
+    rows.push(t);
+  }
+  return rows;
+}
+
+/**
+ * Merges the provisional labels' statistics into their roots, and numbers the roots of at least
+ * minArea pixels 1 … count in label order: `finalId[l]` becomes the number of label l's root (0:
+ * none). Returns count.
+ */
+function mergeLabels(first: ProvisionalLabels, conv: Float32Array, minArea: number, finalId: Int32Array): number {
+  const { parent, area, bx0, by0, bx1, by1, peakP, count: nLabels } = first;
+  for (let l = 1; l <= nLabels; l++) {
+    const root = findRoot(parent, l);
+    parent[l] = root;
+    if (root === l) continue;
+    area[root] += area[l];
+    if (bx0[l] < bx0[root]) bx0[root] = bx0[l];
+    if (bx1[l] > bx1[root]) bx1[root] = bx1[l];
+    if (by0[l] < by0[root]) by0[root] = by0[l];
+    if (by1[l] > by1[root]) by1[root] = by1[l];
+    if (conv[peakP[l]] > conv[peakP[root]]) peakP[root] = peakP[l];
+  }
+  let count = 0;
+  for (let l = 1; l <= nLabels; l++) {
+    if (parent[l] === l && area[l] >= minArea) finalId[l] = ++count;
+  }
+  for (let l = 1; l <= nLabels; l++) finalId[l] = finalId[parent[l]];
+  return count;
+}
+
+/** Footprints as typed-array columns (see Footprints). */
+class FootprintTable implements Footprints {
+  readonly x0: Int32Array;
+  readonly y0: Int32Array;
+  readonly x1: Int32Array;
+  readonly y1: Int32Array;
+  readonly area: Int32Array;
+  readonly peakX: Int32Array;
+  readonly peakY: Int32Array;
+  readonly peakSignificance: Float32Array;
+  readonly nPeaks: Int32Array;
+  readonly pixelOffsets: Int32Array;
+  readonly pixels: Int32Array;
+
+  /** `count` footprints, all zero but for their pixel offsets, from their areas. */
+  constructor(
+    readonly count: number,
+    area: Int32Array,
+  ) {
+    this.x0 = new Int32Array(count);
+    this.y0 = new Int32Array(count);
+    this.x1 = new Int32Array(count);
+    this.y1 = new Int32Array(count);
+    this.area = area;
+    this.peakX = new Int32Array(count);
+    this.peakY = new Int32Array(count);
+    this.peakSignificance = new Float32Array(count);
+    this.nPeaks = new Int32Array(count);
+    this.pixelOffsets = new Int32Array(count + 1);
+    for (let k = 0; k < count; k++) this.pixelOffsets[k + 1] = this.pixelOffsets[k] + area[k];
+    this.pixels = new Int32Array(this.pixelOffsets[count]);
+  }
+}
+
+/**
+ * The footprints' boxes, areas and peaks (the highest pixel of the filtered image, and its
+ * significance against its mesh's filtered noise), from the merged labels; their pixels and
+ * local maxima are filled by labelPixels.
+ */
+function footprintTable(
+  first: ProvisionalLabels,
+  finalId: Int32Array,
+  count: number,
+  conv: Float32Array,
+  W: number,
+  H: number,
+  meshNoise: Float32Array,
+  mnx: number,
+  mny: number,
+  xMesh: Int32Array,
+): FootprintTable {
+  const { parent, area, bx0, by0, bx1, by1, peakP, count: nLabels } = first;
+  const farea = new Int32Array(count);
+  for (let l = 1; l <= nLabels; l++) {
+    const id = finalId[l];
+    if (id && parent[l] === l) farea[id - 1] = area[l];
+  }
+  const f = new FootprintTable(count, farea);
+  for (let l = 1; l <= nLabels; l++) {
+    const id = finalId[l];
+    if (!id || parent[l] !== l) continue;
+    const k = id - 1;
+    f.x0[k] = bx0[l];
+    f.y0[k] = by0[l];
+    f.x1[k] = bx1[l];
+    f.y1[k] = by1[l];
+    const pp = peakP[l];
+    const px = pp % W;
+    const py = (pp - px) / W;
+    f.peakX[k] = px;
+    f.peakY[k] = py;
+    f.peakSignificance[k] = conv[pp] / meshNoise[meshRowOf(py, H, mny) * mnx + xMesh[px]];
+  }
+  return f;
+}
+
+/**
+ * Over the pixels above threshold (`above`, in scan order): the final label into `labels`, the
+ * footprint's pixel list, DETECTED in `outMask`, and its count of local maxima (3x3) of the
+ * filtered image. Returns the pixels in footprints.
+ */
+function labelPixels(above: IntList, finalId: Int32Array, f: FootprintTable, labels: Int32Array, outMask: Int32Array, conv: Float32Array, W: number, H: number): number {
+  const { pixels, nPeaks } = f;
+  const fill = f.pixelOffsets.slice(0, f.count);
+  let detectedPixels = 0;
+  const list = above.data;
+  for (let q = 0; q < above.length; q++) {
+    const p = list[q];
+    const id = finalId[labels[p]];
+    labels[p] = id;
+    if (!id) continue;
+    const k = id - 1;
+    pixels[fill[k]++] = p;
+    outMask[p] |= MaskBit.DETECTED;
+    detectedPixels++;
+    // Local maximum of the filtered image (ties broken towards the first pixel in scan order).
+    const x = p % W;
+    const y = (p - x) / W;
+    const v = conv[p];
+    let isPeak = true;
+    for (let dy = -1; dy <= 1 && isPeak; dy++) {
+      const yy = y + dy;
+      if (yy < 0 || yy >= H) continue;
+      for (let dx = -1; dx <= 1; dx++) {
+        const xx = x + dx;
+        if ((dx === 0 && dy === 0) || xx < 0 || xx >= W) continue;
+        const u = conv[yy * W + xx];
+        if (u > v || (u === v && (dy < 0 || (dy === 0 && dx < 0)))) {
+          isPeak = false;
+          break;
+        }
+      }
+    }
+    if (isPeak) nPeaks[k]++;
+  }
+  return detectedPixels;
+}
+
 /**
  * The first pass of the connected-component labelling, given the pixels above threshold a strip
  * at a time by SeparableConvolver.rows (this is its RowThreshold): provisional labels with
@@ -529,8 +697,7 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
   const meshThr = new Float32Array(mnx * mny);
   const meshNoise = new Float32Array(mnx * mny);
   const meshVar = new Float32Array(mnx * mny);
-  const xMesh = new Int32Array(W);
-  for (let x = 0; x < W; x++) xMesh[x] = Math.min(mnx - 1, Math.floor((x * mnx) / W));
+  const xMesh = meshColumns(W, mnx);
   {
     // Each mesh's samples are written into the `filters` module's memory, whose median kernel
     // (exact order statistics) gives medianInPlace's value.
@@ -574,12 +741,7 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
     }
   }
   // The threshold of each pixel of a row, per mesh row.
-  const thrRows: Float32Array[] = [];
-  for (let j = 0; j < mny; j++) {
-    const t = new Float32Array(W);
-    for (let x = 0; x < W; x++) t[x] = meshThr[j * mnx + xMesh[x]];
-    thrRows.push(t);
-  }
+  const thrRows = thresholdRows(meshThr, xMesh, mnx, mny);
 
   // 2. The matched filter (bad pixels counted as zero) into conv, a strip of rows at a time, and
   // the labelling's first pass over the pixels of each strip above the threshold: provisional
@@ -590,104 +752,17 @@ export function runDetection(input: MaskedImage, cfg: DetectionConfig = makeDete
   const first = new ProvisionalLabels(labels, conv, W, H, thrRows);
   const convolver = new SeparableConvolver(image, W, H, kernel, new Float32Array(convolveScratchSize(W, H, r)), mask, bad);
   for (let y0 = 0; y0 < H; y0 += CONVOLUTION_STRIP_ROWS) convolver.rows(y0, Math.min(H, y0 + CONVOLUTION_STRIP_ROWS), conv, y0 * W, first);
-  const { parent, area, bx0, by0, bx1, by1, peakP, count: nLabels, pixels: above } = first;
-  // Merge provisional statistics into the roots.
-  for (let l = 1; l <= nLabels; l++) {
-    const root = findRoot(parent, l);
-    parent[l] = root;
-    if (root === l) continue;
-    area[root] += area[l];
-    if (bx0[l] < bx0[root]) bx0[root] = bx0[l];
-    if (bx1[l] > bx1[root]) bx1[root] = bx1[l];
-    if (by0[l] < by0[root]) by0[root] = by0[l];
-    if (by1[l] > by1[root]) by1[root] = by1[l];
-    if (conv[peakP[l]] > conv[peakP[root]]) peakP[root] = peakP[l];
-  }
-  const finalId = new Int32Array(nLabels + 1);
-  let count = 0;
-  for (let l = 1; l <= nLabels; l++) {
-    if (parent[l] === l && area[l] >= cfg.minAreaPx) finalId[l] = ++count;
-  }
+  // 3. The provisional labels merged into footprints of at least minAreaPx pixels, numbered 1 …
+  // count in scan order of their roots; then, over the listed pixels only: the footprints' pixel
+  // lists, DETECTED, the final labels and the peaks.
+  const finalId = new Int32Array(first.count + 1);
+  const count = mergeLabels(first, conv, cfg.minAreaPx, finalId);
   if (count > cfg.maxFootprints) {
     throw new AlgorithmError(`detection: ${count} footprints exceed the limit of ${cfg.maxFootprints}`, { footprints: count });
   }
-  for (let l = 1; l <= nLabels; l++) finalId[l] = finalId[parent[l]];
-
-  // 4. Footprint arrays; then, over the listed pixels only: pixel lists, DETECTED, final labels, peaks.
-  const fx0 = new Int32Array(count);
-  const fy0 = new Int32Array(count);
-  const fx1 = new Int32Array(count);
-  const fy1 = new Int32Array(count);
-  const farea = new Int32Array(count);
-  const fpx = new Int32Array(count);
-  const fpy = new Int32Array(count);
-  const fsig = new Float32Array(count);
-  const fpeaks = new Int32Array(count);
-  const offsets = new Int32Array(count + 1);
-  for (let l = 1; l <= nLabels; l++) {
-    const id = finalId[l];
-    if (!id || parent[l] !== l) continue;
-    const k = id - 1;
-    fx0[k] = bx0[l];
-    fy0[k] = by0[l];
-    fx1[k] = bx1[l];
-    fy1[k] = by1[l];
-    farea[k] = area[l];
-    const pp = peakP[l];
-    fpx[k] = pp % W;
-    fpy[k] = (pp - fpx[k]) / W;
-    fsig[k] = conv[pp] / meshNoise[meshRowOf(fpy[k], H, mny) * mnx + xMesh[fpx[k]]];
-  }
-  for (let k = 0; k < count; k++) offsets[k + 1] = offsets[k] + farea[k];
-  const pixels = new Int32Array(offsets[count]);
-  const fill = offsets.slice(0, count);
   const outMask = opts.inPlace ? mask : mask.slice();
-  let detectedPixels = 0;
-  const list = above.data;
-  for (let q = 0; q < above.length; q++) {
-    const p = list[q];
-    const id = finalId[labels[p]];
-    labels[p] = id;
-    if (!id) continue;
-    const k = id - 1;
-    pixels[fill[k]++] = p;
-    outMask[p] |= MaskBit.DETECTED;
-    detectedPixels++;
-    // Local maximum of the filtered image (ties broken towards the first pixel in scan order).
-    const x = p % W;
-    const y = (p - x) / W;
-    const v = conv[p];
-    let isPeak = true;
-    for (let dy = -1; dy <= 1 && isPeak; dy++) {
-      const yy = y + dy;
-      if (yy < 0 || yy >= H) continue;
-      for (let dx = -1; dx <= 1; dx++) {
-        const xx = x + dx;
-        if ((dx === 0 && dy === 0) || xx < 0 || xx >= W) continue;
-        const u = conv[yy * W + xx];
-        if (u > v || (u === v && (dy < 0 || (dy === 0 && dx < 0)))) {
-          isPeak = false;
-          break;
-        }
-      }
-    }
-    if (isPeak) fpeaks[k]++;
-  }
-
-  const footprints: Footprints = {
-    count,
-    x0: fx0,
-    y0: fy0,
-    x1: fx1,
-    y1: fy1,
-    area: farea,
-    peakX: fpx,
-    peakY: fpy,
-    peakSignificance: fsig,
-    nPeaks: fpeaks,
-    pixelOffsets: offsets,
-    pixels,
-  };
+  const footprints = footprintTable(first, finalId, count, conv, W, H, meshNoise, mnx, mny, xMesh);
+  const detectedPixels = labelPixels(first.pixels, finalId, footprints, labels, outMask, conv, W, H);
 
   const psf = measurePsf(input, footprints, cfg, fwhm);
   const noiseSorted = meshNoise.slice();

@@ -67,15 +67,9 @@ export function runSnapCombine(
   const W = A.width;
   const H = A.height;
   const n = W * H;
-  const a = A.image;
-  const b = B.image;
-  const va = A.variance;
-  const vb = B.variance;
-  const ma = A.mask;
-  const mb = B.mask;
-  const image = opts.inPlace ? a : new Float32Array(n);
-  const variance = opts.inPlace ? va : new Float32Array(n);
-  const mask = opts.inPlace ? ma : new Int32Array(n);
+  const image = opts.inPlace ? A.image : new Float32Array(n);
+  const variance = opts.inPlace ? A.variance : new Float32Array(n);
+  const mask = opts.inPlace ? A.mask : new Int32Array(n);
   const exposure: MaskedImage = { width: W, height: H, image, mask, variance };
   const repair = cfg.doRepair;
   const k2 = cfg.nSigma * cfg.nSigma;
@@ -85,6 +79,47 @@ export function runSnapCombine(
   // One pass, a chunk at a time in the isr kernel: the sum, the sky's sample and the pixels whose
   // snap difference may be significant (few; with the first snap's values, which the sum may
   // overwrite). They are tested once the sky is known.
+  const skyStride = Math.max(1, Math.floor(n / 100_000)) | 1;
+  const skySample = new Float32Array(repair ? Math.ceil(n / skyStride) : 0);
+  const cand = new Candidates();
+  const nSky = combineInChunks(A, B, exposure, opts.inPlace === true, repair, k2, skyStride, skySample, cand);
+  const sky = !repair ? NaN : nSky > 0 ? medianInPlace(skySample, nSky) : 0;
+  const cores = cosmicRayCores(cand, B, k2, ff, ignore, sky);
+  // The sum overwrote the first snap when in place: it is recovered from the sum and the second.
+  const crPixels = replaceCosmicRays(cores, exposure, opts.inPlace ? null : A, B, cfg.growPx);
+  return {
+    exposure,
+    snaps: 2,
+    crPixels,
+    crCorePixelsPerSnap: [cores.inA, cores.inB],
+    skyPerSnapE: sky,
+  };
+}
+
+// The loops of runSnapCombine, each a function of its own: runSnapCombine runs once per visit and
+// stays in the interpreter, while these keep their optimised code from visit to visit (a
+// once-a-visit function with hot loops was compiled again, on the stack, every visit).
+
+/**
+ * The sum of the snaps into `out` (which may be A's planes: `inPlace`), a chunk at a time in the
+ * isr kernel; with `repair`, the lower snap's value every skyStride-th pixel into skySample and
+ * the pixels whose difference may be significant into `cand`. Returns the sky samples taken.
+ */
+function combineInChunks(
+  A: MaskedImage,
+  B: MaskedImage,
+  out: MaskedImage,
+  inPlace: boolean,
+  repair: boolean,
+  k2: number,
+  skyStride: number,
+  skySample: Float32Array,
+  cand: Candidates,
+): number {
+  const n = A.width * A.height;
+  const { image: a, variance: va, mask: ma } = A;
+  const { image: b, variance: vb, mask: mb } = B;
+  const { image, variance, mask } = out;
   const { exports: k, arena } = isrKernels();
   const chunk = Math.min(n, COMBINE_CHUNK);
   const [ba, bb, bva, bvb, bma, bmb, bc, bflags] = arena.layout([
@@ -97,10 +132,7 @@ export function runSnapCombine(
     ['i32', repair ? chunk : 0],
     ['i32', 1],
   ]);
-  const skyStride = Math.max(1, Math.floor(n / 100_000)) | 1;
-  const skySample = new Float32Array(Math.ceil(n / skyStride));
   let nSky = 0;
-  const cand = new Candidates();
   for (let i0 = 0; i0 < n; i0 += chunk) {
     const len = Math.min(chunk, n - i0);
     const i1 = i0 + len;
@@ -123,14 +155,27 @@ export function runSnapCombine(
     variance.set(len === chunk ? bva.view : bva.view.subarray(0, len), i0);
     // The mask is written only where it changes: the first snap's where the second's has bits,
     // a new one where either has (it starts all zero), so that untouched memory stays so.
-    if (bflags.view[0] & (opts.inPlace ? 1 : 2)) mask.set(len === chunk ? bma.view : bma.view.subarray(0, len), i0);
+    if (bflags.view[0] & (inPlace ? 1 : 2)) mask.set(len === chunk ? bma.view : bma.view.subarray(0, len), i0);
   }
-  const sky = !repair ? NaN : nSky > 0 ? medianInPlace(skySample, nSky) : 0;
+  return nSky;
+}
 
-  // Cosmic-ray cores, with the snap they hit: +i+1 in A, -(i+1) in B, in increasing i. A pixel
-  // whose difference, less the part a seeing change could explain, is significant.
-  const cores = new Int32Array(cand.count);
-  let nCores = 0;
+/** Cosmic-ray cores: codes +i+1 (hit the first snap) or −(i+1) (the second), in increasing i. */
+interface Cores {
+  readonly codes: Int32Array;
+  readonly count: number;
+  readonly inA: number;
+  readonly inB: number;
+}
+
+/**
+ * The candidates that are cosmic-ray cores, with the snap they hit: a pixel whose difference, less
+ * the part a seeing change could explain, is significant.
+ */
+function cosmicRayCores(cand: Candidates, B: MaskedImage, k2: number, ff: number, ignore: number, sky: number): Cores {
+  const { image: b, variance: vb, mask: mb } = B;
+  const codes = new Int32Array(cand.count);
+  let count = 0;
   let inA = 0;
   let inB = 0;
   for (let c = 0; c < cand.count; c++) {
@@ -144,61 +189,70 @@ export function runSnapCombine(
     const excess = (d > 0 ? d : -d) - (src > 0 ? ff * src : 0);
     if (excess <= 0 || excess * excess <= k2 * vs) continue;
     if (d > 0) {
-      cores[nCores++] = i + 1;
+      codes[count++] = i + 1;
       inA++;
     } else {
-      cores[nCores++] = -(i + 1);
+      codes[count++] = -(i + 1);
       inB++;
     }
   }
+  return { codes, count, inA, inB };
+}
 
-  // Replace: cores first, then their neighbours within growPx that are not yet replaced, each
-  // with twice the snap that the core found clean. The snaps are recovered from the sum when
-  // the sum overwrote A.
+/**
+ * Replaces the cores, then their neighbours within growPx not yet replaced, each with twice the
+ * snap that the core found clean (four times its variance), and sets CR. `A`: the first snap, or
+ * null when the sum overwrote it (its values are then the sum less the second's). Returns the
+ * pixels replaced.
+ */
+function replaceCosmicRays(cores: Cores, out: MaskedImage, A: MaskedImage | null, B: MaskedImage, growPx: number): number {
+  const { width: W, height: H, mask } = out;
+  const { codes, count } = cores;
   let crPixels = 0;
-  const replace = (j: number, hitA: boolean): void => {
-    const bj = b[j];
-    const vbj = vb[j];
-    if (hitA) {
-      image[j] = 2 * bj;
-      variance[j] = 4 * vbj;
-    } else {
-      const aj = opts.inPlace ? image[j] - bj : a[j];
-      const vaj = opts.inPlace ? variance[j] - vbj : va[j];
-      image[j] = 2 * aj;
-      variance[j] = 4 * vaj;
-    }
-    mask[j] |= MaskBit.CR;
-    crPixels++;
-  };
-  for (let c = 0; c < nCores; c++) {
-    const code = cores[c];
+  for (let c = 0; c < count; c++) {
+    const code = codes[c];
     const j = (code > 0 ? code : -code) - 1;
-    if (!(mask[j] & MaskBit.CR)) replace(j, code > 0);
+    if (!(mask[j] & MaskBit.CR)) {
+      replacePixel(j, code > 0, out, A, B);
+      crPixels++;
+    }
   }
-  const r = cfg.growPx;
+  const r = growPx;
   if (r > 0) {
-    for (let c = 0; c < nCores; c++) {
-      const code = cores[c];
+    for (let c = 0; c < count; c++) {
+      const code = codes[c];
       const i = (code > 0 ? code : -code) - 1;
       const x = i % W;
       const y = (i - x) / W;
       for (let yy = Math.max(0, y - r); yy <= Math.min(H - 1, y + r); yy++) {
         for (let xx = Math.max(0, x - r); xx <= Math.min(W - 1, x + r); xx++) {
           const j = yy * W + xx;
-          if (!(mask[j] & MaskBit.CR)) replace(j, code > 0);
+          if (!(mask[j] & MaskBit.CR)) {
+            replacePixel(j, code > 0, out, A, B);
+            crPixels++;
+          }
         }
       }
     }
   }
+  return crPixels;
+}
 
-  return {
-    exposure,
-    snaps: 2,
-    crPixels,
-    crCorePixelsPerSnap: [inA, inB],
-    skyPerSnapE: sky,
-  };
+/** Pixel j of `out` from twice the snap a cosmic ray did not hit (see replaceCosmicRays). */
+function replacePixel(j: number, hitA: boolean, out: MaskedImage, A: MaskedImage | null, B: MaskedImage): void {
+  const { image, variance, mask } = out;
+  const bj = B.image[j];
+  const vbj = B.variance[j];
+  if (hitA) {
+    image[j] = 2 * bj;
+    variance[j] = 4 * vbj;
+  } else {
+    const aj = A ? A.image[j] : image[j] - bj;
+    const vaj = A ? A.variance[j] : variance[j] - vbj;
+    image[j] = 2 * aj;
+    variance[j] = 4 * vaj;
+  }
+  mask[j] |= MaskBit.CR;
 }
 
 /** Pixels kept for the cosmic-ray test: their index and the first snap's values. */

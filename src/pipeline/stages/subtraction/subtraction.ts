@@ -481,16 +481,8 @@ function refitBackground(
   const mv: number[] = [];
   for (let j = 0; j < ny; j++) {
     for (let i = 0; i < nx; i++) {
-      let n = 0;
-      let tried = 0;
-      for (let y = ey[j] + (step >> 1); y < ey[j + 1]; y += step) {
-        for (let p = y * W + ex[i] + (step >> 1), end = y * W + ex[i + 1]; p < end; p += step) {
-          tried++;
-          const v = image[p];
-          if (mask[p] & bad || (sciMask[p] | tmplMask[p]) & srcBits || v !== v) continue;
-          scratch[n++] = v;
-        }
-      }
+      const n = meshSamples(image, mask, sciMask, tmplMask, bad, srcBits, W, ex[i], ex[i + 1], ey[j], ey[j + 1], step, scratch);
+      const tried = sampleCount(ex[i], ex[i + 1], step) * sampleCount(ey[j], ey[j + 1], step);
       if (n < Math.max(10, rc.minGoodFraction * tried)) continue;
       const median = kernels.clippedMedian(samples.ptr, n, 3, 3, IQR_TO_SIGMA);
       mx.push(scaledCoordinate((ex[i] + ex[i + 1] - 1) / 2, W));
@@ -503,25 +495,79 @@ function refitBackground(
   if (m < nT) return null;
   const g = new Float64Array(nT * nT);
   const b = new Float64Array(nT);
+  normalEquations(degree, mx, my, mv, g, b);
+  const coefficients = new PivotedCholesky(g, nT).solve(b);
+  const [before, after] = sumsOfSquares(degree, mx, my, mv, coefficients);
+  return { coefficients, meshes: m, rmsBefore: Math.sqrt(before / m), rmsAfter: Math.sqrt(after / m) };
+}
+
+// refitBackground's loops, in functions of their own: it runs once per visit and stays in the
+// interpreter, while these keep their optimised code from visit to visit.
+
+/**
+ * The usable values (none of `bad` in the difference's mask, none of `srcBits` in the science's
+ * or template's, not NaN) of every step-th pixel of every step-th row of the mesh x0 … x1 − 1 by
+ * y0 … y1 − 1, from (x0, y0) + step/2, into `out`; returns how many.
+ */
+function meshSamples(
+  image: Float32Array,
+  mask: Int32Array,
+  sciMask: Int32Array,
+  tmplMask: Int32Array,
+  bad: number,
+  srcBits: number,
+  W: number,
+  x0: number,
+  x1: number,
+  y0: number,
+  y1: number,
+  step: number,
+  out: Float32Array,
+): number {
+  let n = 0;
+  const half = step >> 1;
+  for (let y = y0 + half; y < y1; y += step) {
+    for (let p = y * W + x0 + half, end = y * W + x1; p < end; p += step) {
+      const v = image[p];
+      if (mask[p] & bad || (sciMask[p] | tmplMask[p]) & srcBits || v !== v) continue;
+      out[n++] = v;
+    }
+  }
+  return n;
+}
+
+/** How many of lo + step/2, lo + step/2 + step, … are below hi (meshSamples' positions on an axis). */
+function sampleCount(lo: number, hi: number, step: number): number {
+  return Math.max(0, Math.ceil((hi - lo - (step >> 1)) / step));
+}
+
+/** Adds the normal equations (g = Σ t tᵀ, b = Σ t v) of a polynomial of `degree` in (x, y) fitted to the values v. */
+function normalEquations(degree: number, xs: readonly number[], ys: readonly number[], vs: readonly number[], g: Float64Array, b: Float64Array): void {
+  const nT = b.length;
   const t = new Float64Array(nT);
-  for (let k = 0; k < m; k++) {
-    polynomialTerms(degree, mx[k], my[k], t);
+  for (let k = 0; k < vs.length; k++) {
+    polynomialTerms(degree, xs[k], ys[k], t);
     for (let a = 0; a < nT; a++) {
-      b[a] += t[a] * mv[k];
+      b[a] += t[a] * vs[k];
       for (let c = 0; c < nT; c++) g[a * nT + c] += t[a] * t[c];
     }
   }
-  const coefficients = new PivotedCholesky(g, nT).solve(b);
+}
+
+/** [Σ v², Σ (v − fit)²] of the values and the polynomial of `degree` with these coefficients. */
+function sumsOfSquares(degree: number, xs: readonly number[], ys: readonly number[], vs: readonly number[], coefficients: Float64Array): [number, number] {
+  const nT = coefficients.length;
+  const t = new Float64Array(nT);
   let before = 0;
   let after = 0;
-  for (let k = 0; k < m; k++) {
-    polynomialTerms(degree, mx[k], my[k], t);
+  for (let k = 0; k < vs.length; k++) {
+    polynomialTerms(degree, xs[k], ys[k], t);
     let f = 0;
     for (let a = 0; a < nT; a++) f += coefficients[a] * t[a];
-    before += mv[k] * mv[k];
-    after += (mv[k] - f) ** 2;
+    before += vs[k] * vs[k];
+    after += (vs[k] - f) ** 2;
   }
-  return { coefficients, meshes: m, rmsBefore: Math.sqrt(before / m), rmsAfter: Math.sqrt(after / m) };
+  return [before, after];
 }
 
 /**
