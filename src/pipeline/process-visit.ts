@@ -338,22 +338,35 @@ export function imageStatistics(mi: MaskedImage, ignoreBits = MaskBit.BAD | Mask
   const n = mi.image.length;
   const stride = Math.max(1, Math.floor(n / 250_000)) | 1;
   const sample = new Float32Array(Math.ceil(n / stride));
-  let k = 0;
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < n; i += stride) {
-    if (mi.mask[i] & ignoreBits) continue;
-    const v = mi.image[i];
-    if (v !== v) continue;
-    if (v < min) min = v;
-    if (v > max) max = v;
-    sample[k++] = v;
-  }
+  const range = new Float64Array(2);
+  const k = sampleUnmasked(mi.image, mi.mask, ignoreBits, stride, sample, range);
   if (k === 0) return { mean: NaN, median: NaN, stdev: NaN, min: NaN, max: NaN, pixels: 0 };
   const copy = sample.slice(0, k);
   const median = medianInPlace(copy, k);
   const clipped = sigmaClippedStatsInPlace(sample, k, 3, 3);
-  return { mean: clipped.mean, median, stdev: clipped.sigma, min, max, pixels: k };
+  return { mean: clipped.mean, median, stdev: clipped.sigma, min: range[0], max: range[1], pixels: k };
+}
+
+/**
+ * Every stride-th pixel's value, but those with `ignoreBits` or NaN, into `out`, and their range
+ * into `range` (min, max); returns how many. A function of its own: imageStatistics then stays in
+ * the interpreter and this loop keeps its optimised code from visit to visit.
+ */
+function sampleUnmasked(image: Float32Array, mask: Int32Array, ignoreBits: number, stride: number, out: Float32Array, range: Float64Array): number {
+  let k = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < image.length; i += stride) {
+    if (mask[i] & ignoreBits) continue;
+    const v = image[i];
+    if (v !== v) continue;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    out[k++] = v;
+  }
+  range[0] = min;
+  range[1] = max;
+  return k;
 }
 
 /**

@@ -54,19 +54,31 @@ export function sigmaClippedStatsInPlace(a: Float32Array, n: number, nSigma: num
     med = medianInPlace(a, count);
     sigma = iqrSigmaPartitioned(a, count);
     if (it === iterations || !(sigma > 0)) break;
-    const lo = med - nSigma * sigma;
-    const hi = med + nSigma * sigma;
-    let kept = 0;
-    for (let i = 0; i < count; i++) {
-      const v = a[i];
-      if (v >= lo && v <= hi) a[kept++] = v;
-    }
+    const kept = keepWithin(a, count, med - nSigma * sigma, med + nSigma * sigma);
     if (kept === count) break;
     count = kept;
   }
+  return { median: med, mean: count > 0 ? sumOf(a, count) / count : NaN, sigma, n: count };
+}
+
+// The loops of sigmaClippedStatsInPlace, in functions of their own: it is run a few times per
+// visit and stays in the interpreter, while these keep their optimised code from visit to visit.
+
+/** Moves the values of a[0..n) within [lo, hi] to its front, in order; returns how many. */
+function keepWithin(a: Float32Array, n: number, lo: number, hi: number): number {
+  let kept = 0;
+  for (let i = 0; i < n; i++) {
+    const v = a[i];
+    if (v >= lo && v <= hi) a[kept++] = v;
+  }
+  return kept;
+}
+
+/** Σ a[0..n), in float64. */
+function sumOf(a: Float32Array, n: number): number {
   let sum = 0;
-  for (let i = 0; i < count; i++) sum += a[i];
-  return { median: med, mean: count > 0 ? sum / count : NaN, sigma, n: count };
+  for (let i = 0; i < n; i++) sum += a[i];
+  return sum;
 }
 
 /**

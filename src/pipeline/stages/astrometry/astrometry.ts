@@ -219,75 +219,126 @@ function offsetVote(
   const maxRot = cfg.maxRotationDeg * D2R;
   const step = Math.min(maxRot, bin / halfDiagonalArcsec);
   const nSteps = maxRot > 0 ? Math.min(50, Math.ceil(maxRot / step)) : 0;
-  const ns = sXi.length;
-  const nr = rXi.length;
-  const xr = new Float64Array(ns);
-  const er = new Float64Array(ns);
-  let best: { theta: number; ix: number; iy: number; peak: number; significance: number } | null = null;
-  const trial = (theta: number): void => {
-    const c = Math.cos(theta);
-    const s = Math.sin(theta);
-    for (let i = 0; i < ns; i++) {
-      xr[i] = c * sXi[i] - s * sEta[i];
-      er[i] = s * sXi[i] + c * sEta[i];
+  const xr = new Float64Array(sXi.length);
+  const er = new Float64Array(sXi.length);
+  // The best trial rotation: (theta, ix, iy, peak, significance).
+  const best = new Float64Array(5);
+  best[4] = -Infinity;
+  const trial = new Float64Array(4);
+  for (let t = -nSteps; t <= nSteps; t++) {
+    const theta = t === 0 ? 0 : Math.max(-maxRot, Math.min(maxRot, t * step));
+    voteTrial(theta, sXi, sEta, rXi, rEta, xr, er, hist, nb, bin, maxOff, trial);
+    if (t === -nSteps || trial[3] > best[4]) {
+      best[0] = theta;
+      best.set(trial, 1);
     }
-    hist.fill(0);
-    let votes = 0;
-    for (let i = 0; i < ns; i++) {
-      const x0 = maxOff - xr[i];
-      const y0 = maxOff - er[i];
-      for (let j = 0; j < nr; j++) {
-        const dx = rXi[j] + x0;
-        const dy = rEta[j] + y0;
-        if (dx < 0 || dy < 0) continue;
-        const ix = Math.floor(dx / bin);
-        const iy = Math.floor(dy / bin);
-        if (ix >= nb || iy >= nb) continue;
-        hist[iy * nb + ix]++;
-        votes++;
-      }
-    }
-    let peak = -1;
-    let bx = 0;
-    let by = 0;
-    for (let iy = 0; iy < nb - 1; iy++) {
-      const row = iy * nb;
-      for (let ix = 0; ix < nb - 1; ix++) {
-        const v = hist[row + ix] + hist[row + ix + 1] + hist[row + nb + ix] + hist[row + nb + ix + 1];
-        if (v > peak) {
-          peak = v;
-          bx = ix;
-          by = iy;
-        }
-      }
-    }
-    const mean = (4 * votes) / (nb * nb);
-    const significance = (peak - mean) / Math.sqrt(mean + 1);
-    if (!best || significance > best.significance) best = { theta, ix: bx, iy: by, peak, significance };
-  };
-  for (let t = -nSteps; t <= nSteps; t++) trial(t === 0 ? 0 : Math.max(-maxRot, Math.min(maxRot, t * step)));
-  const b = best as unknown as { theta: number; ix: number; iy: number; peak: number; significance: number };
+  }
+  const [theta, bix, biy, peak, significance] = best;
   // Median offset of the pairs in the winning block (with half a bin of margin).
-  const lo = [b.ix * bin - maxOff - 0.5 * bin, b.iy * bin - maxOff - 0.5 * bin];
-  const hi = [lo[0] + 3 * bin, lo[1] + 3 * bin];
-  const c = Math.cos(b.theta);
-  const s = Math.sin(b.theta);
+  const lo = [bix * bin - maxOff - 0.5 * bin, biy * bin - maxOff - 0.5 * bin];
   const dxs: number[] = [];
   const dys: number[] = [];
+  pairOffsetsIn(theta, sXi, sEta, rXi, rEta, lo[0], lo[0] + 3 * bin, lo[1], lo[1] + 3 * bin, dxs, dys);
+  const med = (v: number[]): number => medianInPlace(Float32Array.from(v), v.length);
+  return { rotationRad: theta, east: med(dxs), north: med(dys), votes: peak, significance };
+}
+
+// offsetVote's loops, in functions of their own: offsetVote runs once per visit and stays in the
+// interpreter, while these keep their optimised code from visit to visit.
+
+/**
+ * One trial rotation of the vote: the sources rotated by theta (into xr, er), every (reference −
+ * source) offset within ±maxOff counted in bins (hist, nb × nb), and the 2 × 2 block of bins with
+ * the most votes. Writes (ix, iy) of the block's first bin, its votes and their significance over
+ * the mean into `out`.
+ */
+function voteTrial(
+  theta: number,
+  sXi: Float64Array,
+  sEta: Float64Array,
+  rXi: Float64Array,
+  rEta: Float64Array,
+  xr: Float64Array,
+  er: Float64Array,
+  hist: Int32Array,
+  nb: number,
+  bin: number,
+  maxOff: number,
+  out: Float64Array,
+): void {
+  const ns = sXi.length;
+  const nr = rXi.length;
+  const c = Math.cos(theta);
+  const s = Math.sin(theta);
   for (let i = 0; i < ns; i++) {
+    xr[i] = c * sXi[i] - s * sEta[i];
+    er[i] = s * sXi[i] + c * sEta[i];
+  }
+  hist.fill(0);
+  let votes = 0;
+  for (let i = 0; i < ns; i++) {
+    const x0 = maxOff - xr[i];
+    const y0 = maxOff - er[i];
+    for (let j = 0; j < nr; j++) {
+      const dx = rXi[j] + x0;
+      const dy = rEta[j] + y0;
+      if (dx < 0 || dy < 0) continue;
+      const ix = Math.floor(dx / bin);
+      const iy = Math.floor(dy / bin);
+      if (ix >= nb || iy >= nb) continue;
+      hist[iy * nb + ix]++;
+      votes++;
+    }
+  }
+  let peak = -1;
+  let bx = 0;
+  let by = 0;
+  for (let iy = 0; iy < nb - 1; iy++) {
+    const row = iy * nb;
+    for (let ix = 0; ix < nb - 1; ix++) {
+      const v = hist[row + ix] + hist[row + ix + 1] + hist[row + nb + ix] + hist[row + nb + ix + 1];
+      if (v > peak) {
+        peak = v;
+        bx = ix;
+        by = iy;
+      }
+    }
+  }
+  const mean = (4 * votes) / (nb * nb);
+  out[0] = bx;
+  out[1] = by;
+  out[2] = peak;
+  out[3] = (peak - mean) / Math.sqrt(mean + 1);
+}
+
+/** The (reference − source) offsets, sources rotated by theta, within [x0, x1) × [y0, y1), appended to dxs, dys. */
+function pairOffsetsIn(
+  theta: number,
+  sXi: Float64Array,
+  sEta: Float64Array,
+  rXi: Float64Array,
+  rEta: Float64Array,
+  x0: number,
+  x1: number,
+  y0: number,
+  y1: number,
+  dxs: number[],
+  dys: number[],
+): void {
+  const c = Math.cos(theta);
+  const s = Math.sin(theta);
+  for (let i = 0; i < sXi.length; i++) {
     const x = c * sXi[i] - s * sEta[i];
     const y = s * sXi[i] + c * sEta[i];
-    for (let j = 0; j < nr; j++) {
+    for (let j = 0; j < rXi.length; j++) {
       const dx = rXi[j] - x;
       const dy = rEta[j] - y;
-      if (dx >= lo[0] && dx < hi[0] && dy >= lo[1] && dy < hi[1]) {
+      if (dx >= x0 && dx < x1 && dy >= y0 && dy < y1) {
         dxs.push(dx);
         dys.push(dy);
       }
     }
   }
-  const med = (v: number[]): number => medianInPlace(Float32Array.from(v), v.length);
-  return { rotationRad: b.theta, east: med(dxs), north: med(dys), votes: b.peak, significance: b.significance };
 }
 
 /** A uniform grid over reference tangent positions for radius queries. */
