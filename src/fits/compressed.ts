@@ -549,21 +549,41 @@ function decodeImage(
   }
   const result = into ?? allocOutput(physical ? -32 : info.zbitpix, npix, ctx);
   const out = physical ? new Int32Array(result.buffer, result.byteOffset, npix) : result;
-  let scaled = false;
   const maxTile = info.tile.reduce((a, b, i) => a * Math.min(b, info.shape[i]), 1);
-  let scratchArray: Int32Array | null = null;
-  const isFloat = info.zbitpix < 0;
-  let floatScratchArray: Float32Array | Float64Array | null = null;
-  const floatScratch = (): Float32Array | Float64Array => (floatScratchArray ??= info.zbitpix === -32 ? new Float32Array(maxTile) : new Float64Array(maxTile));
-  const desc = new DescriptorReader(table, rowBytes);
-  const p: TileParams = { zbitpix: info.zbitpix, blockSize: info.blockSize, bytePix: info.bytePix, tileLen: 0, offset: 0, errorContext: ctx };
-  const tileError = (t: number, what: string): FitsError => new FitsError(`tile ${t + 1}: ${what}`, { ...ctx, offset: p.offset });
-
+  const st: TileDecode = {
+    info,
+    tileCodec,
+    grid,
+    table,
+    rowBytes,
+    heap,
+    heapFileOffset,
+    cData,
+    gzData,
+    rawData,
+    zscaleCol,
+    zzeroCol,
+    zblankCol,
+    zscaleKw,
+    zzeroKw,
+    blankKw,
+    tFirst,
+    tEnd,
+    physical,
+    result,
+    maxTile,
+    desc: new DescriptorReader(table, rowBytes),
+    p: { zbitpix: info.zbitpix, blockSize: info.blockSize, bytePix: info.bytePix, tileLen: 0, offset: 0, errorContext: ctx },
+    errorContext: ctx,
+    scratch: null,
+    floatScratch: null,
+  };
+  let scaled = false;
   try {
-    decodeTiles(out);
+    scaled = decodeTiles(st, out);
   } catch (err) {
     // Codec errors know only a byte offset: add the file and HDU.
-    if (err instanceof FitsError) throw err.withContext({ ...ctx, offset: p.offset });
+    if (err instanceof FitsError) throw err.withContext({ ...ctx, offset: st.p.offset });
     throw err;
   }
   if (physical && !scaled) {
@@ -571,222 +591,280 @@ function decodeImage(
     physicalFloat32InPlace(rows ? (out as Int32Array).subarray(rows.y0 * w, rows.y1 * w) : (out as Int32Array), physical);
   }
   return result;
+}
 
-  function decodeTiles(out: CompressedStoredArray): void {
-    const riceDone = tileCodec === RICE && cData ? decodeRiceTiles(out, cData) : false;
-    for (let t = tFirst; t < tEnd; t++) {
-      const tileLen = grid.select(t);
-      p.tileLen = tileLen;
-      let tile: Int32Array | Float32Array | Float64Array;
-      let quantized = false;
-      if (cData && desc.read(cData, t) > 0) {
-        if (riceDone) continue;
-        const start = desc.offset;
-        const end = start + desc.count;
-        p.offset = heapFileOffset + start;
-        if (end > heap.length) throw tileError(t, 'compressed bytes run past the heap');
-        const dec = tileCodec.decode(heap, start, end, p, (scratchArray ??= new Int32Array(maxTile)));
-        if (dec.kind === 'int') {
-          tile = dec.values;
-        } else {
-          const es = dec.bytes.length / tileLen;
-          tile = bytesToValues(dec.bytes, es, isFloat && info.quantize === null, { ...ctx, offset: p.offset });
-        }
-        quantized = isFloat && info.quantize !== null && !(tile instanceof Float32Array || tile instanceof Float64Array);
-      } else if (gzData && desc.read(gzData, t) > 0) {
-        // A float tile that could not be quantized, stored losslessly with gzip.
-        p.offset = heapFileOffset + desc.offset;
-        if (desc.offset + desc.count > heap.length) throw tileError(t, 'gzip bytes run past the heap');
-        const bytes = gunzipTile(heap, desc.offset, desc.offset + desc.count, p);
-        tile = bytesToValues(bytes, bytes.length / tileLen, isFloat, { ...ctx, offset: p.offset });
-      } else if (rawData && desc.read(rawData, t) > 0) {
-        const vc = rawData.varCode;
-        const es = vc === 'D' || vc === 'K' ? 8 : vc === 'I' ? 2 : vc === 'B' ? 1 : 4;
-        p.offset = heapFileOffset + desc.offset;
-        if (desc.offset + desc.count * es > heap.length) throw tileError(t, 'uncompressed values run past the heap');
-        const bytes = heap.subarray(desc.offset, desc.offset + desc.count * es);
-        tile = bytesToValues(bytes, es, vc === 'E' || vc === 'D', { ...ctx, offset: p.offset });
-      } else {
-        throw tileError(t, 'no data in any of the compressed data columns');
-      }
-      if (tile.length < tileLen) throw tileError(t, `decoded to ${tile.length} of ${tileLen} pixels`);
+/**
+ * What the tile decoding of one image works on (decodeImage sets it up). The decoding is done by
+ * module functions of it rather than closures made per image: their optimised code then outlives
+ * the image (a worker decodes tens of images per visit, and compiled these again every visit).
+ */
+interface TileDecode {
+  readonly info: CompressionInfo;
+  readonly tileCodec: TileCodec;
+  readonly grid: TileGrid;
+  readonly table: Uint8Array;
+  readonly rowBytes: number;
+  readonly heap: Uint8Array;
+  readonly heapFileOffset: number;
+  readonly cData: ColumnLayout | undefined;
+  readonly gzData: ColumnLayout | undefined;
+  readonly rawData: ColumnLayout | undefined;
+  readonly zscaleCol: ColumnLayout | undefined;
+  readonly zzeroCol: ColumnLayout | undefined;
+  readonly zblankCol: ColumnLayout | undefined;
+  readonly zscaleKw: number;
+  readonly zzeroKw: number;
+  readonly blankKw: number | null;
+  /** The tiles decoded: tFirst … tEnd − 1. */
+  readonly tFirst: number;
+  readonly tEnd: number;
+  /** Scaling to float32 physical values, or null. */
+  readonly physical: Scaling | null;
+  /** The array returned (float32 with `physical`, whose memory the stored integers are decoded into). */
+  readonly result: CompressedStoredArray;
+  /** Pixels in the largest tile. */
+  readonly maxTile: number;
+  readonly desc: DescriptorReader;
+  /** The current tile, for the codecs and error messages. */
+  readonly p: TileParams;
+  readonly errorContext: FitsErrorContext;
+  scratch: Int32Array | null;
+  floatScratch: Float32Array | Float64Array | null;
+}
 
-      let src: Int32Array | Float32Array | Float64Array = tile;
-      if (quantized) {
-        const scale = zscaleCol ? readScalarCell(zscaleCol, table, t, rowBytes) : zscaleKw;
-        const zero = zzeroCol ? readScalarCell(zzeroCol, table, t, rowBytes) : zzeroKw;
-        const blank = zblankCol ? readScalarCell(zblankCol, table, t, rowBytes) : blankKw;
-        src = floatScratch();
-        unquantize(tile as Int32Array, tileLen, src, 0, {
-          method: info.quantize ?? 'NO_DITHER',
-          scale,
-          zero,
-          blank,
-          ditherRow: t + 1 + info.ditherSeed - 1,
-        });
-      }
-      grid.copyToImage(src, out);
-    }
-  }
+function tileError(st: TileDecode, t: number, what: string): FitsError {
+  return new FitsError(`tile ${t + 1}: ${what}`, { ...st.errorContext, offset: st.p.offset });
+}
 
-  /**
-   * Every tile (of tFirst … tEnd − 1) with COMPRESSED_DATA bytes, decoded by the WebAssembly
-   * kernel many tiles per call: the tiles' compressed bytes are copied into the kernel's memory,
-   * decoded there, and the pixels copied (or restored from quantized values) into the image. With
-   * `physical` and every tile here, the pixels are scaled in the kernel's memory and copied into
-   * the float32 result.
-   * Returns whether any tile was decoded.
-   */
-  function decodeRiceTiles(out: CompressedStoredArray, col: ColumnLayout): boolean {
-    const tiles: number[] = [];
-    const starts: number[] = [];
-    const lens: number[] = [];
-    const lengths: number[] = [];
-    for (let t = tFirst; t < tEnd; t++) {
-      if (desc.read(col, t) === 0) continue;
-      const n = grid.select(t);
+function floatScratch(st: TileDecode): Float32Array | Float64Array {
+  return (st.floatScratch ??= st.info.zbitpix === -32 ? new Float32Array(st.maxTile) : new Float64Array(st.maxTile));
+}
+
+/** Decodes tiles tFirst … tEnd − 1 into `out`. Returns whether the pixels were also scaled (see decodeRiceTiles). */
+function decodeTiles(st: TileDecode, out: CompressedStoredArray): boolean {
+  const { info, grid, desc, p, cData, gzData, rawData, heap, heapFileOffset, table, rowBytes, errorContext: ctx } = st;
+  const isFloat = info.zbitpix < 0;
+  const rice = st.tileCodec === RICE && cData ? decodeRiceTiles(st, out, cData) : RICE_NONE;
+  for (let t = st.tFirst; t < st.tEnd; t++) {
+    const tileLen = grid.select(t);
+    p.tileLen = tileLen;
+    let tile: Int32Array | Float32Array | Float64Array;
+    let quantized = false;
+    if (cData && desc.read(cData, t) > 0) {
+      if (rice !== RICE_NONE) continue;
       const start = desc.offset;
-      const len = desc.count;
+      const end = start + desc.count;
       p.offset = heapFileOffset + start;
-      if (start + len > heap.length) throw tileError(t, 'compressed bytes run past the heap');
-      if (len < info.bytePix) throw new FitsError(`RICE_1 tile too short (${len} bytes for ${n} pixels)`, { offset: p.offset });
-      tiles.push(t);
-      starts.push(start);
-      lens.push(len);
-      lengths.push(n);
-    }
-    if (tiles.length === 0) return false;
-    if (!(info.blockSize > 0)) throw new FitsError(`RICE_1 BLOCKSIZE must be positive, got ${info.blockSize}`, { keyword: 'ZVAL1' });
-    const { exports: k, arena } = riceKernels();
-    const quantized = isFloat && info.quantize !== null;
-    const scaling = physical !== null && tiles.length === tEnd - tFirst ? physical : null;
-    const image = scaling ? (result as Float32Array) : out;
-    const restoreInKernel = quantized && out instanceof Float32Array;
-    /** Where tiles b … e − 1 lie in the image when they are consecutive runs of it, else −1. */
-    const contiguousStart = (b: number, e: number): number => {
-      let first = -1;
-      let next = -1;
-      for (let j = b; j < e; j++) {
-        grid.select(tiles[j]);
-        const at = grid.contiguousOffset();
-        if (j === b) first = next = at;
-        if (at < 0 || at !== next) return -1;
-        next += lengths[j];
-      }
-      return first;
-    };
-    for (let b = 0; b < tiles.length; ) {
-      // A batch: consecutive tiles up to RICE_BATCH_PIXELS pixels and RICE_BATCH_BYTES heap bytes (at least one tile).
-      let lo = starts[b];
-      let hi = starts[b] + lens[b];
-      let pixels = lengths[b];
-      let e = b + 1;
-      for (; e < tiles.length; e++) {
-        const l = Math.min(lo, starts[e]);
-        const h = Math.max(hi, starts[e] + lens[e]);
-        if (pixels + lengths[e] > RICE_BATCH_PIXELS || h - l > RICE_BATCH_BYTES) break;
-        lo = l;
-        hi = h;
-        pixels += lengths[e];
-      }
-      const [src, tileTable, dst, errInfo, ditherTable] = arena.layout([
-        ['u8', RICE_READ_SLACK + hi - lo],
-        ['i32', 3 * (e - b)],
-        ['i32', pixels],
-        ['i32', 3],
-        ['f32', restoreInKernel ? N_RANDOM : 0],
-      ]);
-      if (restoreInKernel) ditherTable.view.set(randomTable());
-      src.view.fill(0, 0, RICE_READ_SLACK);
-      src.view.set(heap.subarray(lo, hi), RICE_READ_SLACK);
-      const tv = tileTable.view;
-      for (let j = b; j < e; j++) {
-        const r = 3 * (j - b);
-        tv[r] = starts[j] - lo;
-        tv[r + 1] = lens[j];
-        tv[r + 2] = lengths[j];
-      }
-      const code = k.decodeTiles(src.ptr + RICE_READ_SLACK, hi - lo, tileTable.ptr, e - b, dst.ptr, info.blockSize, info.bytePix, errInfo.ptr);
-      if (code !== 0) {
-        const [which, pixel, fs] = errInfo.view;
-        const j = b + which;
-        p.offset = heapFileOffset + starts[j];
-        const what = code === RICE_CORRUPT ? `is corrupt (split level ${fs} at pixel ${pixel})` : `ends early (decoded ${pixel} of ${lengths[j]} pixels)`;
-        throw new FitsError(`RICE_1 stream ${what}`, { offset: p.offset });
-      }
-      if (scaling) scaleInt32ToFloat32At(dst.ptr, pixels, scaling);
-      const values = scaling ? new Float32Array(dst.view.buffer, dst.ptr, pixels) : dst.view;
-      // Quantized floats of a batch of consecutive runs of a float32 image: restored in the kernel,
-      // in place, then copied out at once.
-      const runStart = quantized && restoreInKernel ? contiguousStart(b, e) : -1;
-      if (runStart >= 0) {
-        let o = 0;
-        for (let j = b; j < e; j++) {
-          const t = tiles[j];
-          const n = lengths[j];
-          const method = info.quantize ?? 'NO_DITHER';
-          const dither = method === 'SUBTRACTIVE_DITHER_1' || method === 'SUBTRACTIVE_DITHER_2';
-          const ditherRow = t + 1 + info.ditherSeed - 1;
-          const blank = zblankCol ? readScalarCell(zblankCol, table, t, rowBytes) : blankKw;
-          const hasBlank = blank !== null && Number.isInteger(blank) && blank >= -2147483648 && blank <= 2147483647;
-          k.unquantizeTile(
-            dst.ptr + 4 * o,
-            n,
-            ditherTable.ptr,
-            (((ditherRow - 1) % N_RANDOM) + N_RANDOM) % N_RANDOM,
-            dither,
-            method === 'SUBTRACTIVE_DITHER_2',
-            zscaleCol ? readScalarCell(zscaleCol, table, t, rowBytes) : zscaleKw,
-            zzeroCol ? readScalarCell(zzeroCol, table, t, rowBytes) : zzeroKw,
-            hasBlank ? (blank as number) : 0,
-            hasBlank,
-          );
-          o += n;
-        }
-        (out as Float32Array).set(new Float32Array(dst.view.buffer, dst.ptr, pixels), runStart);
-      } else if (quantized) {
-        let o = 0;
-        for (let j = b; j < e; j++) {
-          const t = tiles[j];
-          const n = lengths[j];
-          grid.select(t);
-          const opts = {
-            method: info.quantize ?? 'NO_DITHER',
-            scale: zscaleCol ? readScalarCell(zscaleCol, table, t, rowBytes) : zscaleKw,
-            zero: zzeroCol ? readScalarCell(zzeroCol, table, t, rowBytes) : zzeroKw,
-            blank: zblankCol ? readScalarCell(zblankCol, table, t, rowBytes) : blankKw,
-            ditherRow: t + 1 + info.ditherSeed - 1,
-          };
-          const at = grid.contiguousOffset();
-          const tileValues = dst.view.subarray(o, o + n);
-          if (at >= 0) {
-            unquantize(tileValues, n, out as Float32Array | Float64Array, at, opts);
-          } else {
-            const restored = floatScratch();
-            unquantize(tileValues, n, restored, 0, opts);
-            grid.copyToImage(restored, out);
-          }
-          o += n;
-        }
+      if (end > heap.length) throw tileError(st, t, 'compressed bytes run past the heap');
+      const dec = st.tileCodec.decode(heap, start, end, p, (st.scratch ??= new Int32Array(st.maxTile)));
+      if (dec.kind === 'int') {
+        tile = dec.values;
       } else {
-        // One copy when the batch's tiles are consecutive runs of the image (tiles of whole rows).
-        const first = contiguousStart(b, e);
-        if (first >= 0) {
-          image.set(values, first);
+        const es = dec.bytes.length / tileLen;
+        tile = bytesToValues(dec.bytes, es, isFloat && info.quantize === null, { ...ctx, offset: p.offset });
+      }
+      quantized = isFloat && info.quantize !== null && !(tile instanceof Float32Array || tile instanceof Float64Array);
+    } else if (gzData && desc.read(gzData, t) > 0) {
+      // A float tile that could not be quantized, stored losslessly with gzip.
+      p.offset = heapFileOffset + desc.offset;
+      if (desc.offset + desc.count > heap.length) throw tileError(st, t, 'gzip bytes run past the heap');
+      const bytes = gunzipTile(heap, desc.offset, desc.offset + desc.count, p);
+      tile = bytesToValues(bytes, bytes.length / tileLen, isFloat, { ...ctx, offset: p.offset });
+    } else if (rawData && desc.read(rawData, t) > 0) {
+      const vc = rawData.varCode;
+      const es = vc === 'D' || vc === 'K' ? 8 : vc === 'I' ? 2 : vc === 'B' ? 1 : 4;
+      p.offset = heapFileOffset + desc.offset;
+      if (desc.offset + desc.count * es > heap.length) throw tileError(st, t, 'uncompressed values run past the heap');
+      const bytes = heap.subarray(desc.offset, desc.offset + desc.count * es);
+      tile = bytesToValues(bytes, es, vc === 'E' || vc === 'D', { ...ctx, offset: p.offset });
+    } else {
+      throw tileError(st, t, 'no data in any of the compressed data columns');
+    }
+    if (tile.length < tileLen) throw tileError(st, t, `decoded to ${tile.length} of ${tileLen} pixels`);
+
+    let src: Int32Array | Float32Array | Float64Array = tile;
+    if (quantized) {
+      const scale = st.zscaleCol ? readScalarCell(st.zscaleCol, table, t, rowBytes) : st.zscaleKw;
+      const zero = st.zzeroCol ? readScalarCell(st.zzeroCol, table, t, rowBytes) : st.zzeroKw;
+      const blank = st.zblankCol ? readScalarCell(st.zblankCol, table, t, rowBytes) : st.blankKw;
+      src = floatScratch(st);
+      unquantize(tile as Int32Array, tileLen, src, 0, {
+        method: info.quantize ?? 'NO_DITHER',
+        scale,
+        zero,
+        blank,
+        ditherRow: t + 1 + info.ditherSeed - 1,
+      });
+    }
+    grid.copyToImage(src, out);
+  }
+  return rice === RICE_SCALED;
+}
+
+/** decodeRiceTiles: no tile decoded; tiles decoded; tiles decoded and scaled to the float32 result. */
+const RICE_NONE = 0;
+const RICE_DECODED = 1;
+const RICE_SCALED = 2;
+
+/**
+ * Every tile (of tFirst … tEnd − 1) with COMPRESSED_DATA bytes, decoded by the WebAssembly
+ * kernel many tiles per call: the tiles' compressed bytes are copied into the kernel's memory,
+ * decoded there, and the pixels copied (or restored from quantized values) into the image. With
+ * `physical` and every tile here, the pixels are scaled in the kernel's memory and copied into
+ * the float32 result.
+ * Returns RICE_NONE when no tile was decoded, RICE_SCALED when they were scaled too, else RICE_DECODED.
+ */
+function decodeRiceTiles(st: TileDecode, out: CompressedStoredArray, col: ColumnLayout): number {
+  const { info, grid, desc, p, heap, heapFileOffset, table, rowBytes, tFirst, tEnd, physical } = st;
+  const isFloat = info.zbitpix < 0;
+  const tiles: number[] = [];
+  const starts: number[] = [];
+  const lens: number[] = [];
+  const lengths: number[] = [];
+  for (let t = tFirst; t < tEnd; t++) {
+    if (desc.read(col, t) === 0) continue;
+    const n = grid.select(t);
+    const start = desc.offset;
+    const len = desc.count;
+    p.offset = heapFileOffset + start;
+    if (start + len > heap.length) throw tileError(st, t, 'compressed bytes run past the heap');
+    if (len < info.bytePix) throw new FitsError(`RICE_1 tile too short (${len} bytes for ${n} pixels)`, { offset: p.offset });
+    tiles.push(t);
+    starts.push(start);
+    lens.push(len);
+    lengths.push(n);
+  }
+  if (tiles.length === 0) return RICE_NONE;
+  if (!(info.blockSize > 0)) throw new FitsError(`RICE_1 BLOCKSIZE must be positive, got ${info.blockSize}`, { keyword: 'ZVAL1' });
+  const { exports: k, arena } = riceKernels();
+  const quantized = isFloat && info.quantize !== null;
+  const scaling = physical !== null && tiles.length === tEnd - tFirst ? physical : null;
+  const image = scaling ? (st.result as Float32Array) : out;
+  const restoreInKernel = quantized && out instanceof Float32Array;
+  for (let b = 0; b < tiles.length; ) {
+    // A batch: consecutive tiles up to RICE_BATCH_PIXELS pixels and RICE_BATCH_BYTES heap bytes (at least one tile).
+    let lo = starts[b];
+    let hi = starts[b] + lens[b];
+    let pixels = lengths[b];
+    let e = b + 1;
+    for (; e < tiles.length; e++) {
+      const l = Math.min(lo, starts[e]);
+      const h = Math.max(hi, starts[e] + lens[e]);
+      if (pixels + lengths[e] > RICE_BATCH_PIXELS || h - l > RICE_BATCH_BYTES) break;
+      lo = l;
+      hi = h;
+      pixels += lengths[e];
+    }
+    const [src, tileTable, dst, errInfo, ditherTable] = arena.layout([
+      ['u8', RICE_READ_SLACK + hi - lo],
+      ['i32', 3 * (e - b)],
+      ['i32', pixels],
+      ['i32', 3],
+      ['f32', restoreInKernel ? N_RANDOM : 0],
+    ]);
+    if (restoreInKernel) ditherTable.view.set(randomTable());
+    src.view.fill(0, 0, RICE_READ_SLACK);
+    src.view.set(heap.subarray(lo, hi), RICE_READ_SLACK);
+    const tv = tileTable.view;
+    for (let j = b; j < e; j++) {
+      const r = 3 * (j - b);
+      tv[r] = starts[j] - lo;
+      tv[r + 1] = lens[j];
+      tv[r + 2] = lengths[j];
+    }
+    const code = k.decodeTiles(src.ptr + RICE_READ_SLACK, hi - lo, tileTable.ptr, e - b, dst.ptr, info.blockSize, info.bytePix, errInfo.ptr);
+    if (code !== 0) {
+      const [which, pixel, fs] = errInfo.view;
+      const j = b + which;
+      p.offset = heapFileOffset + starts[j];
+      const what = code === RICE_CORRUPT ? `is corrupt (split level ${fs} at pixel ${pixel})` : `ends early (decoded ${pixel} of ${lengths[j]} pixels)`;
+      throw new FitsError(`RICE_1 stream ${what}`, { offset: p.offset });
+    }
+    if (scaling) scaleInt32ToFloat32At(dst.ptr, pixels, scaling);
+    const values = scaling ? new Float32Array(dst.view.buffer, dst.ptr, pixels) : dst.view;
+    // Quantized floats of a batch of consecutive runs of a float32 image: restored in the kernel,
+    // in place, then copied out at once.
+    const runStart = quantized && restoreInKernel ? contiguousStart(grid, tiles, lengths, b, e) : -1;
+    if (runStart >= 0) {
+      let o = 0;
+      for (let j = b; j < e; j++) {
+        const t = tiles[j];
+        const n = lengths[j];
+        const method = info.quantize ?? 'NO_DITHER';
+        const dither = method === 'SUBTRACTIVE_DITHER_1' || method === 'SUBTRACTIVE_DITHER_2';
+        const ditherRow = t + 1 + info.ditherSeed - 1;
+        const blank = st.zblankCol ? readScalarCell(st.zblankCol, table, t, rowBytes) : st.blankKw;
+        const hasBlank = blank !== null && Number.isInteger(blank) && blank >= -2147483648 && blank <= 2147483647;
+        k.unquantizeTile(
+          dst.ptr + 4 * o,
+          n,
+          ditherTable.ptr,
+          (((ditherRow - 1) % N_RANDOM) + N_RANDOM) % N_RANDOM,
+          dither,
+          method === 'SUBTRACTIVE_DITHER_2',
+          st.zscaleCol ? readScalarCell(st.zscaleCol, table, t, rowBytes) : st.zscaleKw,
+          st.zzeroCol ? readScalarCell(st.zzeroCol, table, t, rowBytes) : st.zzeroKw,
+          hasBlank ? (blank as number) : 0,
+          hasBlank,
+        );
+        o += n;
+      }
+      (out as Float32Array).set(new Float32Array(dst.view.buffer, dst.ptr, pixels), runStart);
+    } else if (quantized) {
+      let o = 0;
+      for (let j = b; j < e; j++) {
+        const t = tiles[j];
+        const n = lengths[j];
+        grid.select(t);
+        const opts = {
+          method: info.quantize ?? 'NO_DITHER',
+          scale: st.zscaleCol ? readScalarCell(st.zscaleCol, table, t, rowBytes) : st.zscaleKw,
+          zero: st.zzeroCol ? readScalarCell(st.zzeroCol, table, t, rowBytes) : st.zzeroKw,
+          blank: st.zblankCol ? readScalarCell(st.zblankCol, table, t, rowBytes) : st.blankKw,
+          ditherRow: t + 1 + info.ditherSeed - 1,
+        };
+        const at = grid.contiguousOffset();
+        const tileValues = dst.view.subarray(o, o + n);
+        if (at >= 0) {
+          unquantize(tileValues, n, out as Float32Array | Float64Array, at, opts);
         } else {
-          let o = 0;
-          for (let j = b; j < e; j++) {
-            grid.select(tiles[j]);
-            grid.copyToImage(values.subarray(o, o + lengths[j]), image);
-            o += lengths[j];
-          }
+          const restored = floatScratch(st);
+          unquantize(tileValues, n, restored, 0, opts);
+          grid.copyToImage(restored, out);
+        }
+        o += n;
+      }
+    } else {
+      // One copy when the batch's tiles are consecutive runs of the image (tiles of whole rows).
+      const first = contiguousStart(grid, tiles, lengths, b, e);
+      if (first >= 0) {
+        image.set(values, first);
+      } else {
+        let o = 0;
+        for (let j = b; j < e; j++) {
+          grid.select(tiles[j]);
+          grid.copyToImage(values.subarray(o, o + lengths[j]), image);
+          o += lengths[j];
         }
       }
-      b = e;
     }
-    scaled = scaling !== null;
-    return true;
+    b = e;
   }
+  return scaling !== null ? RICE_SCALED : RICE_DECODED;
+}
+
+/** Where tiles[b] … tiles[e − 1] lie in the image when they are consecutive runs of it, else −1. */
+function contiguousStart(grid: TileGrid, tiles: readonly number[], lengths: readonly number[], b: number, e: number): number {
+  let first = -1;
+  let next = -1;
+  for (let j = b; j < e; j++) {
+    grid.select(tiles[j]);
+    const at = grid.contiguousOffset();
+    if (j === b) first = next = at;
+    if (at < 0 || at !== next) return -1;
+    next += lengths[j];
+  }
+  return first;
 }
 
 /**
