@@ -571,35 +571,14 @@ function sumsOfSquares(degree: number, xs: readonly number[], ys: readonly numbe
 }
 
 /**
- * Subtracts the re-measured background (when given) from every pixel that is not NO_DATA, and
- * measures the diagnostics in the same pass (strip by strip, rows [ey[j], ey[j + 1])).
+ * χ² per pixel of the difference over the stamps of the stars the kernel was fitted on (USED),
+ * those wholly on the image with no `bad` pixel and a positive variance throughout, into `chi`;
+ * returns how many. A function of its own: diagnose then stays in the interpreter, and this loop
+ * keeps its optimised code from visit to visit.
  */
-function diagnose(
-  d: MaskedImage,
-  sciMask: Int32Array,
-  tmplMask: Int32Array,
-  matching: SubtractionInput['matching'],
-  cfg: SubtractionConfig,
-  refit: RowPolynomial | null,
-  strips: StripWorkspace,
-  ey: Int32Array,
-): SubtractionDiagnostics {
+function stampChi2(d: MaskedImage, bad: number, st: SubtractionInput['matching']['stamps'], h: number, chi: Float64Array): number {
   const { width: W, height: H, image, variance, mask } = d;
-  const dc = cfg.diagnostics;
-  const bad = dc.badBits;
-  const params = { noData: MaskBit.NO_DATA, step: dc.sampleStep, bad, srcBits: dc.sourceBits, clip: dc.clipSigma };
-  strips.resetSums();
-  const noDataIsNaN = cfg.noDataValue === 'nan';
-  for (let j = 0; j + 1 < ey.length; j++) strips.diagnose(d, sciMask, tmplMask, ey[j], ey[j + 1], refit, noDataIsNaN, params);
-  const { n, sum: s, sum2: s2, outliers: out } = strips.sums();
-  const mean = n > 0 ? s / n : NaN;
-  const std = n > 1 ? Math.sqrt(Math.max(0, (s2 - n * mean * mean) / (n - 1))) : NaN;
-  // Star stamps.
-  const h = matching.stampHalfWidthPx;
-  const st = matching.stamps;
-  const chi = new Float64Array(st.x.length);
   let checked = 0;
-  let within = 0;
   for (let k = 0; k < st.x.length; k++) {
     if (st.status[k] !== StampStatus.USED) continue;
     const xc = st.x[k];
@@ -618,10 +597,39 @@ function diagnose(
       }
     }
     if (!ok) continue;
-    const perPix = c2 / ((2 * h + 1) * (2 * h + 1));
-    chi[checked++] = perPix;
-    if (perPix <= dc.starMaxChi2PerPixel) within++;
+    chi[checked++] = c2 / ((2 * h + 1) * (2 * h + 1));
   }
+  return checked;
+}
+
+/**
+ * Subtracts the re-measured background (when given) from every pixel that is not NO_DATA, and
+ * measures the diagnostics in the same pass (strip by strip, rows [ey[j], ey[j + 1])).
+ */
+function diagnose(
+  d: MaskedImage,
+  sciMask: Int32Array,
+  tmplMask: Int32Array,
+  matching: SubtractionInput['matching'],
+  cfg: SubtractionConfig,
+  refit: RowPolynomial | null,
+  strips: StripWorkspace,
+  ey: Int32Array,
+): SubtractionDiagnostics {
+  const dc = cfg.diagnostics;
+  const bad = dc.badBits;
+  const params = { noData: MaskBit.NO_DATA, step: dc.sampleStep, bad, srcBits: dc.sourceBits, clip: dc.clipSigma };
+  strips.resetSums();
+  const noDataIsNaN = cfg.noDataValue === 'nan';
+  for (let j = 0; j + 1 < ey.length; j++) strips.diagnose(d, sciMask, tmplMask, ey[j], ey[j + 1], refit, noDataIsNaN, params);
+  const { n, sum: s, sum2: s2, outliers: out } = strips.sums();
+  const mean = n > 0 ? s / n : NaN;
+  const std = n > 1 ? Math.sqrt(Math.max(0, (s2 - n * mean * mean) / (n - 1))) : NaN;
+  // Star stamps.
+  const chi = new Float64Array(matching.stamps.x.length);
+  const checked = stampChi2(d, bad, matching.stamps, matching.stampHalfWidthPx, chi);
+  let within = 0;
+  for (let k = 0; k < checked; k++) if (chi[k] <= dc.starMaxChi2PerPixel) within++;
   const sorted = chi.subarray(0, checked).sort();
   const median = checked === 0 ? NaN : checked % 2 ? sorted[checked >> 1] : 0.5 * (sorted[checked / 2 - 1] + sorted[checked / 2]);
   return {
