@@ -3,8 +3,8 @@ import { InvalidInputError } from '../../../core/errors.ts';
 import { MaskBit, type MaskedImage } from '../../../core/image.ts';
 import { parseConfig } from '../../config.ts';
 import { medianInPlace } from '../../lib/stats.ts';
-import type { ArenaRequest } from '../../../wasm/arena.ts';
-import { CALIBRATE_DESC_BYTES, calibrateDesc, isrKernels } from '../../../wasm/isr.ts';
+import type { ArenaBuffer, ArenaRequest } from '../../../wasm/arena.ts';
+import { CALIBRATE_DESC_BYTES, calibrateDesc, isrKernels, type IsrKernels } from '../../../wasm/isr.ts';
 import { maskToInt32, patchWidePixels, planeLength, planeToFloat32, planeValue, type MasterMask, type MasterPlane, type ScaledPlane } from './master-planes.ts';
 
 /** Pixels per chunk of the calibration kernel (its buffers stay in the core's cache). */
@@ -244,7 +244,7 @@ function applyMasters(
   const desc = calibrateDesc(descBuf.view.buffer, descBuf.ptr);
   // Per chunk: float32 planes are copied in, stored integers copied in and decoded.
   const copies: Array<{ src: Float32Array; dst: Float32Array }> = [];
-  const decodes: Array<{ plane: ScaledPlane; src: Int16Array | Uint16Array; dst: Int16Array | Uint16Array; ptr: number; out: number; values: Float32Array; signed: boolean; bscale: number; bzero: number; wideAt: number }> = [];
+  const decodes: PlaneDecode[] = [];
   planes.forEach((p, j) => {
     const f32 = buffers[4 + j];
     const i16 = buffers[10 + j];
@@ -275,22 +275,63 @@ function applyMasters(
   desc.params[0] = t;
   desc.params[1] = t2;
   desc.params[2] = inv;
+  return calibrateInChunks(image, variance, mask, k, img, vari, descBuf.ptr, bad, copies, decodes);
+}
+
+/** A master plane stored as 16-bit integers, decoded a chunk at a time into the kernel's memory. */
+interface PlaneDecode {
+  readonly plane: ScaledPlane;
+  readonly src: Int16Array | Uint16Array;
+  /** Where a chunk of the integers is copied (in the kernel's memory, at `ptr`). */
+  readonly dst: Int16Array | Uint16Array;
+  readonly ptr: number;
+  /** Where the chunk's float32 values are decoded (`values`, at `out`). */
+  readonly out: number;
+  readonly values: Float32Array;
+  readonly signed: boolean;
+  readonly bscale: number;
+  readonly bzero: number;
+  /** The next of the plane's wide pixels (patchWidePixels). */
+  wideAt: number;
+}
+
+/**
+ * applyMasters' loop, a function of its own (applyMasters then stays in the interpreter, and
+ * this keeps its optimised code from visit to visit): a chunk at a time, the image, variance and
+ * master planes into the kernel's memory, calibrated there (descriptor at descPtr), and back;
+ * BAD set on the pixels the kernel reports. Returns the pixels newly BAD.
+ */
+function calibrateInChunks(
+  image: Float32Array,
+  variance: Float32Array,
+  mask: Int32Array,
+  k: IsrKernels,
+  img: ArenaBuffer<Float32Array>,
+  vari: ArenaBuffer<Float32Array>,
+  descPtr: number,
+  bad: ArenaBuffer<Int32Array>,
+  copies: ReadonlyArray<{ readonly src: Float32Array; readonly dst: Float32Array }>,
+  decodes: readonly PlaneDecode[],
+): number {
+  const n = image.length;
   const imgView = img.view;
   const varView = vari.view;
   const badView = bad.view;
+  const chunk = imgView.length;
   let newBad = 0;
   for (let i0 = 0; i0 < n; i0 += chunk) {
     const len = Math.min(chunk, n - i0);
     const i1 = i0 + len;
     imgView.set(image.subarray(i0, i1));
     varView.set(variance.subarray(i0, i1));
-    for (const c of copies) c.dst.set(c.src.subarray(i0, i1));
-    for (const d of decodes) {
+    for (let c = 0; c < copies.length; c++) copies[c].dst.set(copies[c].src.subarray(i0, i1));
+    for (let j = 0; j < decodes.length; j++) {
+      const d = decodes[j];
       d.dst.set(d.src.subarray(i0, i1));
       k.decode16(d.ptr, d.out, len, d.signed, d.bscale, d.bzero);
       if (d.plane.wide) d.wideAt = patchWidePixels(d.plane, i0, len, d.values, d.wideAt);
     }
-    const nBad = k.calibrate(len, img.ptr, vari.ptr, descBuf.ptr, bad.ptr);
+    const nBad = k.calibrate(len, img.ptr, vari.ptr, descPtr, bad.ptr);
     image.set(len === chunk ? imgView : imgView.subarray(0, len), i0);
     variance.set(len === chunk ? varView : varView.subarray(0, len), i0);
     for (let b = 0; b < nBad; b++) {
