@@ -379,9 +379,9 @@ function meshEdge(i: number, size: number, n: number): number {
   return Math.round((i * size) / n);
 }
 
-/** The mesh row (of n down an image of H rows) of row y. */
-function meshRowOf(y: number, H: number, n: number): number {
-  return Math.min(n - 1, Math.floor((y * n) / H));
+/** The mesh (of n along an axis of `size` pixels) of pixel v of the axis. */
+function meshOf(v: number, size: number, n: number): number {
+  return Math.min(n - 1, Math.floor((v * n) / size));
 }
 
 /** The sampling step of a w × h mesh's noise: at most about 2048 pixels of it. */
@@ -397,7 +397,7 @@ function sampleStep(w: number, h: number): number {
 /** The mesh column (of n across W) of each pixel column. */
 function meshColumns(W: number, n: number): Int32Array {
   const xMesh = new Int32Array(W);
-  for (let x = 0; x < W; x++) xMesh[x] = Math.min(n - 1, Math.floor((x * n) / W));
+  for (let x = 0; x < W; x++) xMesh[x] = meshOf(x, W, n);
   return xMesh;
 }
 
@@ -510,7 +510,7 @@ function footprintTable(
     const py = (pp - px) / W;
     f.peakX[k] = px;
     f.peakY[k] = py;
-    f.peakSignificance[k] = conv[pp] / meshNoise[meshRowOf(py, H, mny) * mnx + xMesh[px]];
+    f.peakSignificance[k] = conv[pp] / meshNoise[meshOf(py, H, mny) * mnx + xMesh[px]];
   }
   return f;
 }
@@ -591,7 +591,7 @@ class ProvisionalLabels implements RowThreshold {
   ) {}
 
   row(y: number): Float32Array {
-    return this.thrRows[meshRowOf(y, this.H, this.thrRows.length)];
+    return this.thrRows[meshOf(y, this.H, this.thrRows.length)];
   }
 
   above(indices: Int32Array, count: number): void {
